@@ -1,0 +1,47 @@
+"""Plain HTTP routes mounted beside the pages: health and the demo store's product images."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from repeatcart_app.routes import DEMO_IMAGES, HEALTH
+from services.db import get_engine
+
+_IMAGE_NAME = re.compile(r"([a-z0-9-]{1,80})\.svg")
+
+
+async def health(_request: Request) -> JSONResponse:
+    """Liveness plus a database round trip, for load balancers and the test harness."""
+    try:
+        with get_engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:  # noqa: BLE001 - report, never crash the probe
+        return JSONResponse({"status": "error", "database": type(error).__name__}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+async def demo_image(request: Request) -> Response:
+    from services.demo import product_image_svg
+
+    match = _IMAGE_NAME.fullmatch(request.path_params["name"])
+    if match is None:
+        return Response(status_code=404)
+    return Response(
+        product_image_svg(match.group(1)),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+api = Starlette(
+    routes=[
+        Route(HEALTH, health, methods=["GET"]),
+        Route(DEMO_IMAGES, demo_image, methods=["GET"]),
+    ]
+)

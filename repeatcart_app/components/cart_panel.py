@@ -1,0 +1,144 @@
+"""The selection: one panel, shown in the phone drawer and in the desktop sidebar."""
+
+import reflex as rx
+
+from repeatcart_app.components.layout import phone_only
+from repeatcart_app.components.product import selection_row
+from repeatcart_app.state.cart import CartState
+
+
+def checkout_button() -> rx.Component:
+    return rx.button(
+        rx.icon("lock", size=16),
+        "Check Out",
+        on_click=CartState.checkout,
+        disabled=~CartState.can_checkout,
+        size="4",
+        width="100%",
+        height="52px",
+    )
+
+
+def cart_panel() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.heading("Your cart", size="5"),
+            rx.spacer(),
+            rx.text(CartState.cart_label.replace("Cart, ", ""), size="2", color_scheme="gray"),
+            width="100%",
+            align="center",
+        ),
+        rx.cond(
+            CartState.item_count > 0,
+            rx.vstack(
+                rx.foreach(CartState.selected_lines, selection_row),
+                spacing="0",
+                width="100%",
+                max_height="calc(100dvh - 320px)",
+                overflow_y="auto",
+            ),
+            rx.callout(
+                "Your cart is empty. Add an item to check out.",
+                icon="shopping-basket",
+                color_scheme="gray",
+                width="100%",
+                data_testid="empty-cart-message",
+            ),
+        ),
+        rx.separator(),
+        rx.hstack(
+            rx.text("Subtotal", size="3"),
+            rx.spacer(),
+            rx.text(CartState.subtotal_label, size="4", weight="bold", data_testid="subtotal"),
+            width="100%",
+        ),
+        rx.cond(
+            CartState.discount_code != "",
+            rx.text(
+                "Code ",
+                rx.code(CartState.discount_code),
+                " is applied at checkout.",
+                size="2",
+                color_scheme="grass",
+            ),
+        ),
+        checkout_button(),
+        rx.text("Shipping and taxes are calculated at checkout.", size="1", color_scheme="gray"),
+        spacing="3",
+        width="100%",
+    )
+
+
+def cart_button() -> rx.Component:
+    """Header button that opens the drawer on phones; its name says how many items."""
+    return rx.box(
+        rx.icon_button(
+            rx.icon("shopping-bag", size=22),
+            variant="soft",
+            size="3",
+            radius="full",
+            aria_label=CartState.cart_label,
+            width="48px",
+            height="48px",
+        ),
+        rx.cond(
+            CartState.item_count > 0,
+            rx.badge(
+                CartState.item_count,
+                variant="solid",
+                radius="full",
+                position="absolute",
+                top="-4px",
+                right="-4px",
+                aria_hidden="true",
+                data_testid="cart-count",
+            ),
+        ),
+        position="relative",
+    )
+
+
+def cart_drawer() -> rx.Component:
+    return rx.box(
+        rx.drawer.root(
+            rx.drawer.trigger(cart_button()),
+            rx.drawer.overlay(z_index="50"),
+            rx.drawer.portal(
+                rx.drawer.content(
+                    rx.vstack(
+                        rx.hstack(
+                            rx.drawer.title(
+                                "Cart", size="2", color_scheme="gray", style={"font_size": "0"}
+                            ),
+                            rx.spacer(),
+                            rx.drawer.close(
+                                rx.icon_button(
+                                    rx.icon("x", size=20),
+                                    variant="ghost",
+                                    color_scheme="gray",
+                                    size="3",
+                                    aria_label="Close cart",
+                                )
+                            ),
+                            width="100%",
+                        ),
+                        cart_panel(),
+                        width="100%",
+                        spacing="2",
+                    ),
+                    top="auto",
+                    right="0",
+                    height="100%",
+                    width="min(420px, 92vw)",
+                    padding="20px",
+                    background_color=rx.color("gray", 1),
+                    z_index="60",
+                    role="dialog",
+                    aria_label="Cart",
+                    data_testid="cart-drawer",
+                )
+            ),
+            direction="right",
+        ),
+        style=phone_only("block"),
+    )

@@ -1,0 +1,208 @@
+"""The personalized cart at `/cart/[token]`: phone first, with a sidebar from 1024 px."""
+
+import reflex as rx
+
+from repeatcart_app.components.cart_panel import cart_drawer, cart_panel
+from repeatcart_app.components.layout import DESKTOP_QUERY, desktop_only
+from repeatcart_app.components.product import product_row, product_tile
+from repeatcart_app.state.cart import CartLine, CartState
+
+
+def header() -> rx.Component:
+    return rx.box(
+        rx.hstack(
+            rx.cond(
+                CartState.logo_url != "",
+                rx.image(src=CartState.logo_url, alt=CartState.shop_name, height="32px"),
+                rx.heading(CartState.shop_name, size="5", weight="bold"),
+            ),
+            rx.spacer(),
+            cart_drawer(),
+            align="center",
+            max_width="1200px",
+            margin="0 auto",
+            padding_x="16px",
+            height="64px",
+        ),
+        position="sticky",
+        top="0",
+        z_index="10",
+        background_color=rx.color("gray", 1),
+        border_bottom=f"1px solid {rx.color('gray', 4)}",
+    )
+
+
+def section(title: str, subtitle: str, lines, render, testid: str, grid: bool = False):  # noqa: ANN001, ANN201
+    items = (
+        rx.grid(
+            rx.foreach(lines, render),
+            columns=rx.breakpoints(initial="2", sm="3"),
+            spacing="3",
+            width="100%",
+        )
+        if grid
+        else rx.vstack(rx.foreach(lines, render), spacing="0", width="100%")
+    )
+    return rx.cond(
+        lines.length() > 0,  # type: ignore[attr-defined]
+        rx.vstack(
+            rx.heading(title, as_="h2", size="5"),
+            rx.text(subtitle, size="2", color_scheme="gray"),
+            items,
+            spacing="2",
+            width="100%",
+            data_testid=testid,
+        ),
+    )
+
+
+def banner() -> rx.Component:
+    return rx.cond(
+        CartState.banner_text != "",
+        rx.callout(
+            CartState.banner_text,
+            icon="tag",
+            color_scheme="grass",
+            variant="soft",
+            width="100%",
+            size="2",
+            data_testid="banner",
+        ),
+    )
+
+
+def greeting() -> rx.Component:
+    return rx.vstack(
+        rx.heading(
+            rx.cond(
+                CartState.first_name != "", "Welcome back, " + CartState.first_name, "Welcome back"
+            ),
+            as_="h1",
+            size="7",
+        ),
+        rx.text(
+            rx.cond(
+                CartState.due_lines.length() > 0,
+                "We've added what you're due to reorder. Review and check out in seconds.",
+                "Reorder your favourites whenever you're ready.",
+            ),
+            size="3",
+            color_scheme="gray",
+        ),
+        spacing="1",
+    )
+
+
+def cart_content() -> rx.Component:
+    return rx.box(
+        rx.vstack(
+            greeting(),
+            banner(),
+            section(
+                "Due to Reorder",
+                "Likely running low: already in your cart.",
+                CartState.due_lines,
+                product_row,
+                "section-due",
+            ),
+            section(
+                "Previously Purchased",
+                "Add anything else you'd like.",
+                CartState.previous_lines,
+                product_row,
+                "section-previous",
+            ),
+            section(
+                "You Might Also Like",
+                "Picked by the shop for you.",
+                CartState.ymal_lines,
+                product_tile,
+                "section-ymal",
+                grid=True,
+            ),
+            spacing="6",
+            width="100%",
+            padding_bottom="48px",
+        ),
+        rx.box(
+            rx.card(cart_panel(), size="3"),
+            position="sticky",
+            top="88px",
+            data_testid="cart-sidebar",
+            style=desktop_only("block"),
+        ),
+        display="grid",
+        grid_template_columns="minmax(0, 1fr)",
+        gap="40px",
+        max_width="1200px",
+        margin="0 auto",
+        padding="24px 16px",
+        align_items="start",
+        style={DESKTOP_QUERY: {"grid_template_columns": "minmax(0, 1fr) 380px"}},
+    )
+
+
+def expired() -> rx.Component:
+    """Same view for every bad token: no hint whether a customer exists."""
+    return rx.center(
+        rx.card(
+            rx.vstack(
+                rx.icon("link-2-off", size=40, color=rx.color("gray", 9)),
+                rx.heading("This link has expired", as_="h1", size="6"),
+                rx.text(
+                    "Cart links are personal and may be replaced by a newer one. Check your "
+                    "latest email or text from the shop, or visit the store to shop as usual.",
+                    size="3",
+                    color_scheme="gray",
+                    text_align="center",
+                ),
+                rx.link(
+                    rx.button("Visit the store", size="3"),
+                    href=CartState.store_url,
+                    is_external=False,
+                ),
+                align="center",
+                spacing="4",
+                padding="16px",
+            ),
+            max_width="440px",
+            size="4",
+        ),
+        min_height="100dvh",
+        padding="16px",
+        data_testid="expired",
+    )
+
+
+def failed() -> rx.Component:
+    return rx.center(
+        rx.vstack(
+            rx.heading("We couldn't load your cart", as_="h1", size="6"),
+            rx.text("Please try again in a moment.", color_scheme="gray"),
+            rx.button("Try again", on_click=CartState.load, size="3"),
+            align="center",
+            spacing="3",
+        ),
+        min_height="100dvh",
+    )
+
+
+def loading() -> rx.Component:
+    return rx.center(rx.spinner(size="3"), min_height="100dvh", aria_label="Loading your cart")
+
+
+def cart_page() -> rx.Component:
+    return rx.box(
+        rx.match(
+            CartState.status,
+            ("ready", rx.fragment(header(), cart_content())),
+            ("expired", expired()),
+            ("error", failed()),
+            loading(),
+        ),
+        min_height="100dvh",
+        background_color=rx.color("gray", 2),
+    )
+
+
+__all__ = ["cart_page", "CartLine"]

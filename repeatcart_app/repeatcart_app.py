@@ -1,0 +1,24 @@
+"""The Reflex app: every page and its loader in one place, plus the plain HTTP routes."""
+
+import reflex as rx
+
+from repeatcart_app import routes
+from repeatcart_app.api import api
+from repeatcart_app.pages.cart import cart_page
+from repeatcart_app.pages.checkout_preview import checkout_preview_page
+from repeatcart_app.pages.home import home_page
+from repeatcart_app.state.cart import CartState
+from repeatcart_app.state.checkout_preview import CheckoutPreviewState
+
+app = rx.App(
+    api_transformer=api,
+    head_components=[rx.el.meta(name="theme-color", content="#ffffff")],
+)
+app.add_page(home_page, route=routes.HOME, title="RepeatCart")
+app.add_page(cart_page, route=routes.CART, title="Your cart", on_load=CartState.load)
+app.add_page(
+    checkout_preview_page,
+    route=routes.CHECKOUT_PREVIEW,
+    title="Checkout preview",
+    on_load=CheckoutPreviewState.load,
+)

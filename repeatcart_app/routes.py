@@ -1,0 +1,13 @@
+"""Route constants and URL builders: the one place that knows the app's paths."""
+
+from urllib.parse import urlencode
+
+HOME = "/"
+CART = "/cart/[token]"
+CHECKOUT_PREVIEW = "/checkout-preview"
+DEMO_IMAGES = "/demo-images/{name}"
+HEALTH = "/healthz"
+
+
+def checkout_preview_url(permalink: str) -> str:
+    return f"{CHECKOUT_PREVIEW}?{urlencode({'permalink': permalink})}"

@@ -1,0 +1,295 @@
+"""The shopper's cart page: what is shown, what is selected, and checkout.
+
+Server-only facts (customer id, link id, channel, shop domain, Shopify variant ids) live in
+backend vars (leading underscore) and never reach the browser.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import datetime
+
+import reflex as rx
+
+from repeatcart_app.routes import checkout_preview_url
+from services.analytics import CartEventKind, record_cart_event
+from services.cart_view import CartView, current_shop, load_cart
+from services.carts import checkout_permalink, clamp_quantity, normalise_channel
+from services.config import get_settings
+from services.db import session_scope
+from services.models import utcnow
+from services.money import format_money
+from services.replenishment import CartItem
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class CartLine:
+    """One product as the page shows it; `key` is the variant id (what checkout needs)."""
+
+    key: str = ""
+    section: str = ""
+    title: str = ""
+    variant_title: str = ""
+    price_cents: int = 0
+    price_label: str = ""
+    image_url: str = ""
+    available: bool = False
+    note: str = ""
+    suggested_quantity: int = 1
+    selected: bool = False
+    quantity: int = 0
+    line_total_label: str = ""
+
+
+def _short_date(value: datetime | None) -> str:
+    return value.strftime("%b %-d") if value else ""
+
+
+def _line(item: CartItem, currency: str) -> CartLine:
+    note = ""
+    if item.section == "due":
+        note = f"Due {_short_date(item.due_at)}"
+    elif item.section == "previous":
+        note = f"Next due {_short_date(item.due_at)}"
+    purchasable = item.available and item.variant_id is not None and item.price_cents is not None
+    return CartLine(
+        key=str(item.variant_id) if item.variant_id is not None else f"p{item.product_id}",
+        section=item.section,
+        title=item.title,
+        variant_title="" if item.variant_title in ("", "Default Title") else item.variant_title,
+        price_cents=item.price_cents or 0,
+        price_label=format_money(item.price_cents, currency) if item.price_cents else "",
+        image_url=item.image_url or "",
+        available=purchasable,
+        note=note,
+        suggested_quantity=clamp_quantity(item.quantity),
+    )
+
+
+class CartState(rx.State):
+    """State of `/cart/[token]`; `status` is loading, ready, expired or error."""
+
+    status: str = "loading"
+    shop_name: str = ""
+    store_url: str = ""
+    logo_url: str = ""
+    banner_text: str = ""
+    discount_code: str = ""
+    currency: str = "USD"
+    first_name: str = ""
+    lines: list[CartLine] = []
+    quantities: dict[str, int] = {}
+
+    _link_id: int = 0
+    _customer_id: int = 0
+    _channel: str = "direct"
+    _shop_domain: str = ""
+    _shopify_variant_ids: dict[str, int] = {}
+
+    @rx.event
+    def load(self):
+        """Load the cart behind the URL's token; any bad token ends on the same expired view."""
+        self._channel = normalise_channel(self.router.url.query_parameters.get("ch"))
+        view = None
+        try:
+            with session_scope() as session:
+                view = load_cart(session, self.token, utcnow())
+                if view is not None:
+                    self._apply(view)
+                    self._record(session, "view")
+                else:
+                    shop = current_shop(session)
+                    self.store_url, self.shop_name = shop.store_url, shop.name
+        except Exception:
+            logger.exception("cart could not be loaded")
+            self._reset_cart()
+            self.status = "error"
+            return
+        if view is None:
+            self._reset_cart()
+            self.status = "expired"
+
+    def _apply(self, view: CartView) -> None:
+        currency = view.shop.currency
+        self.shop_name = view.shop.name
+        self.store_url = view.shop.store_url
+        self.logo_url = view.shop.logo_url
+        self.banner_text = view.shop.banner_text
+        self.discount_code = view.shop.discount_code
+        self.currency = currency
+        self.first_name = view.first_name
+        self._link_id = view.link_id
+        self._customer_id = view.customer_id
+        self._shop_domain = view.shop.domain
+        self._shopify_variant_ids = {str(k): v for k, v in view.shopify_variant_ids.items()}
+        composition = view.composition
+        self.lines = [
+            _line(item, currency)
+            for item in (*composition.due, *composition.previous, *composition.ymal)
+        ]
+        self.quantities = {
+            line.key: line.suggested_quantity
+            for line, item in zip(
+                self.lines,
+                (*composition.due, *composition.previous, *composition.ymal),
+                strict=True,
+            )
+            if item.selected and line.available
+        }
+        self.status = "ready"
+
+    def _reset_cart(self) -> None:
+        self.lines = []
+        self.quantities = {}
+        self._link_id = 0
+        self._customer_id = 0
+        self.banner_text = ""
+        self.first_name = ""
+
+    def _record(
+        self,
+        session,
+        kind: CartEventKind,
+        key: str = "",
+        quantity: int | None = None,
+        value_cents: int | None = None,
+    ) -> None:  # noqa: ANN001
+        if not self._link_id:
+            return
+        record_cart_event(
+            session,
+            cart_link_id=self._link_id,
+            customer_id=self._customer_id,
+            kind=kind,
+            channel=self._channel,
+            variant_id=int(key) if key.isdigit() else None,
+            quantity=quantity,
+            value_cents=value_cents,
+            currency=self.currency if value_cents is not None else None,
+        )
+
+    def _log(
+        self,
+        kind: CartEventKind,
+        key: str = "",
+        quantity: int | None = None,
+        value_cents: int | None = None,
+    ) -> None:
+        with session_scope() as session:
+            self._record(session, kind, key, quantity, value_cents)
+
+    def _purchasable(self, key: str) -> bool:
+        return any(line.key == key and line.available for line in self.lines)
+
+    @rx.event
+    def add(self, key: str):
+        if self.status != "ready" or not self._purchasable(key) or key in self.quantities:
+            return
+        suggested = next(line.suggested_quantity for line in self.lines if line.key == key)
+        self.quantities = {**self.quantities, key: suggested}
+        self._log("add", key, suggested)
+
+    @rx.event
+    def remove(self, key: str):
+        if key not in self.quantities:
+            return
+        self.quantities = {k: v for k, v in self.quantities.items() if k != key}
+        self._log("remove", key, 0)
+
+    @rx.event
+    def set_quantity(self, key: str, quantity: int | str):
+        if key not in self.quantities:
+            return
+        value = clamp_quantity(quantity)
+        if value != self.quantities[key]:
+            self.quantities = {**self.quantities, key: value}
+            self._log("quantity", key, value)
+
+    @rx.event
+    def increase(self, key: str):
+        if key in self.quantities:
+            self.set_quantity(key, self.quantities[key] + 1)
+
+    @rx.event
+    def decrease(self, key: str):
+        if key in self.quantities:
+            self.set_quantity(key, self.quantities[key] - 1)
+
+    @rx.event
+    def checkout(self):
+        """Send the shopper to Shopify checkout with the selection, discount and attribution."""
+        selected = [
+            (self._shopify_variant_ids[key], qty)
+            for key, qty in self.quantities.items()
+            if key in self._shopify_variant_ids
+        ]
+        if self.status != "ready" or not selected:
+            return
+        permalink = checkout_permalink(
+            self._shop_domain,
+            selected,
+            discount_code=self.discount_code,
+            cart_id=self._link_id,
+            channel=self._channel,
+        )
+        self._log("checkout", value_cents=self.subtotal_cents)
+        if get_settings().checkout_preview_enabled:
+            return rx.redirect(checkout_preview_url(permalink))
+        return rx.redirect(permalink)
+
+    @rx.var
+    def subtotal_cents(self) -> int:
+        prices = {line.key: line.price_cents for line in self.lines}
+        return sum(prices.get(key, 0) * qty for key, qty in self.quantities.items())
+
+    @rx.var
+    def subtotal_label(self) -> str:
+        return format_money(self.subtotal_cents, self.currency)
+
+    @rx.var
+    def item_count(self) -> int:
+        return sum(self.quantities.values())
+
+    @rx.var
+    def cart_label(self) -> str:
+        count = self.item_count
+        return f"Cart, {count} item{'s' if count != 1 else ''}"
+
+    @rx.var
+    def can_checkout(self) -> bool:
+        return self.status == "ready" and self.item_count > 0
+
+    def _shown(self, section: str | None) -> list[CartLine]:
+        shown = []
+        for line in self.lines:
+            if section is not None and line.section != section:
+                continue
+            quantity = self.quantities.get(line.key, 0)
+            shown.append(
+                dataclasses.replace(
+                    line,
+                    selected=quantity > 0,
+                    quantity=quantity,
+                    line_total_label=format_money(line.price_cents * quantity, self.currency),
+                )
+            )
+        return shown
+
+    @rx.var
+    def due_lines(self) -> list[CartLine]:
+        return self._shown("due")
+
+    @rx.var
+    def previous_lines(self) -> list[CartLine]:
+        return self._shown("previous")
+
+    @rx.var
+    def ymal_lines(self) -> list[CartLine]:
+        return self._shown("ymal")
+
+    @rx.var
+    def selected_lines(self) -> list[CartLine]:
+        return [line for line in self._shown(None) if line.selected]

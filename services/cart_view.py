@@ -1,0 +1,167 @@
+"""Assembles what one cart page shows, from the database, in a handful of indexed queries.
+
+Work grows with the customer's own products (their due rows), never with the store's orders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from services.carts import find_active_link
+from services.models import CartLink, Customer, DueItem, Product, Shop, Variant, YmalItem
+from services.replenishment import (
+    CartComposition,
+    CatalogProduct,
+    CatalogVariant,
+    DueEntry,
+    compose_cart,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ShopView:
+    name: str
+    domain: str
+    currency: str
+    banner_text: str
+    discount_code: str
+    accent_color: str
+    logo_url: str
+    store_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class CartView:
+    link_id: int
+    customer_id: int
+    first_name: str
+    shop: ShopView
+    composition: CartComposition
+    shopify_variant_ids: dict[int, int]
+
+
+def shop_view(shop: Shop | None) -> ShopView:
+    if shop is None:
+        return ShopView("Our store", "", "USD", "", "", "grass", "", "")
+    return ShopView(
+        name=shop.name or shop.shop_domain,
+        domain=shop.shop_domain,
+        currency=shop.currency,
+        banner_text=shop.banner_text,
+        discount_code=shop.discount_code,
+        accent_color=shop.accent_color,
+        logo_url=shop.logo_url,
+        store_url=shop.store_url or f"https://{shop.shop_domain}",
+    )
+
+
+def current_shop(session: Session) -> ShopView:
+    return shop_view(session.exec(select(Shop)).first())
+
+
+def _due_entry(row: DueItem) -> DueEntry:
+    return DueEntry(
+        customer_id=row.customer_id,
+        product_id=row.product_id,
+        variant_id=row.variant_id,
+        last_purchased_at=row.last_purchased_at,
+        last_quantity=row.last_quantity,
+        interval_days=row.interval_days,
+        interval_source=row.interval_source,  # type: ignore[arg-type]
+        due_at=row.due_at,
+        remind_at=row.remind_at,
+        late_at=row.late_at,
+    )
+
+
+def load_catalog(session: Session, product_ids: set[int]) -> dict[int, CatalogProduct]:
+    """The products asked for, with their variants, as the engine's plain records."""
+    if not product_ids:
+        return {}
+    products = session.exec(select(Product).where(Product.id.in_(product_ids))).all()  # type: ignore[union-attr]
+    variants: dict[int, list[CatalogVariant]] = {pid: [] for pid in product_ids}
+    rows = session.exec(
+        select(Variant)
+        .where(Variant.product_id.in_(product_ids))  # type: ignore[attr-defined]
+        .order_by(Variant.product_id, Variant.position, Variant.id)
+    )
+    for v in rows:
+        variants[v.product_id].append(
+            CatalogVariant(
+                variant_id=v.id,  # type: ignore[arg-type]
+                product_id=v.product_id,
+                title=v.title,
+                price_cents=v.price_cents,
+                available=v.available,
+                image_url=v.image_url,
+                sku=v.sku,
+            )
+        )
+    return {
+        p.id: CatalogProduct(  # type: ignore[misc]
+            product_id=p.id,  # type: ignore[arg-type]
+            title=p.title,
+            handle=p.handle,
+            sold=p.sold,
+            image_url=p.image_url,
+            variants=tuple(variants.get(p.id, ())),  # type: ignore[arg-type]
+        )
+        for p in products
+    }
+
+
+def load_cart_for_link(session: Session, link: CartLink, now: datetime) -> CartView | None:
+    customer = session.get(Customer, link.customer_id)
+    if customer is None:
+        return None
+    shop = session.exec(select(Shop)).first()
+    due_rows = session.exec(select(DueItem).where(DueItem.customer_id == customer.id)).all()
+    entries = [_due_entry(row) for row in due_rows]
+    ymal_ids = list(session.exec(select(YmalItem.product_id).order_by(YmalItem.position)))
+    bought = {entry.product_id for entry in entries}
+    replacements = dict(
+        session.exec(
+            select(Product.id, Product.replacement_product_id).where(
+                Product.id.in_(bought),  # type: ignore[union-attr]
+                Product.replacement_product_id.is_not(None),  # type: ignore[union-attr]
+            )
+        ).all()
+    )
+    catalog = load_catalog(session, bought | set(replacements.values()) | set(ymal_ids))
+    composition = compose_cart(
+        entries,
+        catalog,
+        ymal_ids,
+        replacements,
+        shop.hide_unavailable if shop else False,
+        now,
+    )
+    shown = {
+        item.variant_id
+        for item in (*composition.due, *composition.previous, *composition.ymal)
+        if item.variant_id is not None
+    }
+    shopify_ids = (
+        dict(
+            session.exec(select(Variant.id, Variant.shopify_id).where(Variant.id.in_(shown))).all()
+        )  # type: ignore[union-attr]
+        if shown
+        else {}
+    )
+    return CartView(
+        link_id=link.id,  # type: ignore[arg-type]
+        customer_id=customer.id,  # type: ignore[arg-type]
+        first_name=customer.first_name,
+        shop=shop_view(shop),
+        composition=composition,
+        shopify_variant_ids=shopify_ids,
+    )
+
+
+def load_cart(session: Session, token: str | None, now: datetime) -> CartView | None:
+    """The cart behind a token, or None for any token that is not a live link."""
+    link = find_active_link(session, token)
+    return None if link is None else load_cart_for_link(session, link, now)

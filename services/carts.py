@@ -1,0 +1,122 @@
+"""Cart tokens, cart links and Shopify checkout permalinks.
+
+A token is the only secret in a cart URL: 32 URL-safe characters from `secrets`. It is checked
+for shape before any query, and an unknown or revoked token is answered exactly like a malformed
+one, so a link never reveals whether a customer exists.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from urllib.parse import quote, urlencode
+
+from sqlmodel import Session, select
+
+from services.config import get_settings
+from services.models import CartLink, utcnow
+from services.replenishment import clamp_quantity as clamp_cart_quantity
+
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+CHANNEL_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")
+CART_ATTRIBUTE = "_repeatcart_cart"
+CHANNEL_ATTRIBUTE = "_repeatcart_channel"
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def is_well_formed(token: str | None) -> bool:
+    return bool(token) and TOKEN_PATTERN.fullmatch(token) is not None
+
+
+def clamp_quantity(value: object) -> int:
+    """Whatever a browser sends becomes a whole number in 1..99."""
+    try:
+        number = int(float(str(value)))
+    except (TypeError, ValueError, OverflowError):
+        return 1
+    return clamp_cart_quantity(number)
+
+
+def normalise_channel(raw: str | None) -> str:
+    """`?ch=` as given when it looks like a channel name, else 'other'; absent means 'direct'."""
+    if not raw:
+        return "direct"
+    value = raw.strip().lower()
+    return value if CHANNEL_PATTERN.fullmatch(value) else "other"
+
+
+def cart_url(token: str, public_url: str | None = None, channel: str | None = None) -> str:
+    base = (public_url or get_settings().public_url).rstrip("/")
+    url = f"{base}/cart/{token}"
+    return f"{url}?{urlencode({'ch': channel})}" if channel else url
+
+
+def find_active_link(session: Session, token: str | None) -> CartLink | None:
+    if not is_well_formed(token):
+        return None
+    return session.exec(
+        select(CartLink).where(CartLink.token == token, CartLink.revoked_at.is_(None))  # type: ignore[union-attr]
+    ).first()
+
+
+def active_link_for(session: Session, customer_id: int) -> CartLink | None:
+    return session.exec(
+        select(CartLink).where(
+            CartLink.customer_id == customer_id,
+            CartLink.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+    ).first()
+
+
+def get_or_create_link(session: Session, customer_id: int) -> CartLink:
+    link = active_link_for(session, customer_id)
+    if link is None:
+        link = CartLink(customer_id=customer_id, token=new_token())
+        session.add(link)
+        session.flush()
+    return link
+
+
+def rotate_link(session: Session, customer_id: int) -> CartLink:
+    """Revoke the customer's current link (it then shows 'expired') and issue a new one."""
+    old = active_link_for(session, customer_id)
+    if old is not None:
+        old.revoked_at = utcnow()
+        session.add(old)
+        session.flush()
+    link = CartLink(customer_id=customer_id, token=new_token())
+    session.add(link)
+    session.flush()
+    return link
+
+
+def checkout_permalink(
+    shop_domain: str,
+    lines: Sequence[tuple[int, int]],
+    *,
+    discount_code: str = "",
+    cart_id: int | None = None,
+    channel: str | None = None,
+) -> str:
+    """Shopify cart permalink: `/cart/{variant}:{qty},...` plus discount and attribution attributes.
+
+    `lines` are (numeric Shopify variant id, quantity). Attributes whose key starts with `_` are
+    hidden from the shopper at checkout but land on the order, where attribution reads them.
+    """
+    if not lines:
+        raise ValueError("a checkout needs at least one line")
+    path = ",".join(f"{variant_id}:{clamp_quantity(qty)}" for variant_id, qty in lines)
+    params: list[tuple[str, str]] = []
+    if discount_code.strip():
+        params.append(("discount", discount_code.strip()))
+    if cart_id is not None:
+        params.append((f"attributes[{CART_ATTRIBUTE}]", str(cart_id)))
+    if channel:
+        params.append((f"attributes[{CHANNEL_ATTRIBUTE}]", channel))
+    query = "&".join(f"{key}={quote(value, safe='')}" for key, value in params)
+    url = f"https://{shop_domain}/cart/{path}"
+    return f"{url}?{query}" if query else url

@@ -1,0 +1,61 @@
+"""One settings object for the whole project, read from `REPEATCART_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEMO_SHOP_DOMAIN = "demo-repeatcart.myshopify.com"
+
+
+class Settings(BaseSettings):
+    """Every setting RepeatCart reads; the README lists them with these defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="REPEATCART_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{PROJECT_ROOT / 'data' / 'repeatcart.db'}",
+        description="SQLAlchemy URL; a SQLite file by default, postgresql+psycopg://... to scale.",
+    )
+    public_url: str = Field(
+        default="http://localhost:3000",
+        description="Where shoppers reach the app; cart links start with it.",
+    )
+    port: int = Field(default=3000, description="Port the app serves pages on.")
+    backend_port: int = Field(default=8000, description="Port of the backend in dev mode.")
+    checkout_preview: bool | None = Field(
+        default=None,
+        description="Show a local page with the checkout permalink instead of leaving the app. "
+        "Unset: on for the demo shop, off for a real one.",
+    )
+    shopify_shop: str = Field(default=DEMO_SHOP_DOMAIN, description="The shop's myshopify domain.")
+    shopify_token: str = Field(default="", description="Admin API access token (shpat_...).")
+    shopify_api_version: str = Field(default="2026-10", description="Admin API version YYYY-MM.")
+    shopify_base_url: str = Field(
+        default="", description="Overrides https://{shop} for the Admin API (tests use a fake)."
+    )
+    shopify_webhook_secret: str = Field(default="", description="Secret that signs webhooks.")
+    embedded_worker: bool = Field(
+        default=False, description="Run the background jobs inside the web process (demo)."
+    )
+
+    @property
+    def checkout_preview_enabled(self) -> bool:
+        """The demo shop does not exist: its carts preview checkout locally unless told not to."""
+        if self.checkout_preview is not None:
+            return self.checkout_preview
+        return self.shopify_shop == DEMO_SHOP_DOMAIN
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests call `get_settings.cache_clear()` after changing env."""
+    return Settings()

@@ -1,0 +1,215 @@
+"""SQLModel tables. Money is integer cents (currency on the shop or order); times are UTC-aware.
+
+Shopify ids are kept as given (`shopify_gid`, e.g. ``gid://shopify/Order/123``) beside the numeric
+tail (`shopify_id`) that URLs such as cart permalinks need.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Index, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """The one clock of the persistence layer."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores UTC and always hands back aware datetimes, also on SQLite (which drops offsets)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc(*, nullable: bool = True, index: bool = False, default: bool = False) -> Any:
+    if default:
+        return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=nullable, index=index)
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _bigint(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=BigInteger, nullable=nullable, index=index)
+
+
+class Shop(SQLModel, table=True):
+    """The merchant's shop and cart settings (one row). Learned store-wide figures live here too."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_domain: str
+    name: str = ""
+    currency: str = "USD"
+    banner_text: str = ""
+    discount_code: str = ""
+    lead_days: int = 3
+    default_interval_days: float = 30.0
+    min_reorder_customers: int = 5
+    hide_unavailable: bool = False
+    accent_color: str = "grass"
+    logo_url: str = ""
+    store_url: str = ""
+    store_interval_days: float | None = None
+    store_p75_days: float | None = None
+    updated_at: datetime = _utc(nullable=False, default=True)
+
+
+class Product(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    shopify_gid: str = Field(unique=True)
+    shopify_id: int | None = _bigint()
+    title: str
+    handle: str = Field(index=True)
+    status: str = "active"  # active | draft | archived | deleted
+    image_url: str | None = None
+    interval_override_days: float | None = None
+    replacement_product_id: int | None = Field(default=None, foreign_key="product.id")
+    updated_at: datetime = _utc(nullable=False, default=True)
+
+    @property
+    def sold(self) -> bool:
+        return self.status == "active"
+
+
+class Variant(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    shopify_gid: str = Field(unique=True)
+    shopify_id: int = _bigint(nullable=False)
+    product_id: int = Field(foreign_key="product.id", index=True)
+    title: str = "Default Title"
+    sku: str | None = Field(default=None, index=True)
+    price_cents: int | None = None
+    available: bool = True
+    image_url: str | None = None
+    position: int = 0
+
+
+class Customer(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    shopify_gid: str | None = Field(default=None, unique=True)
+    email: str | None = Field(default=None, index=True)
+    phone: str | None = None
+    first_name: str = ""
+    last_name: str = ""
+    created_at: datetime = _utc(nullable=False, default=True)
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+
+    id: int | None = Field(default=None, primary_key=True)
+    shopify_gid: str = Field(unique=True)
+    name: str = ""
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    processed_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False, default=True)
+    cancelled_at: datetime | None = _utc()
+    financial_status: str | None = None
+    test: bool = False
+    total_cents: int = 0
+    currency: str = "USD"
+    source: str = "shopify"  # shopify | csv | demo
+    custom_attributes: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    attributed_cart_id: int | None = Field(default=None, index=True)
+    attributed_channel: str | None = None
+
+
+class OrderLine(SQLModel, table=True):
+    __tablename__ = "order_line"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    product_id: int | None = Field(default=None, foreign_key="product.id", index=True)
+    variant_id: int | None = Field(default=None, foreign_key="variant.id")
+    quantity: int = 1
+    unit_price_cents: int | None = None
+    title: str = ""
+    sku: str | None = None
+
+
+class IntervalStat(SQLModel, table=True):
+    """A product's learned per-unit reorder interval, in days."""
+
+    __tablename__ = "interval_stat"
+
+    product_id: int = Field(foreign_key="product.id", primary_key=True)
+    p25: float
+    median: float
+    p75: float
+    mean: float
+    n: int
+    computed_at: datetime = _utc(nullable=False, default=True)
+
+
+class DueItem(SQLModel, table=True):
+    """When one customer is due to reorder one product; indexed so 'who is due' is a range scan."""
+
+    __tablename__ = "due_item"
+    __table_args__ = (Index("ix_due_item_remind_at", "remind_at"),)
+
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+    product_id: int = Field(foreign_key="product.id", primary_key=True)
+    variant_id: int | None = Field(default=None, foreign_key="variant.id")
+    last_purchased_at: datetime = _utc(nullable=False)
+    last_quantity: int
+    interval_days: float
+    interval_source: str
+    due_at: datetime = _utc(nullable=False)
+    remind_at: datetime = _utc(nullable=False)
+    late_at: datetime = _utc(nullable=False)
+    computed_at: datetime = _utc(nullable=False, default=True)
+
+
+class CartLink(SQLModel, table=True):
+    """A customer's secret cart token. Rotating revokes the old row and creates a new one."""
+
+    __tablename__ = "cart_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    token: str = Field(unique=True)
+    created_at: datetime = _utc(nullable=False, default=True)
+    revoked_at: datetime | None = _utc()
+
+
+class CartEvent(SQLModel, table=True):
+    """One shopper action on a cart, for the merchant's analytics."""
+
+    __tablename__ = "cart_event"
+    __table_args__ = (Index("ix_cart_event_kind_time", "kind", "occurred_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cart_link_id: int = Field(foreign_key="cart_link.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    kind: str  # view | add | remove | quantity | checkout
+    variant_id: int | None = None
+    quantity: int | None = None
+    value_cents: int | None = None
+    currency: str | None = None
+    channel: str | None = None
+    occurred_at: datetime = _utc(nullable=False, default=True)
+
+
+class YmalItem(SQLModel, table=True):
+    """The merchant's 'You Might Also Like' list, the same on every cart."""
+
+    __tablename__ = "ymal_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    product_id: int = Field(foreign_key="product.id", unique=True)
+    position: int = 0

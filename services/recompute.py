@@ -1,0 +1,188 @@
+"""Turns stored orders into learned intervals and per-(customer, product) due rows.
+
+The engine (`services.replenishment`) is pure; this module is the only place that feeds it from
+the database and writes its answers back, so finding who is due stays an index range scan.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlmodel import Session, select
+
+from services.models import DueItem, IntervalStat, Order, OrderLine, Product, Shop
+from services.replenishment import (
+    IntervalStats,
+    LearnedIntervals,
+    Purchase,
+    ReplenishmentSettings,
+    counts_for_intervals,
+    due_entries_for_customer,
+    learn_intervals,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecomputeSummary:
+    products_learned: int
+    customers: int
+    due_rows: int
+
+
+def settings_of(shop: Shop | None) -> ReplenishmentSettings:
+    if shop is None:
+        return ReplenishmentSettings()
+    return ReplenishmentSettings(
+        lead_days=shop.lead_days,
+        default_interval_days=shop.default_interval_days,
+        min_reorder_customers=shop.min_reorder_customers,
+    )
+
+
+def _purchases_query(customer_ids: Sequence[int] | None = None):  # noqa: ANN202
+    query = (
+        select(
+            Order.customer_id,
+            OrderLine.product_id,
+            OrderLine.variant_id,
+            Order.processed_at,
+            OrderLine.quantity,
+            Order.cancelled_at,
+            Order.financial_status,
+            Order.test,
+        )
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .where(Order.customer_id.is_not(None), OrderLine.product_id.is_not(None))  # type: ignore[union-attr]
+        .order_by(Order.customer_id, Order.processed_at)
+    )
+    if customer_ids is not None:
+        query = query.where(Order.customer_id.in_(customer_ids))  # type: ignore[union-attr]
+    return query
+
+
+def load_purchases(
+    session: Session, customer_ids: Sequence[int] | None = None
+) -> Iterator[Purchase]:
+    """Countable purchases (no cancelled, refunded or test orders), ordered by customer and time."""
+    for row in session.exec(_purchases_query(customer_ids)).yield_per(5000):
+        customer_id, product_id, variant_id, at, quantity, cancelled_at, status, test = row
+        if quantity and quantity > 0 and counts_for_intervals(cancelled_at, status, test):
+            yield Purchase(customer_id, product_id, variant_id, at, quantity)
+
+
+def load_learned(session: Session) -> LearnedIntervals:
+    by_product = {
+        stat.product_id: IntervalStats(stat.p25, stat.median, stat.p75, stat.mean, stat.n)
+        for stat in session.exec(select(IntervalStat))
+    }
+    shop = session.exec(select(Shop)).first()
+    store = None
+    if shop is not None and shop.store_interval_days is not None:
+        p75 = shop.store_p75_days or shop.store_interval_days
+        store = IntervalStats(shop.store_interval_days, shop.store_interval_days, p75, 0.0, 0)
+    return LearnedIntervals(by_product=by_product, store=store)
+
+
+def _overrides(session: Session) -> dict[int, float]:
+    rows = session.exec(
+        select(Product.id, Product.interval_override_days).where(
+            Product.interval_override_days.is_not(None)  # type: ignore[union-attr]
+        )
+    )
+    return {product_id: days for product_id, days in rows if days and days > 0}
+
+
+def _by_customer(purchases: Iterable[Purchase]) -> Iterator[tuple[int, list[Purchase]]]:
+    current: int | None = None
+    batch: list[Purchase] = []
+    for purchase in purchases:
+        if purchase.customer_id != current and batch:
+            yield current, batch  # type: ignore[misc]
+            batch = []
+        current = purchase.customer_id
+        batch.append(purchase)
+    if batch:
+        yield current, batch  # type: ignore[misc]
+
+
+def _write_due_rows(
+    session: Session,
+    customer_purchases: Iterable[tuple[int, list[Purchase]]],
+    learned: LearnedIntervals,
+    overrides: dict[int, float],
+    settings: ReplenishmentSettings,
+    now: datetime,
+) -> tuple[int, int]:
+    customers = rows = 0
+    for customer_id, purchases in customer_purchases:
+        session.execute(delete(DueItem).where(DueItem.customer_id == customer_id))
+        for entry in due_entries_for_customer(purchases, learned, overrides, settings):
+            session.add(
+                DueItem(
+                    customer_id=entry.customer_id,
+                    product_id=entry.product_id,
+                    variant_id=entry.variant_id,
+                    last_purchased_at=entry.last_purchased_at,
+                    last_quantity=entry.last_quantity,
+                    interval_days=entry.interval_days,
+                    interval_source=entry.interval_source,
+                    due_at=entry.due_at,
+                    remind_at=entry.remind_at,
+                    late_at=entry.late_at,
+                    computed_at=now,
+                )
+            )
+            rows += 1
+        customers += 1
+        if customers % 500 == 0:
+            session.flush()
+    session.flush()
+    return customers, rows
+
+
+def recompute_all(session: Session, now: datetime) -> RecomputeSummary:
+    """Relearn every product's interval from all orders, then rewrite every due row."""
+    shop = session.exec(select(Shop)).first()
+    settings = settings_of(shop)
+    learned = learn_intervals(load_purchases(session))
+    session.execute(delete(IntervalStat))
+    for product_id, stats in learned.by_product.items():
+        session.add(
+            IntervalStat(
+                product_id=product_id,
+                p25=stats.p25,
+                median=stats.median,
+                p75=stats.p75,
+                mean=stats.mean,
+                n=stats.n,
+                computed_at=now,
+            )
+        )
+    if shop is not None:
+        shop.store_interval_days = learned.store.median if learned.store else None
+        shop.store_p75_days = learned.store.p75 if learned.store else None
+        session.add(shop)
+    session.execute(delete(DueItem))
+    customers, rows = _write_due_rows(
+        session, _by_customer(load_purchases(session)), learned, _overrides(session), settings, now
+    )
+    return RecomputeSummary(len(learned.by_product), customers, rows)
+
+
+def recompute_customers(session: Session, customer_ids: Sequence[int], now: datetime) -> int:
+    """Rewrite the due rows of some customers from the stored intervals (after a sync or edit)."""
+    settings = settings_of(session.exec(select(Shop)).first())
+    grouped: dict[int, list[Purchase]] = defaultdict(list)
+    for purchase in load_purchases(session, customer_ids):
+        grouped[purchase.customer_id].append(purchase)
+    for customer_id in customer_ids:
+        if customer_id not in grouped:
+            session.execute(delete(DueItem).where(DueItem.customer_id == customer_id))
+    _, rows = _write_due_rows(
+        session, grouped.items(), load_learned(session), _overrides(session), settings, now
+    )
+    return rows
