@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from repeatcart_app.routes import DEMO_IMAGES, HEALTH
 from services.db import get_engine
@@ -45,3 +46,20 @@ api = Starlette(
         Route(DEMO_IMAGES, demo_image, methods=["GET"]),
     ]
 )
+
+
+def cart_path_guard(app: ASGIApp) -> ASGIApp:
+    """Serve the page shell for cart URLs the static server refuses (a NUL byte, a name too long
+    for a file).
+
+    The cart page then treats the token as malformed and shows "This link has expired",
+    instead of the server's bare "Not Found".
+    """
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path.startswith("/cart/") and (len(path) > 200 or any(ord(char) < 32 for char in path)):
+            scope = {**scope, "path": "/cart/expired", "raw_path": b"/cart/expired"}
+        await app(scope, receive, send)
+
+    return guarded

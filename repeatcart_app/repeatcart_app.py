@@ -3,19 +3,23 @@
 import reflex as rx
 
 from repeatcart_app import routes
-from repeatcart_app.api import api
+from repeatcart_app.api import api, cart_path_guard
 from repeatcart_app.pages.cart import cart_page
 from repeatcart_app.pages.checkout_preview import checkout_preview_page
 from repeatcart_app.pages.home import home_page
+from repeatcart_app.pages.not_found import NotFoundState, not_found_page
 from repeatcart_app.state.cart import CartState
 from repeatcart_app.state.checkout_preview import CheckoutPreviewState
+from repeatcart_app.state.home import HomeState
 
 app = rx.App(
-    api_transformer=api,
+    api_transformer=[api, cart_path_guard],
     head_components=[rx.el.meta(name="theme-color", content="#ffffff")],
 )
-app.add_page(home_page, route=routes.HOME, title="RepeatCart")
+app.add_page(home_page, route=routes.HOME, title="RepeatCart", on_load=HomeState.load)
 app.add_page(cart_page, route=routes.CART, title="Your cart", on_load=CartState.load)
+app.add_page(cart_page, route=routes.CART_WITHOUT_TOKEN, title="Your cart", on_load=CartState.load)
+app.add_page(not_found_page, route=routes.NOT_FOUND, title="Not found", on_load=NotFoundState.load)
 app.add_page(
     checkout_preview_page,
     route=routes.CHECKOUT_PREVIEW,

@@ -4,6 +4,8 @@ from urllib.parse import urlencode
 
 HOME = "/"
 CART = "/cart/[token]"
+CART_WITHOUT_TOKEN = "/cart"
+NOT_FOUND = "404"
 CHECKOUT_PREVIEW = "/checkout-preview"
 DEMO_IMAGES = "/demo-images/{name}"
 HEALTH = "/healthz"

@@ -113,6 +113,23 @@ def load_catalog(session: Session, product_ids: set[int]) -> dict[int, CatalogPr
     }
 
 
+def _replacement_chains(session: Session, product_ids: set[int]) -> dict[int, int]:
+    """Replacement mappings reachable from these products, so chains (kit → v1 → v2) resolve."""
+    mapping: dict[int, int] = {}
+    frontier = set(product_ids)
+    while frontier:
+        rows = session.exec(
+            select(Product.id, Product.replacement_product_id).where(
+                Product.id.in_(frontier),  # type: ignore[union-attr]
+                Product.replacement_product_id.is_not(None),  # type: ignore[union-attr]
+            )
+        ).all()
+        new = {source: target for source, target in rows if source not in mapping}
+        mapping.update(new)
+        frontier = set(new.values()) - set(mapping)
+    return mapping
+
+
 def load_cart_for_link(session: Session, link: CartLink, now: datetime) -> CartView | None:
     customer = session.get(Customer, link.customer_id)
     if customer is None:
@@ -122,14 +139,7 @@ def load_cart_for_link(session: Session, link: CartLink, now: datetime) -> CartV
     entries = [_due_entry(row) for row in due_rows]
     ymal_ids = list(session.exec(select(YmalItem.product_id).order_by(YmalItem.position)))
     bought = {entry.product_id for entry in entries}
-    replacements = dict(
-        session.exec(
-            select(Product.id, Product.replacement_product_id).where(
-                Product.id.in_(bought),  # type: ignore[union-attr]
-                Product.replacement_product_id.is_not(None),  # type: ignore[union-attr]
-            )
-        ).all()
-    )
+    replacements = _replacement_chains(session, bought)
     catalog = load_catalog(session, bought | set(replacements.values()) | set(ymal_ids))
     composition = compose_cart(
         entries,

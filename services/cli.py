@@ -97,9 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--if-empty", action="store_true", help="build only when the database holds no store"
     )
-    demo.add_argument(
-        "--if-empty", action="store_true", help="build only when the database holds no store"
-    )
     demo.set_defaults(run=_cmd_demo)
 
     link = commands.add_parser("cart-link", help="print a customer's cart URL")

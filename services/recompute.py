@@ -116,10 +116,14 @@ def _write_due_rows(
     overrides: dict[int, float],
     settings: ReplenishmentSettings,
     now: datetime,
+    *,
+    replace: bool,
 ) -> tuple[int, int]:
+    """Write each customer's due rows; `replace` first deletes the rows they already have."""
     customers = rows = 0
     for customer_id, purchases in customer_purchases:
-        session.execute(delete(DueItem).where(DueItem.customer_id == customer_id))
+        if replace:
+            session.execute(delete(DueItem).where(DueItem.customer_id == customer_id))
         for entry in due_entries_for_customer(purchases, learned, overrides, settings):
             session.add(
                 DueItem(
@@ -168,7 +172,13 @@ def recompute_all(session: Session, now: datetime) -> RecomputeSummary:
         session.add(shop)
     session.execute(delete(DueItem))
     customers, rows = _write_due_rows(
-        session, _by_customer(load_purchases(session)), learned, _overrides(session), settings, now
+        session,
+        _by_customer(load_purchases(session)),
+        learned,
+        _overrides(session),
+        settings,
+        now,
+        replace=False,
     )
     return RecomputeSummary(len(learned.by_product), customers, rows)
 
@@ -183,6 +193,12 @@ def recompute_customers(session: Session, customer_ids: Sequence[int], now: date
         if customer_id not in grouped:
             session.execute(delete(DueItem).where(DueItem.customer_id == customer_id))
     _, rows = _write_due_rows(
-        session, grouped.items(), load_learned(session), _overrides(session), settings, now
+        session,
+        grouped.items(),
+        load_learned(session),
+        _overrides(session),
+        settings,
+        now,
+        replace=True,
     )
     return rows

@@ -24,7 +24,12 @@ def cart_panel() -> rx.Component:
         rx.hstack(
             rx.heading("Your cart", size="5"),
             rx.spacer(),
-            rx.text(CartState.cart_label.replace("Cart, ", ""), size="2", color_scheme="gray"),
+            rx.text(
+                CartState.cart_label.replace("Cart, ", ""),
+                size="2",
+                color_scheme="gray",
+                data_testid="item-count",
+            ),
             width="100%",
             align="center",
         ),
@@ -102,8 +107,8 @@ def cart_drawer() -> rx.Component:
     return rx.box(
         rx.drawer.root(
             rx.drawer.trigger(cart_button()),
-            rx.drawer.overlay(z_index="50"),
             rx.drawer.portal(
+                rx.drawer.overlay(z_index="50"),
                 rx.drawer.content(
                     rx.vstack(
                         rx.hstack(
@@ -126,7 +131,8 @@ def cart_drawer() -> rx.Component:
                         width="100%",
                         spacing="2",
                     ),
-                    top="auto",
+                    top="0",
+                    left="auto",
                     right="0",
                     height="100%",
                     width="min(420px, 92vw)",
@@ -136,7 +142,7 @@ def cart_drawer() -> rx.Component:
                     role="dialog",
                     aria_label="Cart",
                     data_testid="cart-drawer",
-                )
+                ),
             ),
             direction="right",
         ),

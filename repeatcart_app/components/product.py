@@ -79,7 +79,7 @@ def remove_button(line: CartLine) -> rx.Component:
     )
 
 
-def line_actions(line: CartLine) -> rx.Component:
+def line_actions(line: CartLine, compact: bool = False) -> rx.Component:
     return rx.cond(
         line.available,
         rx.cond(
@@ -96,9 +96,11 @@ def line_actions(line: CartLine) -> rx.Component:
                 "Add to cart",
                 on_click=CartState.add(line.key),
                 variant="outline",
-                size="3",
+                size="2" if compact else "3",
                 aria_label="Add to cart: " + line.title,
                 height=TOUCH,
+                width="100%" if compact else "auto",
+                white_space="nowrap",
             ),
         ),
         rx.badge("Unavailable", color_scheme="gray", variant="surface", size="2"),
@@ -156,7 +158,8 @@ def product_tile(line: CartLine) -> rx.Component:
             ),
             titles(line),
             rx.text(line.price_label, weight="bold", size="3"),
-            line_actions(line),
+            rx.spacer(),
+            line_actions(line, compact=True),
             spacing="2",
             height="100%",
         ),

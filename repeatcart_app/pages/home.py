@@ -2,6 +2,8 @@
 
 import reflex as rx
 
+from repeatcart_app.state.home import HomeState
+
 
 def home_page() -> rx.Component:
     return rx.center(
@@ -15,6 +17,7 @@ def home_page() -> rx.Component:
                 size="2",
                 color_scheme="gray",
             ),
+            rx.cond(HomeState.ready, rx.box(data_testid="home-ready")),
             align="center",
             spacing="3",
         ),

@@ -48,10 +48,11 @@ def _short_date(value: datetime | None) -> str:
     return value.strftime("%b %-d") if value else ""
 
 
-def _line(item: CartItem, currency: str) -> CartLine:
+def _line(item: CartItem, currency: str, now: datetime) -> CartLine:
     note = ""
     if item.section == "due":
-        note = f"Due {_short_date(item.due_at)}"
+        overdue = item.due_at is not None and item.due_at <= now
+        note = "Due now" if overdue else f"Due {_short_date(item.due_at)}"
     elif item.section == "previous":
         note = f"Next due {_short_date(item.due_at)}"
     purchasable = item.available and item.variant_id is not None and item.price_cents is not None
@@ -93,26 +94,30 @@ class CartState(rx.State):
     def load(self):
         """Load the cart behind the URL's token; any bad token ends on the same expired view."""
         self._channel = normalise_channel(self.router.url.query_parameters.get("ch"))
-        view = None
+        view, now = None, utcnow()
         try:
             with session_scope() as session:
-                view = load_cart(session, self.token, utcnow())
+                view = load_cart(session, self.token, now)
                 if view is not None:
-                    self._apply(view)
+                    self._apply(view, now)
                     self._record(session, "view")
-                else:
-                    shop = current_shop(session)
-                    self.store_url, self.shop_name = shop.store_url, shop.name
         except Exception:
             logger.exception("cart could not be loaded")
             self._reset_cart()
             self.status = "error"
             return
         if view is None:
-            self._reset_cart()
-            self.status = "expired"
+            self.show_expired()
 
-    def _apply(self, view: CartView) -> None:
+    @rx.event
+    def show_expired(self):
+        """The expired view with the store link, for paths that never reach `load`."""
+        with session_scope() as session:
+            shop = current_shop(session)
+        self._reset_cart()
+        self.store_url, self.shop_name, self.status = shop.store_url, shop.name, "expired"
+
+    def _apply(self, view: CartView, now: datetime) -> None:
         currency = view.shop.currency
         self.shop_name = view.shop.name
         self.store_url = view.shop.store_url
@@ -127,7 +132,7 @@ class CartState(rx.State):
         self._shopify_variant_ids = {str(k): v for k, v in view.shopify_variant_ids.items()}
         composition = view.composition
         self.lines = [
-            _line(item, currency)
+            _line(item, currency, now)
             for item in (*composition.due, *composition.previous, *composition.ymal)
         ]
         self.quantities = {

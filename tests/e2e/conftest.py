@@ -90,8 +90,18 @@ def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp
     log = workdir / "app.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            ["reflex", "run", "--env", "prod", "--frontend-port", str(port),
-             "--backend-port", str(port), "--loglevel", "warning"],
+            [
+                "reflex",
+                "run",
+                "--env",
+                "prod",
+                "--frontend-port",
+                str(port),
+                "--backend-port",
+                str(port),
+                "--loglevel",
+                "warning",
+            ],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=out,
@@ -124,8 +134,9 @@ def viewport(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def page(browser: Browser, viewport: str) -> Iterator[Page]:
-    context = browser.new_context(viewport=VIEWPORTS[viewport], is_mobile=viewport == "phone",
-                                  has_touch=viewport == "phone")
+    context = browser.new_context(
+        viewport=VIEWPORTS[viewport], is_mobile=viewport == "phone", has_touch=viewport == "phone"
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page

@@ -30,19 +30,36 @@ class Store:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.orders = 0
-        session.add(Shop(shop_domain="tiny.myshopify.com", name="Tiny", discount_code="SAVE",
-                         min_reorder_customers=2))
+        session.add(
+            Shop(
+                shop_domain="tiny.myshopify.com",
+                name="Tiny",
+                discount_code="SAVE",
+                min_reorder_customers=2,
+            )
+        )
         session.flush()
 
-    def product(self, title: str, price: int | None = 1000, available: bool = True,
-                status: str = "active") -> tuple[Product, Variant]:
+    def product(
+        self, title: str, price: int | None = 1000, available: bool = True, status: str = "active"
+    ) -> tuple[Product, Variant]:
         n = self.session.exec(select(Product)).all().__len__() + 1
-        product = Product(shopify_gid=f"gid://shopify/Product/{n}", shopify_id=n, title=title,
-                          handle=title.lower().replace(" ", "-"), status=status)
+        product = Product(
+            shopify_gid=f"gid://shopify/Product/{n}",
+            shopify_id=n,
+            title=title,
+            handle=title.lower().replace(" ", "-"),
+            status=status,
+        )
         self.session.add(product)
         self.session.flush()
-        variant = Variant(shopify_gid=f"gid://shopify/ProductVariant/{n}00", shopify_id=n * 100,
-                          product_id=product.id, price_cents=price, available=available)
+        variant = Variant(
+            shopify_gid=f"gid://shopify/ProductVariant/{n}00",
+            shopify_id=n * 100,
+            product_id=product.id,
+            price_cents=price,
+            available=available,
+        )
         self.session.add(variant)
         self.session.flush()
         return product, variant
@@ -53,18 +70,30 @@ class Store:
         self.session.flush()
         return customer
 
-    def order(self, customer: Customer, days_ago: float, lines: list[tuple[Variant, int]],
-              **fields) -> Order:
+    def order(
+        self, customer: Customer, days_ago: float, lines: list[tuple[Variant, int]], **fields
+    ) -> Order:
         self.orders += 1
-        order = Order(shopify_gid=f"gid://shopify/Order/{self.orders}", name=f"#{1000 + self.orders}",
-                      customer_id=customer.id, processed_at=NOW - timedelta(days=days_ago),
-                      financial_status=fields.pop("financial_status", "paid"), **fields)
+        order = Order(
+            shopify_gid=f"gid://shopify/Order/{self.orders}",
+            name=f"#{1000 + self.orders}",
+            customer_id=customer.id,
+            processed_at=NOW - timedelta(days=days_ago),
+            financial_status=fields.pop("financial_status", "paid"),
+            **fields,
+        )
         self.session.add(order)
         self.session.flush()
         for variant, quantity in lines:
-            self.session.add(OrderLine(order_id=order.id, product_id=variant.product_id,
-                                       variant_id=variant.id, quantity=quantity,
-                                       unit_price_cents=variant.price_cents))
+            self.session.add(
+                OrderLine(
+                    order_id=order.id,
+                    product_id=variant.product_id,
+                    variant_id=variant.id,
+                    quantity=quantity,
+                    unit_price_cents=variant.price_cents,
+                )
+            )
         self.session.flush()
         return order
 
@@ -97,11 +126,15 @@ def test_recompute_learns_intervals_and_writes_due_rows(session: Session):
     session.commit()
     stat = session.get(IntervalStat, products["coffee"].id)
     assert stat is not None and stat.n == 4 and 29 <= stat.median <= 31
-    rows = {r.product_id: r for r in session.exec(select(DueItem).where(DueItem.customer_id == ava.id))}
+    rows = {
+        r.product_id: r for r in session.exec(select(DueItem).where(DueItem.customer_id == ava.id))
+    }
     assert set(rows) == {products["coffee"].id, products["tea"].id, products["soap"].id}
     assert products["candle"].id not in rows  # only bought in a cancelled order
     assert rows[products["coffee"].id].interval_source == "product"
-    assert rows[products["coffee"].id].due_at == NOW - timedelta(days=70) + timedelta(days=stat.median)
+    assert rows[products["coffee"].id].due_at == NOW - timedelta(days=70) + timedelta(
+        days=stat.median
+    )
     assert summary.customers == 4
 
 
@@ -125,7 +158,9 @@ def test_cart_sections_follow_due_rows(session: Session):
 def test_a_reorder_moves_the_product_out_of_due(session: Session):
     store, ava, products = _build(session)
     recompute_all(session, NOW)
-    coffee_v = session.exec(select(Variant).where(Variant.product_id == products["coffee"].id)).one()
+    coffee_v = session.exec(
+        select(Variant).where(Variant.product_id == products["coffee"].id)
+    ).one()
     store.order(ava, 0.5, [(coffee_v, 1)])
     recompute_customers(session, [ava.id], NOW)
     link = get_or_create_link(session, ava.id)

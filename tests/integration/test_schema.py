@@ -35,8 +35,9 @@ def test_datetimes_come_back_aware_utc(session: Session):
     session.add(customer)
     session.flush()
     placed = datetime(2026, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=2)))
-    session.add(Order(shopify_gid="gid://shopify/Order/1", customer_id=customer.id,
-                      processed_at=placed))
+    session.add(
+        Order(shopify_gid="gid://shopify/Order/1", customer_id=customer.id, processed_at=placed)
+    )
     session.commit()
     session.expire_all()
     order = session.exec(select(Order)).one()
@@ -56,8 +57,11 @@ def test_large_shopify_ids_fit(session: Session):
     session.add(product)
     session.flush()
     big = 98765432109876543
-    session.add(Variant(shopify_gid=f"gid://shopify/ProductVariant/{big}", shopify_id=big,
-                        product_id=product.id))
+    session.add(
+        Variant(
+            shopify_gid=f"gid://shopify/ProductVariant/{big}", shopify_id=big, product_id=product.id
+        )
+    )
     session.commit()
     assert session.exec(select(Variant.shopify_id)).one() == big
 
@@ -79,8 +83,18 @@ def test_one_due_row_per_customer_and_product(session: Session):
     session.flush()
     now = datetime.now(UTC)
     for _ in range(2):
-        session.add(DueItem(customer_id=customer.id, product_id=product.id, last_purchased_at=now,
-                            last_quantity=1, interval_days=30, interval_source="default",
-                            due_at=now, remind_at=now, late_at=now))
+        session.add(
+            DueItem(
+                customer_id=customer.id,
+                product_id=product.id,
+                last_purchased_at=now,
+                last_quantity=1,
+                interval_days=30,
+                interval_source="default",
+                due_at=now,
+                remind_at=now,
+                late_at=now,
+            )
+        )
     with pytest.raises(IntegrityError):
         session.commit()

@@ -29,8 +29,21 @@ def test_malformed_tokens_are_rejected_before_any_query(token):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(0, 1), (-5, 1), (1, 1), (42, 42), (99, 99), (100, 99), (10**9, 99), ("7", 7),
-     ("3.9", 3), ("abc", 1), (None, 1), ("1e400", 1), (float("nan"), 1)],
+    [
+        (0, 1),
+        (-5, 1),
+        (1, 1),
+        (42, 42),
+        (99, 99),
+        (100, 99),
+        (10**9, 99),
+        ("7", 7),
+        ("3.9", 3),
+        ("abc", 1),
+        (None, 1),
+        ("1e400", 1),
+        (float("nan"), 1),
+    ],
 )
 def test_quantities_are_clamped_to_1_through_99(raw, expected):
     assert clamp_quantity(raw) == expected
@@ -43,8 +56,14 @@ def test_clamped_quantity_is_always_in_range(raw):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(None, "direct"), ("", "direct"), ("Klaviyo", "klaviyo"), ("sms_1", "sms_1"),
-     ("<script>", "other"), ("x" * 40, "other")],
+    [
+        (None, "direct"),
+        ("", "direct"),
+        ("Klaviyo", "klaviyo"),
+        ("sms_1", "sms_1"),
+        ("<script>", "other"),
+        ("x" * 40, "other"),
+    ],
 )
 def test_channels_are_normalised(raw, expected):
     assert normalise_channel(raw) == expected
