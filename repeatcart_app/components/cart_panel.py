@@ -103,48 +103,90 @@ def cart_button() -> rx.Component:
     )
 
 
-def cart_drawer() -> rx.Component:
-    return rx.box(
-        rx.drawer.root(
-            rx.drawer.trigger(cart_button()),
-            rx.drawer.portal(
-                rx.drawer.overlay(z_index="50"),
-                rx.drawer.content(
-                    rx.vstack(
-                        rx.hstack(
-                            rx.drawer.title(
-                                "Cart", size="2", color_scheme="gray", style={"font_size": "0"}
-                            ),
-                            rx.spacer(),
-                            rx.drawer.close(
-                                rx.icon_button(
-                                    rx.icon("x", size=20),
-                                    variant="ghost",
-                                    color_scheme="gray",
-                                    size="3",
-                                    aria_label="Close cart",
-                                )
-                            ),
-                            width="100%",
-                        ),
-                        cart_panel(),
-                        width="100%",
-                        spacing="2",
+def cart_drawer_trigger() -> rx.Component:
+    return rx.box(rx.drawer.trigger(cart_button()), style=phone_only("block"))
+
+
+def checkout_bar() -> rx.Component:
+    """Phones: the subtotal and a way into the cart stay in reach at the bottom of the screen."""
+    return rx.cond(
+        CartState.item_count > 0,
+        rx.box(
+            rx.hstack(
+                rx.vstack(
+                    rx.text(
+                        CartState.cart_label.replace("Cart, ", ""), size="1", color_scheme="gray"
                     ),
-                    top="0",
-                    left="auto",
-                    right="0",
-                    height="100%",
-                    width="min(420px, 92vw)",
-                    padding="20px",
-                    background_color=rx.color("gray", 1),
-                    z_index="60",
-                    role="dialog",
-                    aria_label="Cart",
-                    data_testid="cart-drawer",
+                    rx.text(CartState.subtotal_label, size="4", weight="bold"),
+                    spacing="0",
                 ),
+                rx.spacer(),
+                rx.drawer.trigger(
+                    rx.button(
+                        "Review and check out",
+                        size="3",
+                        height="48px",
+                        aria_label="Review cart and check out",
+                    ),
+                ),
+                align="center",
+                width="100%",
             ),
-            direction="right",
+            position="fixed",
+            bottom="0",
+            left="0",
+            right="0",
+            z_index="20",
+            padding="12px 16px calc(12px + env(safe-area-inset-bottom))",
+            background_color=rx.color("gray", 1),
+            border_top=f"1px solid {rx.color('gray', 5)}",
+            box_shadow="0 -4px 16px rgba(0, 0, 0, 0.06)",
+            style=phone_only("block"),
+            data_testid="checkout-bar",
         ),
-        style=phone_only("block"),
+    )
+
+
+def cart_drawer_root(*children: rx.Component) -> rx.Component:
+    """Wraps the page so the header button and the bottom bar both open the one drawer."""
+    return rx.drawer.root(
+        *children,
+        rx.drawer.portal(
+            rx.drawer.overlay(z_index="50"),
+            rx.drawer.content(
+                rx.vstack(
+                    rx.hstack(
+                        rx.drawer.title(
+                            "Cart", size="2", color_scheme="gray", style={"font_size": "0"}
+                        ),
+                        rx.spacer(),
+                        rx.drawer.close(
+                            rx.icon_button(
+                                rx.icon("x", size=20),
+                                variant="ghost",
+                                color_scheme="gray",
+                                size="3",
+                                aria_label="Close cart",
+                            )
+                        ),
+                        width="100%",
+                    ),
+                    cart_panel(),
+                    width="100%",
+                    spacing="2",
+                ),
+                top="0",
+                left="auto",
+                right="0",
+                height="100%",
+                width="min(420px, 92vw)",
+                padding="20px",
+                background_color=rx.color("gray", 1),
+                z_index="60",
+                role="dialog",
+                aria_label="Cart",
+                data_testid="cart-drawer",
+            ),
+        ),
+        direction="right",
     )

@@ -2,7 +2,12 @@
 
 import reflex as rx
 
-from repeatcart_app.components.cart_panel import cart_drawer, cart_panel
+from repeatcart_app.components.cart_panel import (
+    cart_drawer_root,
+    cart_drawer_trigger,
+    cart_panel,
+    checkout_bar,
+)
 from repeatcart_app.components.layout import DESKTOP_QUERY, desktop_only
 from repeatcart_app.components.product import product_row, product_tile
 from repeatcart_app.state.cart import CartLine, CartState
@@ -17,7 +22,7 @@ def header() -> rx.Component:
                 rx.heading(CartState.shop_name, size="5", weight="bold"),
             ),
             rx.spacer(),
-            cart_drawer(),
+            cart_drawer_trigger(),
             align="center",
             max_width="1200px",
             margin="0 auto",
@@ -122,7 +127,7 @@ def cart_content() -> rx.Component:
             ),
             spacing="6",
             width="100%",
-            padding_bottom="48px",
+            padding_bottom="96px",
         ),
         rx.box(
             rx.card(cart_panel(), size="3"),
@@ -195,7 +200,7 @@ def cart_page() -> rx.Component:
     return rx.box(
         rx.match(
             CartState.status,
-            ("ready", rx.fragment(header(), cart_content())),
+            ("ready", cart_drawer_root(header(), cart_content(), checkout_bar())),
             ("expired", expired()),
             ("error", failed()),
             loading(),

@@ -209,3 +209,22 @@ def test_rotated_link_shows_expired_and_new_link_works(
     page.goto(f"{running_app.base_url}/cart/{old.token}")
     expect(page.get_by_role("heading", name="This link has expired")).to_be_visible()
     open_cart(page, f"{running_app.base_url}/cart/{new.token}")
+
+
+def test_phone_bottom_bar_shows_subtotal_and_opens_the_cart(
+    page: Page, viewport: str, running_app: RunningApp
+):
+    open_cart(page, running_app.cart("due"))
+    bar = page.get_by_test_id("checkout-bar")
+    if viewport == "desktop":
+        expect(bar).to_be_hidden()
+        return
+    expect(bar).to_be_visible()
+    page.mouse.wheel(0, 3000)
+    expect(bar).to_be_in_viewport()
+    subtotal = bar.get_by_text("$").inner_text()
+    bar.get_by_role("button", name="Review cart and check out").click()
+    drawer = page.get_by_test_id("cart-drawer")
+    expect(drawer.get_by_test_id("subtotal")).to_have_text(subtotal)
+    expect(drawer.get_by_role("button", name="Check Out")).to_be_enabled()
+    screenshot(page, "cart-drawer-phone")
