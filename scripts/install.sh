@@ -34,7 +34,7 @@ extras=""
 if [ ! -x "$REFLEX_BUN_PATH" ]; then
   command -v npm >/dev/null 2>&1 || { echo "error: npm (Node.js 20+) is required" >&2; exit 1; }
   echo "==> Installing bun from the npm registry"
-  npm install --prefix .tools --no-save --no-audit --no-fund bun@1.4.4 >/dev/null
+  npm install --prefix .tools --no-save --no-audit --no-fund --loglevel=error bun@1.4.4 >/dev/null
 fi
 "$REFLEX_BUN_PATH" --version >/dev/null
 

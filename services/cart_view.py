@@ -11,7 +11,16 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from services.carts import find_active_link
-from services.models import CartLink, Customer, DueItem, Product, Shop, Variant, YmalItem
+from services.models import (
+    PRODUCT_SOLD_STATUS,
+    CartLink,
+    Customer,
+    DueItem,
+    Product,
+    Shop,
+    Variant,
+    YmalItem,
+)
 from services.replenishment import (
     CartComposition,
     CatalogProduct,
@@ -62,54 +71,64 @@ def current_shop(session: Session) -> ShopView:
     return shop_view(session.exec(select(Shop)).first())
 
 
-def _due_entry(row: DueItem) -> DueEntry:
-    return DueEntry(
-        customer_id=row.customer_id,
-        product_id=row.product_id,
-        variant_id=row.variant_id,
-        last_purchased_at=row.last_purchased_at,
-        last_quantity=row.last_quantity,
-        interval_days=row.interval_days,
-        interval_source=row.interval_source,  # type: ignore[arg-type]
-        due_at=row.due_at,
-        remind_at=row.remind_at,
-        late_at=row.late_at,
+def load_due_entries(session: Session, customer_id: int) -> list[DueEntry]:
+    """One customer's stored due rows (a primary-key prefix scan) as the engine's records."""
+    rows = session.exec(
+        select(
+            DueItem.customer_id,
+            DueItem.product_id,
+            DueItem.variant_id,
+            DueItem.last_purchased_at,
+            DueItem.last_quantity,
+            DueItem.interval_days,
+            DueItem.interval_source,
+            DueItem.due_at,
+            DueItem.remind_at,
+            DueItem.late_at,
+        ).where(DueItem.customer_id == customer_id)
     )
+    return [DueEntry(*row) for row in rows]
 
 
 def load_catalog(session: Session, product_ids: set[int]) -> dict[int, CatalogProduct]:
-    """The products asked for, with their variants, as the engine's plain records."""
+    """The products asked for, with their variants, as the engine's plain records.
+
+    Plain column rows, not ORM objects: building hundreds of objects per page view cost more
+    than the queries themselves.
+    """
     if not product_ids:
         return {}
-    products = session.exec(select(Product).where(Product.id.in_(product_ids))).all()  # type: ignore[union-attr]
     variants: dict[int, list[CatalogVariant]] = {pid: [] for pid in product_ids}
     rows = session.exec(
-        select(Variant)
+        select(
+            Variant.id,
+            Variant.product_id,
+            Variant.title,
+            Variant.price_cents,
+            Variant.available,
+            Variant.image_url,
+            Variant.sku,
+        )
         .where(Variant.product_id.in_(product_ids))  # type: ignore[attr-defined]
         .order_by(Variant.product_id, Variant.position, Variant.id)
     )
-    for v in rows:
-        variants[v.product_id].append(
-            CatalogVariant(
-                variant_id=v.id,  # type: ignore[arg-type]
-                product_id=v.product_id,
-                title=v.title,
-                price_cents=v.price_cents,
-                available=v.available,
-                image_url=v.image_url,
-                sku=v.sku,
-            )
+    for row in rows:
+        variants[row[1]].append(CatalogVariant(*row))
+    products = session.exec(
+        select(Product.id, Product.title, Product.handle, Product.status, Product.image_url).where(
+            Product.id.in_(product_ids)  # type: ignore[union-attr]
         )
+    )
     return {
-        p.id: CatalogProduct(  # type: ignore[misc]
-            product_id=p.id,  # type: ignore[arg-type]
-            title=p.title,
-            handle=p.handle,
-            sold=p.sold,
-            image_url=p.image_url,
-            variants=tuple(variants.get(p.id, ())),  # type: ignore[arg-type]
+        product_id: CatalogProduct(
+            product_id=product_id,
+            title=title,
+            handle=handle,
+            sold=status == PRODUCT_SOLD_STATUS,
+            image_url=image_url,
+            variants=tuple(variants[product_id]),
         )
-        for p in products
+        for product_id, title, handle, status, image_url in products
     }
 
 
@@ -135,8 +154,7 @@ def load_cart_for_link(session: Session, link: CartLink, now: datetime) -> CartV
     if customer is None:
         return None
     shop = session.exec(select(Shop)).first()
-    due_rows = session.exec(select(DueItem).where(DueItem.customer_id == customer.id)).all()
-    entries = [_due_entry(row) for row in due_rows]
+    entries = load_due_entries(session, link.customer_id)
     ymal_ids = list(session.exec(select(YmalItem.product_id).order_by(YmalItem.position)))
     bought = {entry.product_id for entry in entries}
     replacements = _replacement_chains(session, bought)

@@ -69,6 +69,9 @@ class Shop(SQLModel, table=True):
     updated_at: datetime = _utc(nullable=False, default=True)
 
 
+PRODUCT_SOLD_STATUS = "active"
+
+
 class Product(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     shopify_gid: str = Field(unique=True)
@@ -83,7 +86,7 @@ class Product(SQLModel, table=True):
 
     @property
     def sold(self) -> bool:
-        return self.status == "active"
+        return self.status == PRODUCT_SOLD_STATUS
 
 
 class Variant(SQLModel, table=True):

@@ -1,0 +1,291 @@
+#!/usr/bin/env python
+"""Benchmark: the cart page to interactive in Chromium, against a near-blank page of the same app.
+
+What is measured: the production build (`reflex run --env prod`, one port) on a demo store
+(`services.demo.build_demo_store`, 200 customers), started exactly as `tests/e2e/conftest.py`
+does, driven by Playwright in Debian's Chromium. For K runs of each page (alternating, each in a
+fresh browser context, so no cache, cookie or storage is reused), the time from the start of
+`page.goto` until the page is usable:
+
+- cart: `/cart/<token>` of the 'due' sample. At the phone viewport (390x844, the default) the
+  Check Out button lives in the closed drawer, so "usable" is: a `[data-testid="cart-item"]`
+  with `data-selected="true"` is visible AND the header button whose aria-label starts with
+  "Cart, " announces a count > 0. With `--viewport desktop` it is: the visible Check Out button
+  is enabled.
+- blank: `/`, the app's near-blank home page, until `[data-testid="home-ready"]` is in the page
+  (the home page renders that marker once its on_load event has run, i.e. after the websocket
+  connected and the state hydrated; the marker is an empty box with no size, so it is waited
+  for as attached, not as visible).
+
+Both conditions are checked in the page on every animation frame (`wait_for_function`, polling
+"raf"), so the figure carries no Playwright polling interval. Median and p95 of each page and
+the ratio cart/blank of the medians are printed. Goal: cart/blank <= 1.3. This script prints
+figures; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Browser, sync_playwright
+from sqlmodel import Session
+
+from services.config import PROJECT_ROOT
+from services.db import get_engine, migrate
+from services.demo import build_demo_store
+from services.models import utcnow
+
+CHROMIUM = os.environ.get("REPEATCART_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
+GOAL_RATIO = 1.3
+
+# Evaluated in the page on every animation frame; truthy means "interactive".
+_VISIBLE = """(el) => !!el && el.getClientRects().length > 0
+    && getComputedStyle(el).visibility !== 'hidden'"""
+CART_READY_PHONE = f"""() => {{
+    const visible = {_VISIBLE};
+    const item = document.querySelector('[data-testid="cart-item"][data-selected="true"]');
+    if (!visible(item)) return false;
+    return [...document.querySelectorAll('button[aria-label^="Cart, "]')].some((button) => {{
+        const match = button.getAttribute('aria-label').match(/(\\d+)/);
+        return match !== null && Number(match[1]) > 0;
+    }});
+}}"""
+CART_READY_DESKTOP = f"""() => {{
+    const visible = {_VISIBLE};
+    return [...document.querySelectorAll('button')].some((button) =>
+        button.textContent.trim() === 'Check Out' && visible(button) && !button.disabled);
+}}"""
+BLANK_READY = """() => document.querySelector('[data-testid="home-ready"]') !== null"""
+
+
+# --- the app, as tests/e2e/conftest.py runs it ------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _tool_env() -> dict[str, str]:
+    """What scripts/env.sh exports, for when the caller did not source it."""
+    env = dict(os.environ)
+    tools = PROJECT_ROOT / ".tools" / "node_modules" / ".bin"
+    env["PATH"] = os.pathsep.join([str(PROJECT_ROOT / ".venv" / "bin"), str(tools), env["PATH"]])
+    env.setdefault("REFLEX_BUN_PATH", str(tools / "bun"))
+    env.setdefault("REFLEX_CHECK_LATEST_VERSION", "0")
+    env.setdefault("REFLEX_TELEMETRY_ENABLED", "0")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _wait_until_up(base_url: str, process: subprocess.Popen, log: Path) -> None:
+    """Poll the health route and the page shell; give up with the server log after 6 minutes."""
+    deadline = time.monotonic() + 360
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited early:\n{log.read_text()[-4000:]}")
+        try:
+            if (
+                httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
+                and httpx.get(f"{base_url}/", timeout=2).status_code == 200
+            ):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)  # polling a server that is starting
+    raise RuntimeError(f"the app did not come up:\n{log.read_text()[-4000:]}")
+
+
+@contextmanager
+def running_app(workdir: Path) -> Iterator[tuple[str, str]]:
+    """Build the demo store, serve the production build; yields (base URL, 'due' cart URL)."""
+    database_url = f"sqlite:///{workdir / 'bench.db'}"
+    migrate(database_url)
+    with Session(get_engine(database_url), expire_on_commit=False) as session:
+        demo = build_demo_store(session, seed=11, customers=200, now=utcnow())
+        session.commit()
+    get_engine(database_url).dispose()
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        **_tool_env(),
+        "REPEATCART_DATABASE_URL": database_url,
+        "REPEATCART_PUBLIC_URL": base_url,
+        "REPEATCART_CHECKOUT_PREVIEW": "1",
+    }
+    log = workdir / "app.log"
+    command = [
+        "reflex",
+        "run",
+        "--env",
+        "prod",
+        "--frontend-port",
+        str(port),
+        "--backend-port",
+        str(port),
+        "--loglevel",
+        "warning",
+    ]
+    print(f"Starting the production build on {base_url} (log: {log}) ...", flush=True)
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        started = time.monotonic()
+        _wait_until_up(base_url, process, log)
+        print(f"App up after {time.monotonic() - started:.0f} s.", flush=True)
+        yield base_url, f"{base_url}/cart/{demo.sample_tokens['due']}"
+    except Exception:
+        print(f"--- last lines of the app log ---\n{log.read_text()[-3000:]}", file=sys.stderr)
+        raise
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+
+def load_once(browser: Browser, url: str, ready: str, viewport: str, timeout_ms: int) -> float:
+    """Milliseconds from the start of page.goto until `ready` holds, in a fresh context."""
+    phone = viewport == "phone"
+    context = browser.new_context(viewport=VIEWPORTS[viewport], is_mobile=phone, has_touch=phone)
+    try:
+        page = context.new_page()
+        start = time.perf_counter()
+        page.goto(url, wait_until="commit", timeout=timeout_ms)
+        page.wait_for_function(ready, polling="raf", timeout=timeout_ms)
+        return (time.perf_counter() - start) * 1000
+    finally:
+        context.close()
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    ordered = sorted(samples)
+    rank = (len(ordered) - 1) * pct / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(len(headers))]
+    print("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=15, help="timed loads per page (default 15)")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="untimed loads per page first (default 2)"
+    )
+    parser.add_argument(
+        "--viewport",
+        choices=sorted(VIEWPORTS),
+        default="phone",
+        help="phone = 390x844 (default), desktop = 1280x800",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds one load may take (default 30)"
+    )
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.warmup < 0:
+        parser.error("--runs >= 1 and --warmup >= 0")
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(
+            f"Chromium not found at {CHROMIUM}: run scripts/test.sh, which installs it"
+        )
+
+    cart_ready = CART_READY_PHONE if args.viewport == "phone" else CART_READY_DESKTOP
+    cart_condition = (
+        'a selected cart-item visible and the "Cart, N" header button with N > 0'
+        if args.viewport == "phone"
+        else "Check Out button visible and enabled"
+    )
+    timeout_ms = int(args.timeout * 1000)
+    with (
+        tempfile.TemporaryDirectory(prefix="repeatcart-pageload-") as tmp,
+        running_app(Path(tmp)) as (base_url, cart_url),
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        pages = {"cart": (cart_url, cart_ready), "blank": (f"{base_url}/", BLANK_READY)}
+        samples: dict[str, list[float]] = {"cart": [], "blank": []}
+        try:
+            for index in range(args.warmup + args.runs):
+                order = ("cart", "blank") if index % 2 == 0 else ("blank", "cart")
+                for name in order:
+                    url, ready = pages[name]
+                    ms = load_once(browser, url, ready, args.viewport, timeout_ms)
+                    if index >= args.warmup:
+                        samples[name].append(ms)
+        finally:
+            browser.close()
+
+    size = VIEWPORTS[args.viewport]
+    print()
+    print(
+        f"Page load to interactive, Chromium {args.viewport} {size['width']}x{size['height']}, "
+        f"{args.runs} runs each after {args.warmup} warm-up, alternating, fresh context per run"
+    )
+    print(f"  cart  = /cart/<due sample> until {cart_condition}")
+    print('  blank = / until [data-testid="home-ready"] is in the page (on_load ran)')
+    print_table(
+        ["page", "median ms", "p95 ms", "min ms", "max ms"],
+        [
+            [
+                name,
+                f"{statistics.median(values):.0f}",
+                f"{percentile(values, 95):.0f}",
+                f"{min(values):.0f}",
+                f"{max(values):.0f}",
+            ]
+            for name, values in samples.items()
+        ],
+    )
+    ratio = statistics.median(samples["cart"]) / statistics.median(samples["blank"])
+    verdict = "met" if ratio <= GOAL_RATIO else "NOT met"
+    print(f"cart/blank (medians): {ratio:.2f}   goal ≤ {GOAL_RATIO}: {verdict}")
+
+
+if __name__ == "__main__":
+    main()
