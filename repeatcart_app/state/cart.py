@@ -11,6 +11,7 @@ import logging
 from datetime import datetime
 
 import reflex as rx
+from sqlmodel import Session
 
 from repeatcart_app.routes import checkout_preview_url
 from services.analytics import CartEventKind, record_cart_event
@@ -131,19 +132,13 @@ class CartState(rx.State):
         self._shop_domain = view.shop.domain
         self._shopify_variant_ids = {str(k): v for k, v in view.shopify_variant_ids.items()}
         composition = view.composition
-        self.lines = [
-            _line(item, currency, now)
-            for item in (*composition.due, *composition.previous, *composition.ymal)
-        ]
-        self.quantities = {
-            line.key: line.suggested_quantity
-            for line, item in zip(
-                self.lines,
-                (*composition.due, *composition.previous, *composition.ymal),
-                strict=True,
-            )
-            if item.selected and line.available
-        }
+        lines, quantities = [], {}
+        for item in (*composition.due, *composition.previous, *composition.ymal):
+            line = _line(item, currency, now)
+            lines.append(line)
+            if item.selected and line.available:
+                quantities[line.key] = line.suggested_quantity
+        self.lines, self.quantities = lines, quantities
         self.status = "ready"
 
     def _reset_cart(self) -> None:
@@ -156,12 +151,12 @@ class CartState(rx.State):
 
     def _record(
         self,
-        session,
+        session: Session,
         kind: CartEventKind,
         key: str = "",
         quantity: int | None = None,
         value_cents: int | None = None,
-    ) -> None:  # noqa: ANN001
+    ) -> None:
         if not self._link_id:
             return
         record_cart_event(

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from services.carts import get_or_create_link, rotate_link
 from services.db import get_engine
-from services.models import CartLink, Customer, Shop, Variant
+from services.models import CartEvent, CartLink, Customer, Shop, Variant
 from tests.e2e.conftest import RunningApp, screenshot
 
 pytestmark = pytest.mark.e2e
@@ -148,9 +148,20 @@ def test_check_out_produces_the_exact_permalink(page: Page, viewport: str, runni
         + f"&attributes[_repeatcart_cart]={link.id}"
         + "&attributes[_repeatcart_channel]=klaviyo"
     )
+    subtotal = money(panel.get_by_test_id("subtotal").inner_text())
     panel.get_by_role("button", name="Check Out").click()
     expect(page.get_by_test_id("permalink")).to_have_text(expected)
     screenshot(page, f"checkout-preview-{viewport}")
+    with Session(get_engine(running_app.database_url)) as session:
+        events = session.exec(
+            select(CartEvent)
+            .where(CartEvent.cart_link_id == link.id, CartEvent.channel == "klaviyo")
+            .order_by(CartEvent.id.desc())  # type: ignore[union-attr]
+        ).all()
+    kinds = [event.kind for event in events]
+    assert kinds[:3] == ["checkout", "quantity", "view"]
+    assert events[0].value_cents == subtotal and events[0].currency == "USD"
+    assert events[1].variant_id == int(selected[0][0]) and events[1].quantity == selected[0][1]
 
 
 def test_not_due_cart_has_empty_selection_and_disabled_checkout(
