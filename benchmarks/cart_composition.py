@@ -41,7 +41,7 @@ from sqlmodel import Session, select
 
 from services.cart_view import load_cart
 from services.carts import get_or_create_link, new_token
-from services.db import get_engine, migrate
+from services.db import forget_engines, get_engine, migrate  # noqa: E402
 from services.models import (
     CartLink,
     Customer,
@@ -446,7 +446,7 @@ def databases(database_url: str | None, names: list[str]) -> Iterator[list[str]]
     finally:
         for url in urls:
             get_engine(url).dispose()
-        get_engine.cache_clear()
+        forget_engines()
         with admin.connect() as connection:
             for name in created:
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -108,12 +108,17 @@ def load_catalog(session: Session, product_ids: set[int]) -> dict[int, CatalogPr
             Variant.available,
             Variant.image_url,
             Variant.sku,
+            Variant.shopify_id,
         )
         .where(Variant.product_id.in_(product_ids))  # type: ignore[attr-defined]
         .order_by(Variant.product_id, Variant.position, Variant.id)
     )
-    for row in rows:
-        variants[row[1]].append(CatalogVariant(*row))
+    for variant_id, product_id, title, price, available, image, sku, shopify_id in rows:
+        # a variant known only from an order export has no Shopify id: it cannot be checked out
+        purchasable = available and bool(shopify_id)
+        variants[product_id].append(
+            CatalogVariant(variant_id, product_id, title, price, purchasable, image, sku)
+        )
     products = session.exec(
         select(Product.id, Product.title, Product.handle, Product.status, Product.image_url).where(
             Product.id.in_(product_ids)  # type: ignore[union-attr]

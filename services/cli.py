@@ -74,6 +74,61 @@ def _cmd_cart_link(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import_orders(args: argparse.Namespace) -> int:
+    from services.ingest import import_order_export
+    from services.shopify.order_export import OrderExportError
+
+    migrate()
+    progress = _ProgressLine(args.file) if sys.stderr.isatty() else None
+    try:
+        with session_scope() as session:
+            report = import_order_export(session, args.file, now=utcnow(), progress=progress)
+    except OrderExportError as error:
+        print(f"error: {args.file}: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"error: cannot read {args.file}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    finally:
+        if progress is not None:
+            progress.done()
+    s = report.summary
+    print(
+        f"Imported {s.orders} orders ({s.orders_created} new, {s.orders_updated} updated, "
+        f"{s.orders_unchanged} unchanged), {s.lines} line items; {s.customers_created} "
+        f"customers and {s.products_created} products created; "
+        f"{report.error_count} rows with errors"
+    )
+    shown = 50
+    for error in report.errors[:shown]:
+        where = f"line {error.line}" + (f" ({error.order_name})" if error.order_name else "")
+        print(f"  {where}: {error.reason}")
+    if report.error_count > shown:
+        print(f"  ... and {report.error_count - shown} more")
+    return 0
+
+
+class _ProgressLine:
+    """A self-overwriting percentage on stderr, redrawn every few percent (terminals only)."""
+
+    def __init__(self, name: str, step: int = 5) -> None:
+        self._name = name
+        self._step = step
+        self._shown = -step
+        self._drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = 100 * done // total if total else 100
+        if percent >= self._shown + self._step or (percent == 100 and self._shown < 100):
+            self._shown = percent
+            self._drawn = True
+            print(f"\rImporting {self._name}: {percent}%", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self._drawn:
+            print(file=sys.stderr)
+
+
 def _safe_url() -> str:
     """The database URL without a password, for messages."""
     from sqlalchemy.engine import make_url
@@ -102,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     link = commands.add_parser("cart-link", help="print a customer's cart URL")
     link.add_argument("email")
     link.set_defaults(run=_cmd_cart_link)
+
+    imports = commands.add_parser(
+        "import-orders", help="import a Shopify order export CSV (Admin → Orders → Export)"
+    )
+    imports.add_argument("file", help="the exported CSV file")
+    imports.set_defaults(run=_cmd_import_orders)
     return parser
 
 

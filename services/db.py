@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Engine, event
@@ -14,10 +13,21 @@ from sqlmodel import Session, create_engine
 from services.config import PROJECT_ROOT, get_settings
 
 
-@lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
-    """One engine per database URL for the life of the process."""
-    url = url or get_settings().database_url
+    """One engine per database URL for the life of the process (the settings' URL by default)."""
+    return _engine_for(url or get_settings().database_url)
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def _engine_for(url: str) -> Engine:
+    if url not in _ENGINES:
+        _ENGINES[url] = _create_engine(url)
+    return _ENGINES[url]
+
+
+def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -26,6 +36,13 @@ def get_engine(url: str | None = None) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def forget_engines() -> None:
+    """Close every cached engine (tests and benchmarks that drop their databases)."""
+    for engine in list(_ENGINES.values()):
+        engine.dispose()
+    _ENGINES.clear()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001

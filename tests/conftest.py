@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from services.db import get_engine, migrate
+from services.db import forget_engines, get_engine, migrate
 
 POSTGRES_URL = os.environ.get(
     "REPEATCART_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
@@ -43,7 +43,7 @@ def postgres_server_url() -> Iterator[str]:
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     yield url
     get_engine(url).dispose()
-    get_engine.cache_clear()
+    forget_engines()
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

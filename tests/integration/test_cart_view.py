@@ -191,3 +191,19 @@ def test_customer_without_orders_gets_only_ymal(session: Session):
     cart = load_cart(session, link.token, NOW)
     assert cart.composition.due == () and cart.composition.previous == ()
     assert [item.title for item in cart.composition.ymal] == ["Candle", "Coffee"]
+
+
+def test_a_variant_without_a_shopify_id_is_never_selected(session: Session):
+    """Products known only from an order export cannot go into a checkout permalink."""
+    store, ava, products = _build(session)
+    coffee_variant = session.exec(
+        select(Variant).where(Variant.product_id == products["coffee"].id)
+    ).one()
+    coffee_variant.shopify_id = 0
+    session.add(coffee_variant)
+    recompute_all(session, NOW)
+    link = get_or_create_link(session, ava.id)
+    session.commit()
+    cart = load_cart(session, link.token, NOW)
+    coffee = next(item for item in cart.composition.due if item.title == "Coffee")
+    assert not coffee.available and not coffee.selected
