@@ -26,11 +26,7 @@ figures; it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,25 +34,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import Browser, sync_playwright
-from sqlmodel import Session
 
-from services.config import PROJECT_ROOT
-from services.db import get_engine, migrate
-from services.demo import build_demo_store
-from services.models import utcnow
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root, for tests.e2e
 
-CHROMIUM = os.environ.get("REPEATCART_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
+from tests.e2e.app_process import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    VIEWPORTS,
+    serve_demo_app,
+)
+
 GOAL_RATIO = 1.3
 
 # Evaluated in the page on every animation frame; truthy means "interactive".
@@ -79,102 +67,20 @@ CART_READY_DESKTOP = f"""() => {{
 BLANK_READY = """() => document.querySelector('[data-testid="home-ready"]') !== null"""
 
 
-# --- the app, as tests/e2e/conftest.py runs it ------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _tool_env() -> dict[str, str]:
-    """What scripts/env.sh exports, for when the caller did not source it."""
-    env = dict(os.environ)
-    tools = PROJECT_ROOT / ".tools" / "node_modules" / ".bin"
-    env["PATH"] = os.pathsep.join([str(PROJECT_ROOT / ".venv" / "bin"), str(tools), env["PATH"]])
-    env.setdefault("REFLEX_BUN_PATH", str(tools / "bun"))
-    env.setdefault("REFLEX_CHECK_LATEST_VERSION", "0")
-    env.setdefault("REFLEX_TELEMETRY_ENABLED", "0")
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
-
-
-def _wait_until_up(base_url: str, process: subprocess.Popen, log: Path) -> None:
-    """Poll the health route and the page shell; give up with the server log after 6 minutes."""
-    deadline = time.monotonic() + 360
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the app exited early:\n{log.read_text()[-4000:]}")
-        try:
-            if (
-                httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
-                and httpx.get(f"{base_url}/", timeout=2).status_code == 200
-            ):
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)  # polling a server that is starting
-    raise RuntimeError(f"the app did not come up:\n{log.read_text()[-4000:]}")
-
-
 @contextmanager
 def running_app(workdir: Path) -> Iterator[tuple[str, str]]:
-    """Build the demo store, serve the production build; yields (base URL, 'due' cart URL)."""
-    database_url = f"sqlite:///{workdir / 'bench.db'}"
-    migrate(database_url)
-    with Session(get_engine(database_url), expire_on_commit=False) as session:
-        demo = build_demo_store(session, seed=11, customers=200, now=utcnow())
-        session.commit()
-    get_engine(database_url).dispose()
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {
-        **_tool_env(),
-        "REPEATCART_DATABASE_URL": database_url,
-        "REPEATCART_PUBLIC_URL": base_url,
-        "REPEATCART_CHECKOUT_PREVIEW": "1",
-    }
-    log = workdir / "app.log"
-    command = [
-        "reflex",
-        "run",
-        "--env",
-        "prod",
-        "--frontend-port",
-        str(port),
-        "--backend-port",
-        str(port),
-        "--loglevel",
-        "warning",
-    ]
-    print(f"Starting the production build on {base_url} (log: {log}) ...", flush=True)
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        started = time.monotonic()
-        _wait_until_up(base_url, process, log)
-        print(f"App up after {time.monotonic() - started:.0f} s.", flush=True)
-        yield base_url, f"{base_url}/cart/{demo.sample_tokens['due']}"
-    except Exception:
-        print(f"--- last lines of the app log ---\n{log.read_text()[-3000:]}", file=sys.stderr)
-        raise
-    finally:
+    """The app as the browser tests serve it; yields (base URL, 'due' cart URL)."""
+    print("Starting the production build ...", flush=True)
+    started = time.monotonic()
+    with serve_demo_app(workdir) as app:
+        print(f"App up on {app.base_url} after {time.monotonic() - started:.0f} s.", flush=True)
         try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+            yield app.base_url, app.cart("due")
+        except Exception:
+            print(
+                f"--- last lines of the app log ---\n{app.log.read_text()[-3000:]}", file=sys.stderr
+            )
+            raise
 
 
 # --- measuring --------------------------------------------------------------------------------

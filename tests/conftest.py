@@ -35,7 +35,7 @@ def postgres_server_url() -> Iterator[str]:
     if reason is not None:
         if os.environ.get("REPEATCART_REQUIRE_POSTGRES") == "1":
             pytest.fail(reason)
-        pytest.skip(reason)
+        pytest.skip(reason=reason)
     name = f"repeatcart_test_{uuid.uuid4().hex[:10]}"
     admin = get_engine(POSTGRES_URL).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

@@ -1,0 +1,132 @@
+"""Serves the real app (production build) on a fresh demo database, for the browser tests and
+the page-load benchmark alike."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlmodel import Session
+
+from services.config import PROJECT_ROOT
+from services.db import get_engine, migrate
+from services.demo import DemoSummary, build_demo_store
+from services.models import utcnow
+
+CHROMIUM = os.environ.get("REPEATCART_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
+
+
+@dataclass(frozen=True)
+class RunningApp:
+    base_url: str
+    database_url: str
+    demo: DemoSummary
+    log: Path
+
+    def cart(self, kind: str, channel: str | None = None) -> str:
+        url = f"{self.base_url}/cart/{self.demo.sample_tokens[kind]}"
+        return f"{url}?ch={channel}" if channel else url
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _tool_env() -> dict[str, str]:
+    """What scripts/env.sh exports, for callers that did not source it."""
+    env = dict(os.environ)
+    tools = PROJECT_ROOT / ".tools" / "node_modules" / ".bin"
+    env["PATH"] = os.pathsep.join([str(PROJECT_ROOT / ".venv" / "bin"), str(tools), env["PATH"]])
+    env.setdefault("REFLEX_BUN_PATH", str(tools / "bun"))
+    env.setdefault("REFLEX_CHECK_LATEST_VERSION", "0")
+    env.setdefault("REFLEX_TELEMETRY_ENABLED", "0")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _wait_until_up(base_url: str, process: subprocess.Popen, log: Path) -> None:
+    """Poll the health route and the page shell; give up with the server log after 6 minutes."""
+    deadline = time.monotonic() + 360
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited early:\n{log.read_text()[-4000:]}")
+        try:
+            if (
+                httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
+                and httpx.get(f"{base_url}/", timeout=2).status_code == 200
+            ):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)  # polling a server that is starting, not waiting on the UI
+    raise RuntimeError(f"the app did not come up:\n{log.read_text()[-4000:]}")
+
+
+@contextmanager
+def serve_demo_app(workdir: Path, *, customers: int = 200, seed: int = 11) -> Iterator[RunningApp]:
+    """Build a demo store in `workdir`, serve it with `reflex run --env prod`, stop it after."""
+    database_url = f"sqlite:///{workdir / 'app.db'}"
+    migrate(database_url)
+    with Session(get_engine(database_url), expire_on_commit=False) as session:
+        demo = build_demo_store(session, seed=seed, customers=customers, now=utcnow())
+        session.commit()
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        **_tool_env(),
+        "REPEATCART_DATABASE_URL": database_url,
+        "REPEATCART_PUBLIC_URL": base_url,
+        "REPEATCART_CHECKOUT_PREVIEW": "1",
+    }
+    log = workdir / "app.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [
+                "reflex",
+                "run",
+                "--env",
+                "prod",
+                "--frontend-port",
+                str(port),
+                "--backend-port",
+                str(port),
+                "--loglevel",
+                "warning",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_until_up(base_url, process, log)
+        yield RunningApp(base_url, database_url, demo, log)
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
