@@ -35,13 +35,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from report import print_table
 from sqlalchemy import event, func, insert, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, select
 
 from services.cart_view import load_cart
 from services.carts import get_or_create_link, new_token
-from services.db import forget_engines, get_engine, migrate  # noqa: E402
+from services.db import forget_engines, get_engine, migrate
 from services.models import (
     CartLink,
     Customer,
@@ -54,6 +55,7 @@ from services.models import (
     YmalItem,
 )
 from services.recompute import recompute_all
+from services.replenishment import percentile
 
 GOAL_MS = 5.0
 GOAL_ORDERS = 100
@@ -357,14 +359,6 @@ def measure(url: str, token: str, runs: int, warmup: int) -> Timing:
     return Timing(statistics.median(samples), percentile(samples, 95), queries)
 
 
-def percentile(samples: list[float], pct: float) -> float:
-    ordered = sorted(samples)
-    rank = (len(ordered) - 1) * pct / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def explain_statements(url: str, token: str) -> list[tuple[float, str]]:
     """Each statement one load issues, with its own time in ms (median of 20 loads)."""
     engine = get_engine(url)
@@ -453,14 +447,6 @@ def databases(database_url: str | None, names: list[str]) -> Iterator[list[str]]
 
 
 # --- output -----------------------------------------------------------------------------------
-
-
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(len(headers))]
-    print("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def describe(store: Store) -> str:

@@ -35,9 +35,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Browser, sync_playwright
+from report import print_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root, for tests.e2e
 
+from services.replenishment import percentile  # noqa: E402
 from tests.e2e.app_process import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_FLAGS,
@@ -98,22 +100,6 @@ def load_once(browser: Browser, url: str, ready: str, viewport: str, timeout_ms:
         return (time.perf_counter() - start) * 1000
     finally:
         context.close()
-
-
-def percentile(samples: list[float], pct: float) -> float:
-    ordered = sorted(samples)
-    rank = (len(ordered) - 1) * pct / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(len(headers))]
-    print("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def main(argv: list[str] | None = None) -> None:

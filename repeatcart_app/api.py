@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -12,7 +11,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from repeatcart_app.routes import DEMO_IMAGES, HEALTH
-from services.db import get_engine
+from services.db import ping
 
 _IMAGE_NAME = re.compile(r"([a-z0-9-]{1,80})\.svg")
 
@@ -20,8 +19,7 @@ _IMAGE_NAME = re.compile(r"([a-z0-9-]{1,80})\.svg")
 async def health(_request: Request) -> JSONResponse:
     """Liveness plus a database round trip, for load balancers and the test harness."""
     try:
-        with get_engine().connect() as connection:
-            connection.execute(text("SELECT 1"))
+        ping()
     except Exception as error:  # noqa: BLE001 - report, never crash the probe
         return JSONResponse({"status": "error", "database": type(error).__name__}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})

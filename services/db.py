@@ -38,6 +38,12 @@ def _create_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def ping(url: str | None = None) -> None:
+    """One round trip to the database; raises when it cannot be reached."""
+    with get_engine(url).connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+
+
 def forget_engines() -> None:
     """Close every cached engine (tests and benchmarks that drop their databases)."""
     for engine in list(_ENGINES.values()):
