@@ -39,6 +39,35 @@ class Settings(BaseSettings):
         default="", description="Overrides https://{shop} for the Admin API (tests use a fake)."
     )
     shopify_webhook_secret: str = Field(default="", description="Secret that signs webhooks.")
+    order_sync_minutes: float = Field(
+        default=5, description="Minutes between incremental order syncs in the worker."
+    )
+    catalog_sync_minutes: float = Field(
+        default=60, description="Minutes between catalog (products, variants) syncs."
+    )
+    nightly_recompute_hour: int = Field(
+        default=3, ge=0, le=23, description="UTC hour of the full interval and due recompute."
+    )
+    sync_overlap_minutes: float = Field(
+        default=10,
+        description="Orders updated this long before the stored cursor are fetched again, so "
+        "one changed while the last sync ran is not missed.",
+    )
+    bulk_import_threshold: int = Field(
+        default=2000,
+        description="A first import of a store with more orders than this uses a bulk operation.",
+    )
+    klaviyo_api_key: str = Field(default="", description="Klaviyo private API key (pk_...).")
+    klaviyo_base_url: str = Field(default="https://a.klaviyo.com", description="Klaviyo API.")
+    klaviyo_revision: str = Field(default="2026-07-15", description="Klaviyo API revision.")
+    postscript_api_key: str = Field(default="", description="Postscript API key (sk_...).")
+    postscript_base_url: str = Field(
+        default="https://api.postscript.io", description="Postscript API."
+    )
+    attentive_api_key: str = Field(default="", description="Attentive API key.")
+    attentive_base_url: str = Field(
+        default="https://api.attentivemobile.com", description="Attentive API."
+    )
     embedded_worker: bool = Field(
         default=False, description="Run the background jobs inside the web process (demo)."
     )

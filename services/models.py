@@ -106,7 +106,7 @@ class Customer(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     shopify_gid: str | None = Field(default=None, unique=True)
     email: str | None = Field(default=None, index=True)
-    phone: str | None = None
+    phone: str | None = Field(default=None, index=True)
     first_name: str = ""
     last_name: str = ""
     created_at: datetime = _utc(nullable=False, default=True)
@@ -216,3 +216,72 @@ class YmalItem(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     product_id: int = Field(foreign_key="product.id", unique=True)
     position: int = 0
+
+
+class SyncState(SQLModel, table=True):
+    """Where a sync stream (orders, products) stands, so a restart resumes instead of redoing.
+
+    `cursor` is the `updatedAt` up to which every record is stored; a sync restarts from it
+    minus an overlap window, so a record updated during the last run is not missed.
+    """
+
+    __tablename__ = "sync_state"
+
+    name: str = Field(primary_key=True)  # orders | products
+    cursor: datetime | None = _utc()
+    bulk_operation_id: str | None = None
+    recompute_pending: bool = False
+    running: bool = False
+    progress_done: int = 0
+    progress_total: int | None = None
+    last_started_at: datetime | None = _utc()
+    last_finished_at: datetime | None = _utc()
+    last_status: str = ""  # ok | failed
+    last_summary: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    last_error: str = ""
+
+
+class JobLease(SQLModel, table=True):
+    """A job's lease: whoever holds an unexpired row runs the job; others skip this turn."""
+
+    __tablename__ = "job_lease"
+
+    name: str = Field(primary_key=True)
+    holder: str
+    acquired_at: datetime = _utc(nullable=False, default=True)
+    expires_at: datetime = _utc(nullable=False)
+
+
+class WebhookEvent(SQLModel, table=True):
+    """A received Shopify webhook: stored first (deduplicated by event id), processed after.
+
+    The payload is cleared once processed, so personal data does not linger in a queue.
+    """
+
+    __tablename__ = "webhook_event"
+    __table_args__ = (Index("ix_webhook_event_status", "status", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True)
+    topic: str
+    shop_domain: str
+    received_at: datetime = _utc(nullable=False, default=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    status: str = "pending"  # pending | done | failed | ignored
+    attempts: int = 0
+    processed_at: datetime | None = _utc()
+    error: str = ""
+
+
+class PrivacyExport(SQLModel, table=True):
+    """A customer's stored data, gathered for a `customers/data_request`, for the merchant."""
+
+    __tablename__ = "privacy_export"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(index=True)
+    customer_gid: str | None = None
+    email: str | None = None
+    found: bool = False
+    created_at: datetime = _utc(nullable=False, default=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)

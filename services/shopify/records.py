@@ -41,3 +41,25 @@ class OrderRecord:
     currency: str
     attributes: dict[str, str] = field(default_factory=dict)
     lines: tuple[LineItemRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VariantRecord:
+    gid: str
+    title: str
+    sku: str | None
+    price_cents: int | None
+    available: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRecord:
+    """A catalog product as Shopify last saw it; `status` is active, draft or archived."""
+
+    gid: str
+    title: str
+    handle: str
+    status: str
+    updated_at: datetime
+    image_url: str | None = None
+    variants: tuple[VariantRecord, ...] = ()
