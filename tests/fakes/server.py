@@ -7,6 +7,7 @@ which a mocked transport would not exercise.
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,7 +85,8 @@ def closing_port() -> Iterator[str]:
                 continue
             except OSError:
                 return
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            # linger 0: close sends RST, as a crashed or overloaded peer would
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
 
     thread = threading.Thread(target=serve, daemon=True)
