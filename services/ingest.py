@@ -18,11 +18,16 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import case, delete, func, insert
+from sqlalchemy import case, delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from services.models import Customer, IntervalStat, Order, OrderLine, Product, Shop, Variant
-from services.recompute import recompute_all, recompute_customers
+from services.recompute import (
+    customers_due_for,
+    recompute_all,
+    recompute_customers,
+    relearn_products,
+)
 from services.shopify.order_export import RowError, open_order_export, read_order_export
 from services.shopify.records import LineItemRecord, OrderRecord
 
@@ -58,6 +63,7 @@ class IngestSummary:
     customers_created: int
     products_created: int
     affected_customer_ids: set[int] = field(default_factory=set)
+    affected_product_ids: set[int] = field(default_factory=set)
 
     @property
     def orders(self) -> int:
@@ -82,6 +88,7 @@ class _Counts:
     customers_created: int = 0
     products_created: int = 0
     affected: set[int] = field(default_factory=set)
+    affected_products: set[int] = field(default_factory=set)
 
 
 def upsert_orders(
@@ -108,7 +115,7 @@ def upsert_orders(
         _upsert_batch(session, batch, source, now, shop_currency, catalog, counts)
         session.flush()
     if refresh:
-        refresh_due_dates(session, counts.affected, now)
+        refresh_due_dates(session, counts.affected, now, counts.affected_products)
     return IngestSummary(
         orders_created=counts.orders_created,
         orders_updated=counts.orders_updated,
@@ -117,26 +124,35 @@ def upsert_orders(
         customers_created=counts.customers_created,
         products_created=counts.products_created,
         affected_customer_ids=counts.affected,
+        affected_product_ids=counts.affected_products,
     )
 
 
 def refresh_due_dates(
-    session: Session, affected: Iterable[int], now: datetime
+    session: Session,
+    affected: Iterable[int],
+    now: datetime,
+    products: Iterable[int] = (),
 ) -> Literal["none", "all", "customers"]:
-    """Recompute due rows after orders changed: all of them, or only the customers touched.
+    """Recompute after orders changed: everything, or only the products and customers touched.
 
-    Relearning intervals from every order is right when much of the store changed or nothing
-    was learned yet (a first import); otherwise the touched customers are recomputed with the
-    intervals already learned, which is far cheaper.
+    Relearning from every order is right when much of the store changed or nothing was learned
+    yet (a first import). Otherwise the touched products' intervals are relearned from their own
+    purchases, and the touched customers plus everyone due for those products get new dates.
     """
-    affected = sorted(set(affected))
-    if not affected:
+    affected = set(affected)
+    products = sorted(set(products))
+    if not affected and not products:
         return "none"
     customers = session.exec(select(func.count()).select_from(Customer)).one()
     learned = session.exec(select(IntervalStat.product_id).limit(1)).first() is not None
+    if learned and products and len(affected) <= REFRESH_ALL_SHARE * customers:
+        relearn_products(session, products, now)
+        affected |= customers_due_for(session, products)
     if not learned or len(affected) > REFRESH_ALL_SHARE * customers:
         recompute_all(session, now)
         return "all"
+    affected = sorted(affected)
     for start in range(0, len(affected), RECOMPUTE_CHUNK):
         recompute_customers(session, affected[start : start + RECOMPUTE_CHUNK], now)
     return "customers"
@@ -206,6 +222,7 @@ def _upsert_batch(
         ):
             stored_lines[line.order_id].append(_line_row(line))
     customer_ids = _resolve_customers(session, records, now, counts)
+    catalog.prefetch(records)
 
     created: dict[str, tuple[dict[str, Any], list[_LineRow]]] = {}
     replaced: list[tuple[int, list[_LineRow]]] = []
@@ -219,6 +236,7 @@ def _upsert_batch(
             counts.orders_created += 1
             if customer_id is not None:
                 counts.affected.add(customer_id)
+            counts.affected_products.update(line[0] for line in lines if line[0] is not None)
             continue
         stale = order.updated_at > record.updated_at
         same = stored_lines[_pk(order)] == lines and all(
@@ -228,6 +246,9 @@ def _upsert_batch(
             counts.orders_unchanged += 1
             continue
         counts.affected.update(c for c in (order.customer_id, customer_id) if c is not None)
+        counts.affected_products.update(
+            line[0] for line in [*stored_lines[_pk(order)], *lines] if line[0] is not None
+        )
         for name, value in values.items():
             setattr(order, name, value)
         replaced.append((_pk(order), lines))
@@ -235,9 +256,10 @@ def _upsert_batch(
     session.flush()
     new_lines: list[tuple[int, list[_LineRow]]] = []
     if created:
-        # a bulk INSERT ... RETURNING: building ORM objects for new orders cost more than the SQL
+        # Core INSERT ... RETURNING: ORM objects (or ORM bulk inserts) cost more than the SQL
+        table = Order.__table__
         returned = session.execute(
-            insert(Order).returning(Order.shopify_gid, Order.id),
+            insert(table).returning(table.c.shopify_gid, table.c.id),
             [values for values, _ in created.values()],
         )
         new_lines = [(order_id, created[gid][1]) for gid, order_id in returned]
@@ -249,7 +271,7 @@ def _upsert_batch(
         _line_dict(order_id, line) for order_id, lines in new_lines + replaced for line in lines
     ]
     if rows:
-        session.execute(insert(OrderLine), rows)
+        session.execute(insert(OrderLine.__table__), rows)
 
 
 def _order_values(
@@ -298,30 +320,57 @@ def _line_dict(order_id: int | None, line: _LineRow) -> dict[str, Any]:
     }
 
 
+_CUSTOMER_COLUMNS = (
+    Customer.id,
+    Customer.shopify_gid,
+    Customer.email,
+    Customer.phone,
+    Customer.first_name,
+)
+
+
+@dataclass(slots=True)
+class _KnownCustomer:
+    """A customer row's matching fields, read as plain columns (ORM objects cost 10× more)."""
+
+    id: int | None
+    shopify_gid: str | None
+    email: str | None
+    phone: str | None
+    first_name: str = ""
+    created: bool = False
+    changed: bool = False
+
+
 def _resolve_customers(
     session: Session, records: Sequence[OrderRecord], now: datetime, counts: _Counts
 ) -> list[int | None]:
     """Each record's customer id: by customer gid, else by email, else by phone; new if none.
 
     Only blank fields of a matched customer are filled, so a repeated import changes nothing.
+    New customers are inserted in one statement and changed ones updated in one more.
     """
     gids = {r.customer_gid for r in records if r.customer_gid}
     emails = {_email(r.email) for r in records if _email(r.email)}
     phones = {r.phone for r in records if r.phone and not _email(r.email)}
-    by_gid: dict[str, Customer] = {}
-    by_email: dict[str, Customer] = {}
-    by_phone: dict[str, Customer] = {}
-    if gids:
-        query = select(Customer).where(col(Customer.shopify_gid).in_(sorted(gids)))
-        by_gid = {c.shopify_gid or "": c for c in session.exec(query)}
-    if emails:
-        query = select(Customer).where(col(Customer.email).in_(sorted(emails)))
-        by_email = {c.email or "": c for c in session.exec(query.order_by(col(Customer.id).desc()))}
-    if phones:
-        query = select(Customer).where(col(Customer.phone).in_(sorted(phones)))
-        by_phone = {c.phone or "": c for c in session.exec(query.order_by(col(Customer.id).desc()))}
+    by_gid: dict[str, _KnownCustomer] = {}
+    by_email: dict[str, _KnownCustomer] = {}
+    by_phone: dict[str, _KnownCustomer] = {}
+    newest_first = col(Customer.id).desc()
+    for values, column, index in (
+        (gids, Customer.shopify_gid, by_gid),
+        (emails, Customer.email, by_email),
+        (phones, Customer.phone, by_phone),
+    ):
+        if not values:
+            continue
+        query = select(*_CUSTOMER_COLUMNS).where(col(column).in_(sorted(values)))
+        for row in session.exec(query.order_by(newest_first)):
+            known = by_gid.get(row[1] or "") or _KnownCustomer(*row)
+            key = {"shopify_gid": row[1], "email": row[2], "phone": row[3]}[column.key]
+            index.setdefault(key or "", known)
 
-    chosen: list[Customer | None] = []
+    chosen: list[_KnownCustomer | None] = []
     for record in records:
         email = _email(record.email)
         customer = by_gid.get(record.customer_gid or "")
@@ -330,8 +379,7 @@ def _resolve_customers(
         elif customer is None and record.phone:
             customer = by_phone.get(record.phone)
         if customer is None and (record.customer_gid or email or record.phone):
-            customer = Customer(created_at=now)
-            session.add(customer)
+            customer = _KnownCustomer(None, None, None, None, "", created=True)
             counts.customers_created += 1
         if customer is not None:
             _fill_blanks(customer, record, email)
@@ -342,11 +390,44 @@ def _resolve_customers(
             if record.phone and not email:
                 by_phone.setdefault(record.phone, customer)
         chosen.append(customer)
-    session.flush()
+    _write_customers([c for c in chosen if c is not None], session, now)
     return [c.id if c is not None else None for c in chosen]
 
 
-def _fill_blanks(customer: Customer, record: OrderRecord, email: str | None) -> None:
+def _write_customers(customers: list[_KnownCustomer], session: Session, now: datetime) -> None:
+    unique = list({id(c): c for c in customers}.values())
+    new = [c for c in unique if c.created and c.id is None]
+    if new:
+        returned = session.execute(
+            insert(Customer.__table__).returning(Customer.__table__.c.id),
+            [
+                {
+                    "shopify_gid": c.shopify_gid,
+                    "email": c.email,
+                    "phone": c.phone,
+                    "first_name": c.first_name,
+                    "last_name": "",
+                    "created_at": now,
+                }
+                for c in new
+            ],
+        ).scalars()
+        for customer, customer_id in zip(new, returned, strict=True):
+            customer.id = customer_id
+    changed = [c for c in unique if c.changed and not c.created]
+    for customer in changed:
+        fields = {"shopify_gid": customer.shopify_gid, "email": customer.email}
+        fields |= {"phone": customer.phone}
+        fields = {k: v for k, v in fields.items() if v is not None}
+        if customer.first_name:
+            fields["first_name"] = customer.first_name
+        session.execute(
+            update(Customer.__table__).where(Customer.__table__.c.id == customer.id).values(fields)
+        )
+
+
+def _fill_blanks(customer: _KnownCustomer, record: OrderRecord, email: str | None) -> None:
+    before = (customer.shopify_gid, customer.email, customer.phone, customer.first_name)
     if record.customer_gid and not customer.shopify_gid:
         customer.shopify_gid = record.customer_gid
     if email and not customer.email:
@@ -355,6 +436,8 @@ def _fill_blanks(customer: Customer, record: OrderRecord, email: str | None) -> 
         customer.phone = record.phone
     if record.first_name and not customer.first_name:
         customer.first_name = record.first_name
+    if (customer.shopify_gid, customer.email, customer.phone, customer.first_name) != before:
+        customer.changed = True
 
 
 def _email(email: str | None) -> str | None:
@@ -375,6 +458,26 @@ class _Catalog:
         self._now = now
         self._counts = counts
         self._cache: dict[tuple[str, str], _Match | None] = {}
+
+    def prefetch(self, records: Iterable[OrderRecord]) -> None:
+        """Look up every variant gid of a batch in one query instead of one per variant."""
+        wanted = {
+            item.variant_gid
+            for record in records
+            for item in record.lines
+            if item.variant_gid and ("variant", item.variant_gid) not in self._cache
+        }
+        if not wanted:
+            return
+        if len(self._cache) + len(wanted) >= self._CACHE_LIMIT:
+            self._cache.clear()
+        for gid in wanted:
+            self._cache[("variant", gid)] = None
+        query = select(Variant.shopify_gid, Variant.product_id, Variant.id).where(
+            col(Variant.shopify_gid).in_(sorted(wanted))
+        )
+        for gid, product_id, variant_id in self._session.exec(query):
+            self._cache[("variant", gid)] = (product_id, variant_id)
 
     def line_row(self, item: LineItemRecord) -> _LineRow:
         product_id, variant_id = self.match(item)

@@ -194,7 +194,7 @@ class RateLimiter:
                 now = self._clock()
                 self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
                 self._stamp = now
-                if self._tokens >= tokens:
+                if self._tokens >= tokens - 1e-9:  # float dust must not stall the loop
                     self._tokens -= tokens
                     return slept
                 wait = (tokens - self._tokens) / self.rate

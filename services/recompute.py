@@ -43,7 +43,9 @@ def settings_of(shop: Shop | None) -> ReplenishmentSettings:
     )
 
 
-def _purchases_query(customer_ids: Sequence[int] | None = None):  # noqa: ANN202
+def _purchases_query(  # noqa: ANN202
+    customer_ids: Sequence[int] | None = None, product_ids: Sequence[int] | None = None
+):
     query = (
         select(
             Order.customer_id,
@@ -61,14 +63,19 @@ def _purchases_query(customer_ids: Sequence[int] | None = None):  # noqa: ANN202
     )
     if customer_ids is not None:
         query = query.where(Order.customer_id.in_(customer_ids))  # type: ignore[union-attr]
+    if product_ids is not None:
+        query = query.where(OrderLine.product_id.in_(product_ids))  # type: ignore[union-attr]
     return query
 
 
 def load_purchases(
-    session: Session, customer_ids: Sequence[int] | None = None
+    session: Session,
+    customer_ids: Sequence[int] | None = None,
+    product_ids: Sequence[int] | None = None,
 ) -> Iterator[Purchase]:
     """Countable purchases (no cancelled, refunded or test orders), ordered by customer and time."""
-    for row in session.exec(_purchases_query(customer_ids)).yield_per(5000):
+    query = _purchases_query(customer_ids, product_ids)
+    for row in session.exec(query).yield_per(5000):
         customer_id, product_id, variant_id, at, quantity, cancelled_at, status, test = row
         if quantity and quantity > 0 and counts_for_intervals(cancelled_at, status, test):
             yield Purchase(customer_id, product_id, variant_id, at, quantity)
@@ -148,13 +155,8 @@ def _write_due_rows(
     return customers, rows
 
 
-def recompute_all(session: Session, now: datetime) -> RecomputeSummary:
-    """Relearn every product's interval from all orders, then rewrite every due row."""
-    shop = session.exec(select(Shop)).first()
-    settings = settings_of(shop)
-    learned = learn_intervals(load_purchases(session))
-    session.execute(delete(IntervalStat))
-    for product_id, stats in learned.by_product.items():
+def _store_stats(session: Session, by_product: dict[int, IntervalStats], now: datetime) -> None:
+    for product_id, stats in by_product.items():
         session.add(
             IntervalStat(
                 product_id=product_id,
@@ -166,6 +168,45 @@ def recompute_all(session: Session, now: datetime) -> RecomputeSummary:
                 computed_at=now,
             )
         )
+
+
+def relearn_products(session: Session, product_ids: Sequence[int], now: datetime) -> int:
+    """Relearn the intervals of some products from their purchases alone (after a sync).
+
+    A product's statistics depend only on purchases of that product, so this gives the same
+    figures as `recompute_all` for them. The store-wide median is left to the nightly run.
+    Returns how many products have statistics now.
+    """
+    learned: dict[int, IntervalStats] = {}
+    for start in range(0, len(product_ids), 500):
+        chunk = list(product_ids[start : start + 500])
+        session.execute(delete(IntervalStat).where(IntervalStat.product_id.in_(chunk)))  # type: ignore[attr-defined]
+        learned.update(learn_intervals(load_purchases(session, product_ids=chunk)).by_product)
+    _store_stats(session, learned, now)
+    session.flush()
+    return len(learned)
+
+
+def customers_due_for(session: Session, product_ids: Sequence[int]) -> set[int]:
+    """Customers holding a due row for any of these products (their dates follow its interval)."""
+    found: set[int] = set()
+    for start in range(0, len(product_ids), 500):
+        chunk = list(product_ids[start : start + 500])
+        found.update(
+            session.exec(
+                select(DueItem.customer_id).where(DueItem.product_id.in_(chunk))  # type: ignore[attr-defined]
+            )
+        )
+    return found
+
+
+def recompute_all(session: Session, now: datetime) -> RecomputeSummary:
+    """Relearn every product's interval from all orders, then rewrite every due row."""
+    shop = session.exec(select(Shop)).first()
+    settings = settings_of(shop)
+    learned = learn_intervals(load_purchases(session))
+    session.execute(delete(IntervalStat))
+    _store_stats(session, learned.by_product, now)
     if shop is not None:
         shop.store_interval_days = learned.store.median if learned.store else None
         shop.store_p75_days = learned.store.p75 if learned.store else None
