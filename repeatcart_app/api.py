@@ -1,19 +1,28 @@
-"""Plain HTTP routes mounted beside the pages: health and the demo store's product images."""
+"""Plain HTTP routes mounted beside the pages: health, Shopify webhooks, demo product images."""
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Mapping
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from repeatcart_app.routes import DEMO_IMAGES, HEALTH
-from services.db import ping
+from repeatcart_app.routes import DEMO_IMAGES, HEALTH, SHOPIFY_WEBHOOKS
+from services.db import ping, session_scope
+from services.models import utcnow
+from services.webhooks import ReceiveResult, process_pending_webhooks, receive_webhook
 
+logger = logging.getLogger(__name__)
 _IMAGE_NAME = re.compile(r"([a-z0-9-]{1,80})\.svg")
+MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
+"""Shopify's largest payloads (big orders) are well under this; anything bigger is refused."""
 
 
 async def health(_request: Request) -> JSONResponse:
@@ -23,6 +32,43 @@ async def health(_request: Request) -> JSONResponse:
     except Exception as error:  # noqa: BLE001 - report, never crash the probe
         return JSONResponse({"status": "error", "database": type(error).__name__}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})
+
+
+async def shopify_webhook(request: Request) -> Response:
+    """Verify and queue a webhook, answer at once, process it after the answer is sent.
+
+    Shopify wants a 2xx within 5 seconds; the work runs in a background task (and the worker
+    picks up anything a crash left pending).
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
+        return JSONResponse({"error": "payload too large"}, status_code=413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_WEBHOOK_BYTES:
+            return JSONResponse({"error": "payload too large"}, status_code=413)
+    result = await run_in_threadpool(_receive, request.headers, bytes(body))
+    if result.outcome == "unauthorized":
+        return JSONResponse({"error": "invalid signature"}, status_code=401)
+    if result.outcome == "bad_request":
+        return JSONResponse({"error": result.reason}, status_code=400)
+    task = None
+    if result.outcome == "accepted":
+        task = BackgroundTask(_process_pending)
+    return JSONResponse({"status": result.outcome}, background=task)
+
+
+def _receive(headers: Mapping[str, str], body: bytes) -> ReceiveResult:
+    with session_scope() as session:
+        return receive_webhook(session, headers, body, utcnow())
+
+
+def _process_pending() -> None:
+    try:
+        process_pending_webhooks(utcnow())
+    except Exception:  # the answer is already sent; the worker processes what is left
+        logger.exception("processing queued webhooks failed")
 
 
 async def demo_image(request: Request) -> Response:
@@ -41,6 +87,7 @@ async def demo_image(request: Request) -> Response:
 api = Starlette(
     routes=[
         Route(HEALTH, health, methods=["GET"]),
+        Route(SHOPIFY_WEBHOOKS, shopify_webhook, methods=["POST"]),
         Route(DEMO_IMAGES, demo_image, methods=["GET"]),
     ]
 )

@@ -9,6 +9,7 @@ NOT_FOUND = "404"
 CHECKOUT_PREVIEW = "/checkout-preview"
 DEMO_IMAGES = "/demo-images/{name}"
 HEALTH = "/healthz"
+SHOPIFY_WEBHOOKS = "/webhooks/shopify"
 
 
 def checkout_preview_url(permalink: str) -> str:

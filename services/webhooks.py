@@ -1,0 +1,579 @@
+"""Shopify webhooks: receive (verify, deduplicate, queue) fast, then process from the queue.
+
+Shopify wants an answer within 5 seconds and retries for hours, so the HTTP route only stores a
+verified event (`receive_webhook`); `process_pending_webhooks` does the work afterwards, each
+event in its own transaction, claimed first so two processes never handle it twice. A processed
+event's payload is cleared: personal data must not linger in a queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import and_, delete, func, or_, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, SQLModel, col, select
+
+from services.catalog import upsert_products
+from services.config import get_settings
+from services.db import session_scope
+from services.ingest import upsert_orders
+from services.logs import log_fields
+from services.models import (
+    CartEvent,
+    CartLink,
+    Customer,
+    DueItem,
+    Order,
+    OrderLine,
+    PrivacyExport,
+    Product,
+    Shop,
+    WebhookEvent,
+)
+from services.shopify.webhooks import (
+    WebhookPayloadError,
+    customer_gid,
+    order_record,
+    product_record,
+    shopify_gid,
+    verify_hmac,
+)
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "SHOP_REDACT_KEEPS",
+    "SUPPORTED_TOPICS",
+    "ProcessSummary",
+    "ReceiveResult",
+    "known_shop_domains",
+    "privacy_export_json",
+    "process_pending_webhooks",
+    "receive_webhook",
+]
+
+logger = logging.getLogger(__name__)
+
+ORDER_TOPICS = frozenset({"orders/create", "orders/updated"})
+SUPPORTED_TOPICS = ORDER_TOPICS | {
+    "products/update",
+    "customers/data_request",
+    "customers/redact",
+    "shop/redact",
+}
+MAX_ATTEMPTS = 5
+STALE_CLAIM = timedelta(minutes=10)
+"""A claim older than this belongs to a process that died; the event may be claimed again."""
+SHOP_REDACT_KEEPS = frozenset({"shop", "webhook_event", "job_lease"})
+"""Tables `shop/redact` does not empty (the shop row is reset, events are handled apart).
+Every other table is emptied, also ones added later: forgetting personal data is the risk."""
+CONFLICT_RETRIES = 3
+"""Tries within one claim when a concurrent transaction wrote the same rows first."""
+_ERROR_LENGTH = 200
+
+ReceiveOutcome = Literal["accepted", "duplicate", "ignored", "unauthorized", "bad_request"]
+ProcessOutcome = Literal["done", "ignored", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveResult:
+    """What the route answers: `webhook_id` is the stored row's id when one was stored."""
+
+    outcome: ReceiveOutcome
+    webhook_id: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSummary:
+    done: int = 0
+    ignored: int = 0
+    failed: int = 0
+    skipped: int = 0
+    """Events another process claimed first."""
+    processed_ids: tuple[int, ...] = ()
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.ignored + self.failed
+
+
+def receive_webhook(
+    session: Session, headers: Mapping[str, str], raw_body: bytes, now: datetime
+) -> ReceiveResult:
+    """Verify, check and queue one delivery; the caller commits.
+
+    Order matters: nothing about a body is trusted (not even logged) before its signature is
+    checked. Unknown shops and topics are answered "ignored" (HTTP 200) so Shopify stops
+    retrying something we will never handle.
+    """
+    header = {key.lower(): value for key, value in headers.items()}
+    topic = header.get("x-shopify-topic", "").strip().lower()[:100]
+    domain = header.get("x-shopify-shop-domain", "").strip().lower()[:255]
+    secret = get_settings().shopify_webhook_secret
+    if not verify_hmac(secret, raw_body, header.get("x-shopify-hmac-sha256")):
+        why = "invalid signature" if secret else "invalid signature (no webhook secret set)"
+        logger.warning("webhook refused: %s topic=%s shop=%s", why, topic, domain)
+        return ReceiveResult("unauthorized", reason="invalid signature")
+    try:
+        payload = json.loads(raw_body)
+    except ValueError:  # also UnicodeDecodeError
+        return ReceiveResult("bad_request", reason="body is not JSON")
+    if not isinstance(payload, dict):
+        return ReceiveResult("bad_request", reason="body is not a JSON object")
+    if domain not in known_shop_domains(session):
+        logger.warning("webhook ignored: unknown shop %r topic=%s", domain, topic)
+        return ReceiveResult("ignored", reason="unknown shop")
+    if topic not in SUPPORTED_TOPICS:
+        logger.info("webhook ignored: unsupported topic %r shop=%s", topic, domain)
+        return ReceiveResult("ignored", reason="unsupported topic")
+    event_id = _event_id(header, topic, raw_body)
+    if session.exec(select(WebhookEvent.id).where(WebhookEvent.event_id == event_id)).first():
+        return ReceiveResult("duplicate", reason="already received")
+    event = WebhookEvent(
+        event_id=event_id,
+        topic=topic,
+        shop_domain=domain,
+        received_at=now,
+        payload=payload,
+        status="pending",
+    )
+    try:
+        with session.begin_nested():  # a concurrent delivery of the same event loses here
+            session.add(event)
+    except IntegrityError:
+        return ReceiveResult("duplicate", reason="already received")
+    return ReceiveResult("accepted", webhook_id=event.id)
+
+
+def known_shop_domains(session: Session) -> set[str]:
+    """The configured shop and the stored shop row: webhooks from any other shop are ignored."""
+    domains = {get_settings().shopify_shop.strip().lower()}
+    domains.update(domain.strip().lower() for domain in session.exec(select(Shop.shop_domain)))
+    return domains - {""}
+
+
+def process_pending_webhooks(now: datetime, limit: int = 100) -> ProcessSummary:
+    """Process queued events in arrival order, each in its own transaction.
+
+    Each event is claimed by a conditional UPDATE before any work, so concurrent callers (the
+    route's background task, the worker) never process one twice. A failed event keeps its
+    payload and is retried on later calls up to `MAX_ATTEMPTS`; one that cannot be parsed is
+    not retried. A conflict with a concurrent writer (a unique key, a lock) is retried at once
+    within the claim. `attempts` counts claims, so a process that dies mid-event also uses one
+    up; while an event is claimed its `processed_at` holds the claim time.
+    """
+    stale = now - STALE_CLAIM
+    with session_scope() as session:
+        ids = session.exec(
+            select(WebhookEvent.id)
+            .where(_claimable(stale))
+            .order_by(col(WebhookEvent.id))
+            .limit(limit)
+        ).all()
+    counts = {"done": 0, "ignored": 0, "failed": 0, "skipped": 0}
+    processed: list[int] = []
+    for webhook_id in ids:
+        assert webhook_id is not None
+        if not _claim(webhook_id, now, stale):
+            counts["skipped"] += 1
+            continue
+        counts[_process_one(webhook_id, now)] += 1
+        processed.append(webhook_id)
+    return ProcessSummary(**counts, processed_ids=tuple(processed))
+
+
+def privacy_export_json(session: Session, request_id: str) -> str | None:
+    """The newest export for a `customers/data_request`, as pretty JSON for the merchant."""
+    export = session.exec(
+        select(PrivacyExport)
+        .where(PrivacyExport.request_id == request_id)
+        .order_by(col(PrivacyExport.id).desc())
+    ).first()
+    if export is None:
+        return None
+    document = {
+        "request_id": export.request_id,
+        "created_at": export.created_at.isoformat(),
+        "customer_gid": export.customer_gid,
+        "email": export.email,
+        "found": export.found,
+        "data": export.data,
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def _event_id(header: Mapping[str, str], topic: str, raw_body: bytes) -> str:
+    """Shopify's event id, else the webhook id; else a digest, so an exact replay still dedupes."""
+    given = (
+        header.get("x-shopify-event-id", "").strip()
+        or header.get("x-shopify-webhook-id", "").strip()
+    )
+    if given:
+        return given[:255]
+    return "sha256:" + hashlib.sha256(topic.encode() + b"\n" + raw_body).hexdigest()
+
+
+def _claimable(stale: datetime) -> Any:
+    return or_(
+        WebhookEvent.status == "pending",
+        and_(WebhookEvent.status == "failed", WebhookEvent.attempts < MAX_ATTEMPTS),
+        and_(
+            WebhookEvent.status == "processing",
+            WebhookEvent.attempts < MAX_ATTEMPTS,
+            col(WebhookEvent.processed_at) < stale,
+        ),
+    )
+
+
+def _claim(webhook_id: int, now: datetime, stale: datetime) -> bool:
+    """Whether this caller won the event (the UPDATE matched the row: rowcount 1)."""
+    with session_scope() as session:
+        result = session.execute(
+            update(WebhookEvent)
+            .where(col(WebhookEvent.id) == webhook_id, _claimable(stale))
+            .values(status="processing", processed_at=now, attempts=WebhookEvent.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _process_one(webhook_id: int, now: datetime) -> ProcessOutcome:
+    started = time.perf_counter()
+    topic = event_id = error = ""
+    outcome: ProcessOutcome = "failed"
+    for attempt in range(1, CONFLICT_RETRIES + 1):
+        try:
+            with session_scope() as session:
+                event = session.get(WebhookEvent, webhook_id)
+                assert event is not None
+                topic, event_id = event.topic, event.event_id
+                outcome, note = _handle(session, event, now)
+                event.status = outcome
+                event.processed_at = now
+                event.payload = {}
+                event.error = note
+                session.add(event)
+            break
+        except (IntegrityError, OperationalError) as conflict:
+            # another event's transaction created the same customer (orders/create and
+            # orders/updated arrive together) or held a lock: run again, it now sees that row
+            if attempt < CONFLICT_RETRIES:
+                time.sleep(random.uniform(0.01, 0.05) * attempt)
+                continue
+            outcome, error = "failed", _short_error(conflict)
+            _mark_failed(webhook_id, error, permanent=False)
+        except Exception as failure:  # noqa: BLE001 - kept on the event, retried later
+            outcome, error = "failed", _short_error(failure)
+            _mark_failed(webhook_id, error, permanent=isinstance(failure, WebhookPayloadError))
+            break
+    elapsed = (time.perf_counter() - started) * 1000
+    log = logger.warning if outcome == "failed" else logger.info
+    log(
+        "webhook processed topic=%s event_id=%s outcome=%s ms=%.1f%s",
+        topic,
+        event_id,
+        outcome,
+        elapsed,
+        f" error={error}" if error else "",
+        extra=log_fields(topic=topic, event_id=event_id, outcome=outcome, ms=round(elapsed, 1)),
+    )
+    return outcome
+
+
+def _mark_failed(webhook_id: int, error: str, *, permanent: bool) -> None:
+    values: dict[str, Any] = {"status": "failed", "error": error}
+    if permanent:
+        values["attempts"] = MAX_ATTEMPTS
+    with session_scope() as session:
+        session.execute(
+            update(WebhookEvent)
+            .where(col(WebhookEvent.id) == webhook_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _short_error(failure: Exception) -> str:
+    """The error's type and first line only: database errors carry row values (e-mails) after."""
+    lines = str(failure).strip().splitlines()
+    first = lines[0] if lines else ""
+    return f"{type(failure).__name__}: {first}"[:_ERROR_LENGTH]
+
+
+def _handle(session: Session, event: WebhookEvent, now: datetime) -> tuple[ProcessOutcome, str]:
+    """Do the topic's work; the outcome ("done" or "ignored") and a note for the merchant."""
+    payload = event.payload
+    if event.topic in ORDER_TOPICS:
+        upsert_orders(session, [order_record(payload)], source="webhook", now=now)
+    elif event.topic == "products/update":
+        upsert_products(session, [product_record(payload)], now)
+    elif event.topic == "customers/data_request":
+        _export_customer_data(session, event, now)
+    elif event.topic == "customers/redact":
+        _redact_customer(session, event)
+    elif event.topic == "shop/redact":
+        return _redact_shop(session, event, now)
+    else:
+        return "ignored", "unsupported topic"
+    return "done", ""
+
+
+# --- privacy -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Person:
+    """Whom a privacy request is about: the identifiers Shopify gave."""
+
+    gid: str | None
+    email: str | None
+    phone: str | None
+
+    @classmethod
+    def of(cls, payload: Mapping[str, Any]) -> _Person:
+        info = payload.get("customer")
+        if info is not None and not isinstance(info, Mapping):
+            raise WebhookPayloadError("customer is not an object")
+        info = info or {}
+        email = str(info.get("email") or "").strip().lower() or None
+        phone = str(info.get("phone") or "").strip() or None
+        return cls(customer_gid(info), email, phone)
+
+    def customers(self, session: Session) -> list[Customer]:
+        """Stored customers with any of the identifiers, except ones with another Shopify id
+        (two people can share a family e-mail; a different gid says it is someone else)."""
+        conditions = []
+        if self.gid:
+            conditions.append(Customer.shopify_gid == self.gid)
+        if self.email:
+            conditions.append(func.lower(Customer.email) == self.email)
+        if self.phone:
+            conditions.append(Customer.phone == self.phone)
+        if not conditions:
+            return []
+        rows = session.exec(select(Customer).where(or_(*conditions)).order_by(col(Customer.id)))
+        return [c for c in rows if self.gid is None or c.shopify_gid in (None, self.gid)]
+
+    def mentioned_in(self, payload: Mapping[str, Any]) -> bool:
+        """Whether a queued payload (an order, a privacy request) is about this person."""
+        info = payload.get("customer")
+        info = info if isinstance(info, Mapping) else {}
+        try:
+            gid = customer_gid(info)
+        except WebhookPayloadError:
+            gid = None
+        emails = {str(v).strip().lower() for v in (payload.get("email"), info.get("email")) if v}
+        phones = {str(v).strip() for v in (payload.get("phone"), info.get("phone")) if v}
+        return bool(
+            (self.gid and gid == self.gid)
+            or (self.email and self.email in emails)
+            or (self.phone and self.phone in phones)
+        )
+
+
+def _order_gids(payload: Mapping[str, Any], key: str) -> list[str]:
+    raw = payload.get(key) or []
+    if not isinstance(raw, list):
+        raise WebhookPayloadError(f"{key} is not a list")
+    return [shopify_gid("Order", order_id) for order_id in raw]
+
+
+def _export_customer_data(session: Session, event: WebhookEvent, now: datetime) -> None:
+    """Gather everything stored about the customer into a `PrivacyExport` for the merchant.
+
+    Cart tokens are included: the export goes to the merchant, whose data they are. A request
+    received again replaces its earlier export, so there is one answer per request.
+    """
+    payload = event.payload
+    person = _Person.of(payload)
+    request = payload.get("data_request")
+    request_id = str(request.get("id") or "") if isinstance(request, Mapping) else ""
+    request_id = request_id or f"event:{event.event_id}"
+    customers = person.customers(session)
+    covered = {c.id for c in customers}
+    requested = [
+        order
+        for order in _orders(session, gids=_order_gids(payload, "orders_requested"))
+        if order.customer_id not in covered
+    ]
+    data: dict[str, Any] = {}
+    if customers or requested:
+        data = {
+            "shop_domain": event.shop_domain,
+            "customers": [_customer_data(session, customer) for customer in customers],
+            "requested_orders": _orders_data(session, requested),
+        }
+    session.execute(delete(PrivacyExport).where(col(PrivacyExport.request_id) == request_id))
+    session.add(
+        PrivacyExport(
+            request_id=request_id,
+            customer_gid=person.gid,
+            email=person.email,
+            found=bool(customers),
+            created_at=now,
+            data=data,
+        )
+    )
+
+
+def _customer_data(session: Session, customer: Customer) -> dict[str, Any]:
+    assert customer.id is not None
+    links = session.exec(select(CartLink).where(CartLink.customer_id == customer.id)).all()
+    events = session.exec(
+        select(CartEvent)
+        .where(CartEvent.customer_id == customer.id)
+        .order_by(col(CartEvent.occurred_at))
+    ).all()
+    due = session.exec(
+        select(DueItem, Product.title, Product.shopify_gid)
+        .join(Product, col(Product.id) == DueItem.product_id)
+        .where(DueItem.customer_id == customer.id)
+    ).all()
+    return {
+        "customer": _dump(customer),
+        "orders": _orders_data(session, _orders(session, customer_id=customer.id)),
+        "due_items": [
+            {**_dump(item), "product_title": title, "product_gid": gid} for item, title, gid in due
+        ],
+        "cart_links": [_dump(link) for link in links],
+        "cart_events": [_dump(event) for event in events],
+    }
+
+
+def _orders(
+    session: Session, *, customer_id: int | None = None, gids: list[str] | None = None
+) -> list[Order]:
+    query = select(Order).order_by(col(Order.processed_at), col(Order.id))
+    if customer_id is not None:
+        return list(session.exec(query.where(Order.customer_id == customer_id)))
+    if not gids:
+        return []
+    return list(session.exec(query.where(col(Order.shopify_gid).in_(gids))))
+
+
+def _orders_data(session: Session, orders: list[Order]) -> list[dict[str, Any]]:
+    ids = [order.id for order in orders]
+    lines: dict[int, list[dict[str, Any]]] = {order_id: [] for order_id in ids if order_id}
+    for start in range(0, len(ids), 500):
+        for line in session.exec(
+            select(OrderLine)
+            .where(col(OrderLine.order_id).in_(ids[start : start + 500]))
+            .order_by(col(OrderLine.id))
+        ):
+            lines[line.order_id].append(_dump(line))
+    return [{**_dump(order), "lines": lines.get(order.id or 0, [])} for order in orders]
+
+
+def _dump(row: SQLModel) -> dict[str, Any]:
+    return row.model_dump(mode="json")
+
+
+def _redact_customer(session: Session, event: WebhookEvent) -> None:
+    """Erase a customer's personal data; keep their orders, anonymised, for the store's figures.
+
+    Deleted: cart links (the old link then shows "expired"), cart events, due rows, privacy
+    exports about them and any failed queued webhook still holding their data. Blanked: e-mail,
+    phone, names and Shopify id of the customer row, and the custom attributes of their orders
+    (free text a storefront may fill with anything). Kept: order rows and lines linked to the
+    now anonymous customer row. They hold no contact data, and the store's reorder intervals,
+    revenue and attribution figures are learned from them (intervals need each customer's
+    sequence of purchases, so the anonymous row stays as the thread that links them).
+    A customer we never stored is not an error: there is nothing to erase.
+    """
+    payload = event.payload
+    person = _Person.of(payload)
+    customers = person.customers(session)
+    ids = [customer.id for customer in customers if customer.id is not None]
+    order_gids = _order_gids(payload, "orders_to_redact")
+    if ids:
+        link_ids = select(CartLink.id).where(col(CartLink.customer_id).in_(ids))
+        session.execute(
+            delete(CartEvent).where(
+                or_(col(CartEvent.customer_id).in_(ids), col(CartEvent.cart_link_id).in_(link_ids))
+            )
+        )
+        session.execute(delete(CartLink).where(col(CartLink.customer_id).in_(ids)))
+        session.execute(delete(DueItem).where(col(DueItem.customer_id).in_(ids)))
+        for customer in customers:
+            customer.email = customer.phone = customer.shopify_gid = None
+            customer.first_name = customer.last_name = ""
+            session.add(customer)
+    order_filter = []
+    if ids:
+        order_filter.append(col(Order.customer_id).in_(ids))
+    if order_gids:
+        order_filter.append(col(Order.shopify_gid).in_(order_gids))
+    if order_filter:
+        session.execute(
+            update(Order)
+            .where(or_(*order_filter))
+            .values(custom_attributes={})
+            .execution_options(synchronize_session=False)
+        )
+    export_filter = [col(PrivacyExport.email) == person.email] if person.email else []
+    if person.gid:
+        export_filter.append(col(PrivacyExport.customer_gid) == person.gid)
+    if export_filter:
+        session.execute(delete(PrivacyExport).where(or_(*export_filter)))
+    _scrub_failed_events(session, event, [person])
+    session.flush()
+
+
+def _scrub_failed_events(
+    session: Session, current: WebhookEvent, people: Iterable[_Person]
+) -> None:
+    """Failed events keep their payload for a retry; one about an erased person must not."""
+    people = list(people)
+    for queued in session.exec(
+        select(WebhookEvent).where(WebhookEvent.status == "failed", WebhookEvent.id != current.id)
+    ):
+        if any(person.mentioned_in(queued.payload) for person in people):
+            queued.payload = {}
+            queued.status = "ignored"
+            queued.error = "erased by customers/redact"
+            session.add(queued)
+
+
+def _redact_shop(
+    session: Session, event: WebhookEvent, now: datetime
+) -> tuple[ProcessOutcome, str]:
+    """Erase everything stored for the shop, 48 hours after it uninstalled the app.
+
+    Only for the configured shop (header and payload must both name it): this empties the
+    database, so a signed request about another domain is ignored. Every table except
+    `SHOP_REDACT_KEEPS` is emptied; the shop row is kept with its settings reset, and the
+    queue keeps only this event (its payload cleared like any other).
+    """
+    configured = get_settings().shopify_shop.strip().lower()
+    named = str(event.payload.get("shop_domain") or event.shop_domain).strip().lower()
+    if not configured or event.shop_domain != configured or named != configured:
+        logger.warning("shop/redact ignored: %r is not the configured shop", named)
+        return "ignored", "shop/redact for a shop other than the configured one"
+    session.execute(update(Product).values(replacement_product_id=None))
+    for table in reversed(SQLModel.metadata.sorted_tables):
+        if table.name not in SHOP_REDACT_KEEPS:
+            session.execute(table.delete())
+    session.execute(delete(WebhookEvent).where(col(WebhookEvent.id) != event.id))
+    for shop in session.exec(select(Shop)):
+        _reset_settings(shop, now)
+        session.add(shop)
+    session.flush()
+    return "done", ""
+
+
+def _reset_settings(shop: Shop, now: datetime) -> None:
+    for name, field in Shop.model_fields.items():
+        if name in {"id", "shop_domain", "updated_at"}:
+            continue
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        setattr(shop, name, default)
+    shop.updated_at = now
