@@ -1,0 +1,60 @@
+"""Klaviyo, Postscript and Attentive behind one small interface (`MessagingClient`).
+
+An adapter: it speaks HTTP and takes plain records; the dispatcher owns the outbox.
+"""
+
+from __future__ import annotations
+
+from services.config import Settings
+from services.messaging.attentive import AttentiveClient
+from services.messaging.base import (
+    DueEvent,
+    DueProduct,
+    EventKind,
+    MessagingClient,
+    Recipient,
+    limiter_for,
+)
+from services.messaging.klaviyo import KlaviyoClient
+from services.messaging.phone import to_e164
+from services.messaging.postscript import PostscriptClient
+from services.provider_http import RetryPolicy
+
+__all__ = [
+    "AttentiveClient",
+    "DueEvent",
+    "DueProduct",
+    "EventKind",
+    "KlaviyoClient",
+    "MessagingClient",
+    "PostscriptClient",
+    "Recipient",
+    "clients_from_settings",
+    "limiter_for",
+    "to_e164",
+]
+
+
+def clients_from_settings(
+    settings: Settings, *, retry: RetryPolicy | None = None
+) -> list[MessagingClient]:
+    """One client per integration whose API key is set; an empty key means "not enabled"."""
+    clients: list[MessagingClient] = []
+    if settings.klaviyo_api_key:
+        clients.append(
+            KlaviyoClient(
+                settings.klaviyo_api_key,
+                settings.klaviyo_base_url,
+                revision=settings.klaviyo_revision,
+                retry=retry,
+            )
+        )
+    if settings.postscript_api_key:
+        clients.append(
+            PostscriptClient(settings.postscript_api_key, settings.postscript_base_url, retry=retry)
+        )
+    if settings.attentive_api_key:
+        clients.append(
+            AttentiveClient(settings.attentive_api_key, settings.attentive_base_url, retry=retry)
+        )
+    return clients

@@ -1,0 +1,199 @@
+"""The wire bodies for Klaviyo, Postscript and Attentive, as pure functions of the records.
+
+Properties copy Repeat's "Due To Replenish" event (docs.getrepeat.io), so a merchant moving
+from Repeat keeps their flows and templates: `Repeat Cart URL`, `reorderableProducts` (numeric
+Shopify ids, price as a decimal string), `reorderable_product_ids`, `reorderable_product_titles`;
+`due_date` is ours. Identifiers a provider would refuse (a malformed phone or email) are
+dropped here, so one bad field never sinks an event that has a good one.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from services.messaging.base import DueEvent, DueProduct, EventKind, Recipient
+from services.messaging.phone import is_e164
+
+__all__ = [
+    "ATTENTIVE_TYPES",
+    "CART_URL_PROPERTY",
+    "KLAVIYO_METRICS",
+    "POSTSCRIPT_TYPES",
+    "attentive_attributes_body",
+    "attentive_event_body",
+    "attentive_user",
+    "event_properties",
+    "klaviyo_event_body",
+    "klaviyo_identifiers",
+    "klaviyo_profile_import_body",
+    "postscript_event_body",
+    "postscript_identifiers",
+    "postscript_occurred_at",
+    "price_string",
+]
+
+CART_URL_PROPERTY = "Repeat Cart URL"
+KLAVIYO_METRICS: dict[EventKind, str] = {
+    "due": "Repeat - Due To Replenish",
+    "late": "Repeat - Late Due To Replenish",
+}
+ATTENTIVE_TYPES = KLAVIYO_METRICS
+# Postscript types allow only letters, digits and "_"; it shows them as "<shop> - <type>".
+POSTSCRIPT_TYPES: dict[EventKind, str] = {"due": "DueToReplenish", "late": "LateDueToReplenish"}
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def price_string(cents: int) -> str:
+    """Integer hundredths → Repeat's `"24.00"` (money is always stored ×100)."""
+    sign = "-" if cents < 0 else ""
+    cents = abs(cents)
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
+def _product(product: DueProduct) -> dict[str, Any]:
+    return {
+        "product": {
+            "id": product.product_id_numeric,
+            "title": product.title,
+            "price": price_string(product.price_cents),
+            "handle": product.handle,
+            "images": [{"src": product.image_url}] if product.image_url else [],
+            "variant": {"id": product.variant_id_numeric, "title": product.variant_title},
+        }
+    }
+
+
+def event_properties(event: DueEvent) -> dict[str, Any]:
+    """The Repeat-compatible properties, the same for every provider."""
+    return {
+        CART_URL_PROPERTY: event.cart_url,
+        "reorderableProducts": [_product(product) for product in event.products],
+        "reorderable_product_ids": [product.product_id_numeric for product in event.products],
+        "reorderable_product_titles": [product.title for product in event.products],
+        "due_date": event.due_date.isoformat(),
+    }
+
+
+def _email(recipient: Recipient) -> str | None:
+    email = (recipient.email or "").strip()
+    return email if _EMAIL.match(email) else None
+
+
+def _phone(recipient: Recipient) -> str | None:
+    return recipient.phone if is_e164(recipient.phone) else None
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("occurred_at must be timezone-aware")
+    return moment.astimezone(UTC)
+
+
+# --- Klaviyo -------------------------------------------------------------------------------
+
+
+def klaviyo_identifiers(recipient: Recipient) -> dict[str, str]:
+    """Profile attributes that identify the person: email, phone_number, external_id."""
+    found = {
+        "email": _email(recipient),
+        "phone_number": _phone(recipient),
+        "external_id": recipient.external_id or None,
+    }
+    return {key: value for key, value in found.items() if value}
+
+
+def klaviyo_event_body(event: DueEvent) -> dict[str, Any]:
+    """`POST /api/events`: JSON:API event; `unique_id` de-duplicates per profile and metric."""
+    return {
+        "data": {
+            "type": "event",
+            "attributes": {
+                "properties": event_properties(event),
+                "time": _utc(event.occurred_at).isoformat(timespec="seconds"),
+                "value": event.value_cents / 100,
+                "value_currency": event.currency,
+                "unique_id": event.idempotency_key,
+                "metric": {
+                    "data": {"type": "metric", "attributes": {"name": KLAVIYO_METRICS[event.kind]}}
+                },
+                "profile": {
+                    "data": {"type": "profile", "attributes": klaviyo_identifiers(event.recipient)}
+                },
+            },
+        }
+    }
+
+
+def klaviyo_profile_import_body(recipient: Recipient, cart_url: str) -> dict[str, Any]:
+    """`POST /api/profile-import`: creates or updates the profile with the cart link."""
+    return {
+        "data": {
+            "type": "profile",
+            "attributes": {
+                **klaviyo_identifiers(recipient),
+                "properties": {CART_URL_PROPERTY: cart_url},
+            },
+        }
+    }
+
+
+# --- Postscript ----------------------------------------------------------------------------
+
+
+def postscript_identifiers(recipient: Recipient) -> dict[str, str]:
+    """Email and phone only: `subscriber_id` is Postscript's own id, which we never learn, and
+    our external id is not one."""
+    found = {"email": _email(recipient), "phone": _phone(recipient)}
+    return {key: value for key, value in found.items() if value}
+
+
+def postscript_occurred_at(moment: datetime) -> str:
+    """UTC `%Y-%m-%d %H:%M:%S.%f` cut to milliseconds, as the contract's example shows."""
+    return _utc(moment).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def postscript_event_body(event: DueEvent) -> dict[str, Any]:
+    """`POST /api/v2/events`; `external_id` carries our key (their dedupe is unconfirmed)."""
+    return {
+        "type": POSTSCRIPT_TYPES[event.kind],
+        **postscript_identifiers(event.recipient),
+        "occurred_at": postscript_occurred_at(event.occurred_at),
+        "external_id": event.idempotency_key,
+        "properties": event_properties(event),
+    }
+
+
+# --- Attentive -----------------------------------------------------------------------------
+
+
+def attentive_user(recipient: Recipient) -> dict[str, Any]:
+    """`user` holds phone, email, externalIdentifiers and nothing else (else 400)."""
+    user: dict[str, Any] = {}
+    if phone := _phone(recipient):
+        user["phone"] = phone
+    if email := _email(recipient):
+        user["email"] = email
+    if recipient.external_id:
+        user["externalIdentifiers"] = {"clientUserId": recipient.external_id}
+    return user
+
+
+def attentive_event_body(event: DueEvent) -> dict[str, Any]:
+    """`POST /v1/events/custom`. Attentive ignores events older than 12 hours for journeys,
+    so `occurredAt` is the event's own time and the caller decides whether a late one is worth
+    sending."""
+    return {
+        "type": ATTENTIVE_TYPES[event.kind],
+        "properties": event_properties(event),
+        "externalEventId": event.idempotency_key,
+        "occurredAt": _utc(event.occurred_at).isoformat(timespec="seconds"),
+        "user": attentive_user(event.recipient),
+    }
+
+
+def attentive_attributes_body(recipient: Recipient, cart_url: str) -> dict[str, Any]:
+    """`POST /v1/attributes/custom`: flat values only (arrays are refused)."""
+    return {"properties": {CART_URL_PROPERTY: cart_url}, "user": attentive_user(recipient)}
