@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from services.models import CartEvent, utcnow
 
-CartEventKind = Literal["view", "add", "remove", "quantity", "checkout"]
+CartEventKind = Literal["view", "add", "remove", "quantity", "checkout", "snooze"]
 
 
 def record_cart_event(

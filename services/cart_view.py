@@ -5,7 +5,7 @@ Work grows with the customer's own products (their due rows), never with the sto
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlmodel import Session, select
@@ -28,6 +28,7 @@ from services.replenishment import (
     DueEntry,
     compose_cart,
 )
+from services.snoozes import active_snoozes
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,9 @@ class CartView:
     shop: ShopView
     composition: CartComposition
     shopify_variant_ids: dict[int, int]
+    # "Remind me later": shown product id -> until, and the whole cart's snooze
+    snoozed_until: dict[int, datetime] = field(default_factory=dict)
+    cart_snoozed_until: datetime | None = None
 
 
 def shop_view(shop: Shop | None) -> ShopView:
@@ -172,6 +176,8 @@ def load_cart_for_link(session: Session, link: CartLink, now: datetime) -> CartV
         shop.hide_unavailable if shop else False,
         now,
     )
+    snoozes = active_snoozes(session, link.customer_id, now)
+    composition, snoozed = _apply_snoozes(composition, snoozes)
     shown = {
         item.variant_id
         for item in (*composition.due, *composition.previous, *composition.ymal)
@@ -191,7 +197,31 @@ def load_cart_for_link(session: Session, link: CartLink, now: datetime) -> CartV
         shop=shop_view(shop),
         composition=composition,
         shopify_variant_ids=shopify_ids,
+        snoozed_until=snoozed,
+        cart_snoozed_until=snoozes.get(None),
     )
+
+
+def _apply_snoozes(
+    composition: CartComposition, snoozes: dict[int | None, datetime]
+) -> tuple[CartComposition, dict[int, datetime]]:
+    """Which shown products are snoozed, and the due ones among them left unselected.
+
+    A product snooze is the shopper saying "not this one now", so it is not pre-selected (they can
+    still add it). A whole-cart snooze only pauses messages: the page they opened stays filled.
+    """
+    snoozed: dict[int, datetime] = {}
+    for item in (*composition.due, *composition.previous):
+        until = snoozes.get(item.product_id)
+        if until is not None:
+            snoozed[item.product_id] = until
+    if not snoozed:
+        return composition, snoozed
+    due = tuple(
+        replace(item, selected=False) if item.product_id in snoozed else item
+        for item in composition.due
+    )
+    return replace(composition, due=due), snoozed
 
 
 def load_cart(session: Session, token: str | None, now: datetime) -> CartView | None:

@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from repeatcart_app.components.snooze import product_snooze_menu, product_snoozed
 from repeatcart_app.state.cart import CartLine, CartState
 
 TOUCH = "44px"
@@ -117,6 +118,18 @@ def titles(line: CartLine) -> rx.Component:
     )
 
 
+def note_row(line: CartLine) -> rx.Component:
+    """When it is due and, on a due row not yet snoozed, the quiet "Remind me later" menu."""
+    return rx.hstack(
+        rx.cond(line.note != "", rx.text(line.note, size="1", color_scheme="gray")),
+        rx.spacer(),
+        rx.cond((line.section == "due") & (line.snoozed_until == ""), product_snooze_menu(line)),
+        align="center",
+        width="100%",
+        min_height="20px",
+    )
+
+
 def product_row(line: CartLine) -> rx.Component:
     """A Due or Previously Purchased item: image, names, price and its actions."""
     return rx.hstack(
@@ -129,7 +142,8 @@ def product_row(line: CartLine) -> rx.Component:
                 width="100%",
                 align="start",
             ),
-            rx.cond(line.note != "", rx.text(line.note, size="1", color_scheme="gray")),
+            note_row(line),
+            rx.cond(line.snoozed_until != "", product_snoozed(line)),
             line_actions(line),
             spacing="2",
             width="100%",
@@ -143,6 +157,7 @@ def product_row(line: CartLine) -> rx.Component:
         data_key=line.key,
         data_selected=rx.cond(line.selected, "true", "false"),
         data_available=rx.cond(line.available, "true", "false"),
+        data_snoozed=rx.cond(line.snoozed_until != "", "true", "false"),
     )
 
 

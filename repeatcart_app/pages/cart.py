@@ -10,6 +10,7 @@ from repeatcart_app.components.cart_panel import (
 )
 from repeatcart_app.components.layout import DESKTOP_QUERY, desktop_only
 from repeatcart_app.components.product import product_row, product_tile
+from repeatcart_app.components.snooze import cart_snooze_menu, cart_snoozed_banner
 from repeatcart_app.state.cart import CartLine, CartState
 
 
@@ -37,7 +38,15 @@ def header() -> rx.Component:
     )
 
 
-def section(title: str, subtitle: str, lines, render, testid: str, grid: bool = False):  # noqa: ANN001, ANN201
+def section(  # noqa: ANN201
+    title: str,
+    subtitle: str,
+    lines,  # noqa: ANN001
+    render,  # noqa: ANN001
+    testid: str,
+    grid: bool = False,
+    action: rx.Component | None = None,
+):
     items = (
         rx.grid(
             rx.foreach(lines, render),
@@ -51,7 +60,13 @@ def section(title: str, subtitle: str, lines, render, testid: str, grid: bool = 
     return rx.cond(
         lines.length() > 0,  # type: ignore[attr-defined]
         rx.vstack(
-            rx.heading(title, as_="h2", size="5"),
+            rx.hstack(
+                rx.heading(title, as_="h2", size="5"),
+                rx.spacer(),
+                action if action is not None else rx.fragment(),
+                align="center",
+                width="100%",
+            ),
             rx.text(subtitle, size="2", color_scheme="gray"),
             items,
             spacing="2",
@@ -103,12 +118,14 @@ def cart_content() -> rx.Component:
         rx.vstack(
             greeting(),
             banner(),
+            cart_snoozed_banner(),
             section(
                 "Due to Reorder",
                 "Likely running low: already in your cart.",
                 CartState.due_lines,
                 product_row,
                 "section-due",
+                action=cart_snooze_menu(),
             ),
             section(
                 "Previously Purchased",

@@ -2,13 +2,16 @@
 
 Server-only facts (customer id, link id, channel, shop domain, Shopify variant ids) live in
 backend vars (leading underscore) and never reach the browser.
+
+"Remind me later" writes a snooze and reloads the view; the shopper's own selection survives it
+(only the snoozed product follows what a fresh page would pre-select).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 import reflex as rx
 from sqlmodel import Session
@@ -22,8 +25,11 @@ from services.db import session_scope
 from services.models import utcnow
 from services.money import format_money
 from services.replenishment import CartItem
+from services.snoozes import SNOOZE_WEEKS, clear_snooze, snooze
 
 logger = logging.getLogger(__name__)
+
+SNOOZABLE_SECTIONS = ("due", "previous")
 
 
 @dataclasses.dataclass
@@ -31,6 +37,7 @@ class CartLine:
     """One product as the page shows it; `key` is the variant id (what checkout needs)."""
 
     key: str = ""
+    product_id: int = 0
     section: str = ""
     title: str = ""
     variant_title: str = ""
@@ -43,13 +50,24 @@ class CartLine:
     selected: bool = False
     quantity: int = 0
     line_total_label: str = ""
+    snoozed_until: str = ""
 
 
 def _short_date(value: datetime | None) -> str:
-    return value.strftime("%b %-d") if value else ""
+    """A date as shoppers read it ("Dec 9"), on the UTC calendar."""
+    return value.astimezone(UTC).strftime("%b %-d") if value else ""
 
 
-def _line(item: CartItem, currency: str, now: datetime) -> CartLine:
+def _weeks(value: object) -> int | None:
+    """The snooze length a browser asked for, when it is one the page offers."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if value in SNOOZE_WEEKS else None
+
+
+def _line(
+    item: CartItem, currency: str, now: datetime, snoozed_until: datetime | None = None
+) -> CartLine:
     note = ""
     if item.section == "due":
         overdue = item.due_at is not None and item.due_at <= now
@@ -59,6 +77,7 @@ def _line(item: CartItem, currency: str, now: datetime) -> CartLine:
     purchasable = item.available and item.variant_id is not None and item.price_cents is not None
     return CartLine(
         key=str(item.variant_id) if item.variant_id is not None else f"p{item.product_id}",
+        product_id=item.product_id,
         section=item.section,
         title=item.title,
         variant_title="" if item.variant_title in ("", "Default Title") else item.variant_title,
@@ -68,6 +87,7 @@ def _line(item: CartItem, currency: str, now: datetime) -> CartLine:
         available=purchasable,
         note=note,
         suggested_quantity=clamp_quantity(item.quantity),
+        snoozed_until=_short_date(snoozed_until),
     )
 
 
@@ -84,6 +104,7 @@ class CartState(rx.State):
     first_name: str = ""
     lines: list[CartLine] = []
     quantities: dict[str, int] = {}
+    cart_snoozed_until: str = ""
 
     _link_id: int = 0
     _customer_id: int = 0
@@ -134,16 +155,18 @@ class CartState(rx.State):
         composition = view.composition
         lines, quantities = [], {}
         for item in (*composition.due, *composition.previous, *composition.ymal):
-            line = _line(item, currency, now)
+            line = _line(item, currency, now, view.snoozed_until.get(item.product_id))
             lines.append(line)
             if item.selected and line.available:
                 quantities[line.key] = line.suggested_quantity
         self.lines, self.quantities = lines, quantities
+        self.cart_snoozed_until = _short_date(view.cart_snoozed_until)
         self.status = "ready"
 
     def _reset_cart(self) -> None:
         self.lines = []
         self.quantities = {}
+        self.cart_snoozed_until = ""
         self._link_id = 0
         self._customer_id = 0
         self.banner_text = ""
@@ -239,6 +262,73 @@ class CartState(rx.State):
         if get_settings().checkout_preview_enabled:
             return rx.redirect(checkout_preview_url(permalink))
         return rx.redirect(permalink)
+
+    def _snoozable(self, product_id: object) -> CartLine | None:
+        """The Due or Previously Purchased line of this product, if this cart shows one."""
+        if self.status != "ready" or not self._customer_id or isinstance(product_id, bool):
+            return None
+        return next(
+            (
+                line
+                for line in self.lines
+                if line.product_id == product_id and line.section in SNOOZABLE_SECTIONS
+            ),
+            None,
+        )
+
+    def _change_snooze(self, line: CartLine | None, weeks: int | None) -> None:
+        """Snooze (weeks given) or resume (None) one product or, without a line, the whole cart.
+
+        The event keeps the weeks in `quantity` (0 = resumed), like a removal's quantity 0.
+        """
+        now = utcnow()
+        product_id = line.product_id if line is not None else None
+        try:
+            with session_scope() as session:
+                if weeks is None:
+                    clear_snooze(session, self._customer_id, product_id, now)
+                else:
+                    snooze(session, self._customer_id, product_id, weeks, now)
+                self._record(session, "snooze", line.key if line else "", weeks or 0)
+                view = load_cart(session, self.token, now)
+        except Exception:
+            logger.exception("snooze could not be saved")
+            return  # the page keeps showing what is still true
+        if view is None:
+            self.show_expired()
+            return
+        kept = self.quantities
+        self._apply(view, now)
+        fresh = self.quantities
+        changed = line.key if line is not None else None
+        quantities = {k: v for k, v in kept.items() if k != changed and self._purchasable(k)}
+        if changed in fresh:
+            quantities[changed] = fresh[changed]
+        self.quantities = quantities
+
+    @rx.event
+    def snooze_product(self, product_id: int, weeks: int):
+        """Remind me later about one product: 1, 2 or 4 weeks, and only this cart's products."""
+        line, length = self._snoozable(product_id), _weeks(weeks)
+        if line is not None and length is not None:
+            self._change_snooze(line, length)
+
+    @rx.event
+    def clear_product_snooze(self, product_id: int):
+        line = self._snoozable(product_id)
+        if line is not None and line.snoozed_until:
+            self._change_snooze(line, None)
+
+    @rx.event
+    def snooze_cart(self, weeks: int):
+        length = _weeks(weeks)
+        if self.status == "ready" and self._customer_id and length is not None:
+            self._change_snooze(None, length)
+
+    @rx.event
+    def clear_cart_snooze(self):
+        if self.status == "ready" and self._customer_id and self.cart_snoozed_until:
+            self._change_snooze(None, None)
 
     @rx.var
     def subtotal_cents(self) -> int:

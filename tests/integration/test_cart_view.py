@@ -20,6 +20,7 @@ from services.models import (
     YmalItem,
 )
 from services.recompute import recompute_all, recompute_customers
+from services.snoozes import clear_snooze, snooze
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -207,3 +208,55 @@ def test_a_variant_without_a_shopify_id_is_never_selected(session: Session):
     cart = load_cart(session, link.token, NOW)
     coffee = next(item for item in cart.composition.due if item.title == "Coffee")
     assert not coffee.available and not coffee.selected
+
+
+def test_snoozed_products_are_reported_and_not_preselected(session: Session):
+    _, ava, products = _build(session)
+    recompute_all(session, NOW)
+    link = get_or_create_link(session, ava.id)
+    snooze(session, ava.id, products["coffee"].id, 2, NOW - timedelta(days=1))
+    session.commit()
+    cart = load_cart(session, link.token, NOW)
+    assert cart.snoozed_until == {products["coffee"].id: NOW + timedelta(days=13)}
+    assert cart.cart_snoozed_until is None
+    coffee = next(item for item in cart.composition.due if item.title == "Coffee")
+    assert coffee.available and not coffee.selected  # still shown, one tap to add
+
+
+def test_whole_cart_snooze_is_reported_and_keeps_the_selection(session: Session):
+    _, ava, _ = _build(session)
+    recompute_all(session, NOW)
+    link = get_or_create_link(session, ava.id)
+    snooze(session, ava.id, None, 4, NOW)
+    session.commit()
+    cart = load_cart(session, link.token, NOW)
+    assert cart.cart_snoozed_until == NOW + timedelta(weeks=4)
+    assert cart.snoozed_until == {}
+    coffee = next(item for item in cart.composition.due if item.title == "Coffee")
+    assert coffee.selected
+
+
+def test_expired_and_cleared_snoozes_are_ignored(session: Session):
+    _, ava, products = _build(session)
+    recompute_all(session, NOW)
+    link = get_or_create_link(session, ava.id)
+    snooze(session, ava.id, products["coffee"].id, 1, NOW - timedelta(weeks=1))  # ends at NOW
+    snooze(session, ava.id, None, 2, NOW - timedelta(weeks=3))
+    snooze(session, ava.id, products["tea"].id, 1, NOW)
+    clear_snooze(session, ava.id, products["tea"].id, NOW)
+    session.commit()
+    cart = load_cart(session, link.token, NOW)
+    assert cart.snoozed_until == {} and cart.cart_snoozed_until is None
+    assert next(item for item in cart.composition.due if item.title == "Coffee").selected
+
+
+def test_another_customers_snooze_does_not_leak(session: Session):
+    store, ava, products = _build(session)
+    other = store.customer("other@example.com")
+    recompute_all(session, NOW)
+    link = get_or_create_link(session, ava.id)
+    snooze(session, other.id, products["coffee"].id, 4, NOW)
+    snooze(session, other.id, None, 4, NOW)
+    session.commit()
+    cart = load_cart(session, link.token, NOW)
+    assert cart.snoozed_until == {} and cart.cart_snoozed_until is None
