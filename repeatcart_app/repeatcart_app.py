@@ -4,6 +4,7 @@ import reflex as rx
 
 from repeatcart_app import routes
 from repeatcart_app.api import api, cart_path_guard
+from repeatcart_app.background import embedded_worker
 from repeatcart_app.pages.cart import cart_page
 from repeatcart_app.pages.checkout_preview import checkout_preview_page
 from repeatcart_app.pages.home import home_page
@@ -16,6 +17,7 @@ app = rx.App(
     api_transformer=[api, cart_path_guard],
     head_components=[rx.el.meta(name="theme-color", content="#ffffff")],
 )
+app.register_lifespan_task(embedded_worker)
 app.add_page(home_page, route=routes.HOME, title="RepeatCart", on_load=HomeState.load)
 app.add_page(cart_page, route=routes.CART, title="Your cart", on_load=CartState.load)
 app.add_page(cart_page, route=routes.CART_WITHOUT_TOKEN, title="Your cart", on_load=CartState.load)

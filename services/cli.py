@@ -1,4 +1,4 @@
-"""The `repeatcart` command line: migrate, build the demo store, print cart links."""
+"""The `repeatcart` command line: migrate, demo store, cart links, imports, sync, the worker."""
 
 from __future__ import annotations
 
@@ -108,6 +108,86 @@ def _cmd_import_orders(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from services.logs import configure_logging
+    from services.provider_http import ProviderError
+    from services.shopify.client import ShopifyClient
+    from services.sync import sync_orders, sync_products
+
+    migrate()
+    configure_logging()
+    settings = get_settings()
+    try:
+        with ShopifyClient.from_settings(settings) as client:
+            if not args.orders_only:
+                print(sync_products(client, full=args.full, settings=settings).line())
+            if not args.products_only:
+                bulk = False if args.no_bulk else None
+                report = sync_orders(client, full=args.full, bulk=bulk, settings=settings)
+                print(report.line())
+    except ProviderError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from services.logs import configure_logging
+    from services.worker import JOBS, run_job, run_worker
+
+    migrate()
+    configure_logging()
+    if args.once:
+        outcomes = [run_job(job) for job in JOBS]
+        return 1 if "failed" in outcomes else 0
+    run_worker()
+    return 0
+
+
+def _cmd_dispatch(args: argparse.Namespace) -> int:
+    from services.dispatch import INTEGRATIONS, plan, resume_integration, run_dispatch
+    from services.logs import configure_logging
+
+    migrate()
+    configure_logging()
+    settings = get_settings()
+    if args.dry_run:
+        summary, planned = plan(settings)
+        print("Dry run: nothing is written or sent.")
+        for line in summary.lines():
+            print(f"  scan would queue: {line}")
+        for message in planned:
+            what = f"{message.integration} {message.kind} {message.idempotency_key}"
+            if message.action == "send":
+                print(f"would send {what} (customer {message.customer_id}):")
+                print(json.dumps(message.body, indent=2, ensure_ascii=False))
+            else:
+                print(f"would {message.action} {what}: {message.reason}")
+        sends = sum(1 for message in planned if message.action == "send")
+        print(f"{sends} of {len(planned)} queued messages would be sent now.")
+        return 0
+    if args.resume:
+        with session_scope() as session:
+            for name in INTEGRATIONS:
+                resume_integration(session, name)
+    summary = run_dispatch(settings, retry=args.retry_failed)
+    for line in summary.lines():
+        print(line)
+    return 1 if any(counts.stopped for counts in summary.integrations.values()) else 0
+
+
+def _cmd_privacy_export(args: argparse.Namespace) -> int:
+    from services.webhooks import privacy_export_json
+
+    with session_scope() as session:
+        text = privacy_export_json(session, args.request_id)
+    if text is None:
+        print(f"error: no data request {args.request_id} was received", file=sys.stderr)
+        return 1
+    print(text)
+    return 0
+
+
 class _ProgressLine:
     """A self-overwriting percentage on stderr, redrawn every few percent (terminals only)."""
 
@@ -163,6 +243,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imports.add_argument("file", help="the exported CSV file")
     imports.set_defaults(run=_cmd_import_orders)
+
+    sync = commands.add_parser("sync", help="sync products and orders from Shopify once")
+    only = sync.add_mutually_exclusive_group()
+    only.add_argument("--orders-only", action="store_true", help="skip the catalog")
+    only.add_argument("--products-only", action="store_true", help="skip orders")
+    sync.add_argument("--full", action="store_true", help="page through everything again")
+    sync.add_argument(
+        "--no-bulk", action="store_true", help="page a first import instead of a bulk operation"
+    )
+    sync.set_defaults(run=_cmd_sync)
+
+    worker = commands.add_parser("worker", help="run the background jobs (sync, recompute)")
+    worker.add_argument("--once", action="store_true", help="run every job once and exit")
+    worker.set_defaults(run=_cmd_worker)
+
+    dispatch = commands.add_parser(
+        "dispatch",
+        help="queue Due/Late events and cart links, then deliver them once (prints a summary)",
+    )
+    dispatch.add_argument(
+        "--dry-run", action="store_true", help="print what would be sent, with bodies; send nothing"
+    )
+    dispatch.add_argument(
+        "--retry-failed", action="store_true", help="queue failed messages again first"
+    )
+    dispatch.add_argument(
+        "--resume", action="store_true", help="try again integrations stopped by a refused key"
+    )
+    dispatch.set_defaults(run=_cmd_dispatch)
+
+    export = commands.add_parser(
+        "privacy-export", help="print the data gathered for a customers/data_request webhook"
+    )
+    export.add_argument("request_id", help="the data_request id Shopify sent")
+    export.set_defaults(run=_cmd_privacy_export)
     return parser
 
 

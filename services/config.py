@@ -53,10 +53,6 @@ class Settings(BaseSettings):
         description="Orders updated this long before the stored cursor are fetched again, so "
         "one changed while the last sync ran is not missed.",
     )
-    bulk_import_threshold: int = Field(
-        default=2000,
-        description="A first import of a store with more orders than this uses a bulk operation.",
-    )
     klaviyo_api_key: str = Field(default="", description="Klaviyo private API key (pk_...).")
     klaviyo_base_url: str = Field(default="https://a.klaviyo.com", description="Klaviyo API.")
     klaviyo_revision: str = Field(default="2026-07-15", description="Klaviyo API revision.")
@@ -67,6 +63,31 @@ class Settings(BaseSettings):
     attentive_api_key: str = Field(default="", description="Attentive API key.")
     attentive_base_url: str = Field(
         default="https://api.attentivemobile.com", description="Attentive API."
+    )
+    due_scan_minutes: float = Field(
+        default=15, description="Minutes between due scans (who is due → the outbox)."
+    )
+    due_lookback_days: float = Field(
+        default=7,
+        description="A customer who became due (or late) longer ago than this is not messaged "
+        "by a scan; covers downtime without reminding long-lapsed customers.",
+    )
+    delivery_seconds: float = Field(
+        default=60, description="Seconds between outbox delivery passes in the worker."
+    )
+    delivery_attempts: int = Field(
+        default=8,
+        ge=1,
+        description="Delivery passes a message may fail transiently before it is kept as failed.",
+    )
+    delivery_backoff_seconds: float = Field(
+        default=60,
+        description="Wait before a message's second delivery pass; doubles each pass (6 h cap).",
+    )
+    delivery_claim_seconds: float = Field(
+        default=900,
+        description="How long a delivering worker owns a message; longer than one send with all "
+        "its retries. A crashed worker's messages are taken over after it.",
     )
     embedded_worker: bool = Field(
         default=False, description="Run the background jobs inside the web process (demo)."

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, Index, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -126,7 +126,7 @@ class Order(SQLModel, table=True):
     test: bool = False
     total_cents: int = 0
     currency: str = "USD"
-    source: str = "shopify"  # shopify | csv | demo
+    source: str = "shopify"  # shopify | webhook | csv | demo
     custom_attributes: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
     attributed_cart_id: int | None = Field(default=None, index=True)
     attributed_channel: str | None = None
@@ -163,7 +163,10 @@ class DueItem(SQLModel, table=True):
     """When one customer is due to reorder one product; indexed so 'who is due' is a range scan."""
 
     __tablename__ = "due_item"
-    __table_args__ = (Index("ix_due_item_remind_at", "remind_at"),)
+    __table_args__ = (
+        Index("ix_due_item_remind_at", "remind_at"),
+        Index("ix_due_item_late_at", "late_at"),
+    )
 
     customer_id: int = Field(foreign_key="customer.id", primary_key=True)
     product_id: int = Field(foreign_key="product.id", primary_key=True)
@@ -199,7 +202,7 @@ class CartEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     cart_link_id: int = Field(foreign_key="cart_link.id", index=True)
     customer_id: int = Field(foreign_key="customer.id")
-    kind: str  # view | add | remove | quantity | checkout
+    kind: str  # view | add | remove | quantity | checkout | snooze
     variant_id: int | None = None
     quantity: int | None = None
     value_cents: int | None = None
@@ -230,6 +233,7 @@ class SyncState(SQLModel, table=True):
     name: str = Field(primary_key=True)  # orders | products
     cursor: datetime | None = _utc()
     bulk_operation_id: str | None = None
+    bulk_started_at: datetime | None = _utc()
     recompute_pending: bool = False
     running: bool = False
     progress_done: int = 0
@@ -285,3 +289,62 @@ class PrivacyExport(SQLModel, table=True):
     found: bool = False
     created_at: datetime = _utc(nullable=False, default=True)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class Snooze(SQLModel, table=True):
+    """A shopper's "Remind me later": one product (or the whole cart when `product_id` is
+    None) is left out of reminders until `until`."""
+
+    __tablename__ = "snooze"
+    __table_args__ = (Index("ix_snooze_customer_until", "customer_id", "until"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    product_id: int | None = Field(default=None, foreign_key="product.id")
+    until: datetime = _utc(nullable=False)
+    created_at: datetime = _utc(nullable=False, default=True)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One message to one integration, written before it is sent (the outbox).
+
+    `idempotency_key` is stable for a customer's due cycle, so a scan run twice writes nothing
+    new and a retried delivery is recognised by providers that de-duplicate on it.
+    """
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        UniqueConstraint("integration", "idempotency_key", name="uq_outbox_integration_key"),
+        # delivery claims one integration's rows of some kinds, oldest first
+        Index("ix_outbox_claim", "status", "integration", "kind", "next_attempt_at"),
+        Index("ix_outbox_customer", "customer_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    integration: str  # klaviyo | postscript | attentive
+    kind: str  # due | late | cart_url
+    customer_id: int = Field(foreign_key="customer.id")
+    idempotency_key: str
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    status: str = "pending"  # pending | sending | sent | failed | skipped
+    attempts: int = 0
+    next_attempt_at: datetime = _utc(nullable=False, default=True)
+    claimed_by: str | None = None
+    claimed_until: datetime | None = _utc()
+    last_error: str = ""
+    provider_status: int | None = None
+    skip_reason: str = ""
+    created_at: datetime = _utc(nullable=False, default=True)
+    sent_at: datetime | None = _utc()
+
+
+class IntegrationStatus(SQLModel, table=True):
+    """Why delivery to an integration is stopped (a refused key), until the key changes."""
+
+    __tablename__ = "integration_status"
+
+    name: str = Field(primary_key=True)
+    key_fingerprint: str = ""
+    auth_failed_at: datetime | None = _utc()
+    last_error: str = ""
+    updated_at: datetime = _utc(nullable=False, default=True)

@@ -25,6 +25,7 @@ from sqlmodel import Session, SQLModel, col, select
 from services.catalog import upsert_products
 from services.config import get_settings
 from services.db import session_scope
+from services.dispatch import erase_customer_messages
 from services.ingest import upsert_orders
 from services.logs import log_fields
 from services.models import (
@@ -37,6 +38,7 @@ from services.models import (
     PrivacyExport,
     Product,
     Shop,
+    Snooze,
     WebhookEvent,
 )
 from services.shopify.webhooks import (
@@ -503,6 +505,8 @@ def _redact_customer(session: Session, event: WebhookEvent) -> None:
         )
         session.execute(delete(CartLink).where(col(CartLink.customer_id).in_(ids)))
         session.execute(delete(DueItem).where(col(DueItem.customer_id).in_(ids)))
+        session.execute(delete(Snooze).where(col(Snooze.customer_id).in_(ids)))
+        erase_customer_messages(session, ids)  # queued payloads hold the email and phone
         for customer in customers:
             customer.email = customer.phone = customer.shopify_gid = None
             customer.first_name = customer.last_name = ""

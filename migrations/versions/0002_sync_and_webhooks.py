@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-25 17:36:28.091368
+Create Date: 2026-11-25 17:39:54.268517
 """
 
 from collections.abc import Sequence
@@ -46,6 +46,7 @@ def upgrade() -> None:
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('cursor', services.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('bulk_operation_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('bulk_started_at', services.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('recompute_pending', sa.Boolean(), nullable=False),
     sa.Column('running', sa.Boolean(), nullable=False),
     sa.Column('progress_done', sa.Integer(), nullable=False),

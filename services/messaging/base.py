@@ -104,15 +104,16 @@ class MessagingClient(Protocol):
 
 
 def limiter_for(
-    per_second: float, per_minute: float | None = None, *, headroom: float = 0.9
+    per_second: float, per_minute: float | None = None, *, headroom: float = 0.96
 ) -> RateLimiter:
     """A token bucket that cannot exceed a provider's 1-second (and 1-minute) window.
 
-    A bucket lets through at most `burst + rate × window` in any window, so both are chosen to
-    fit `headroom` × each published limit; staying under beats collecting 429s.
+    A bucket lets through at most `burst + rate × window` in any window, so both fit within
+    `headroom` × each published limit. The burst is kept to two requests: a larger one is taken
+    out of the steady rate, and steady throughput is what a delivery backlog needs.
     """
     budget = per_second * headroom
-    burst = max(1.0, budget * 0.2)
+    burst = max(1.0, min(2.0, budget * 0.2))
     rate = max(budget - burst, budget * 0.5)
     if per_minute is not None:
         rate = min(rate, (per_minute * headroom - burst) / 60)

@@ -30,6 +30,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+WEBHOOK_SECRET = "e2e-webhook-secret"
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 
 
@@ -96,6 +97,8 @@ def serve_demo_app(workdir: Path, *, customers: int = 200, seed: int = 11) -> It
         "REPEATCART_DATABASE_URL": database_url,
         "REPEATCART_PUBLIC_URL": base_url,
         "REPEATCART_CHECKOUT_PREVIEW": "1",
+        "REPEATCART_SHOPIFY_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "REPEATCART_EMBEDDED_WORKER": "1",
     }
     log = workdir / "app.log"
     with log.open("w") as out:

@@ -36,9 +36,11 @@ from services.models import (
     JobLease,
     Order,
     OrderLine,
+    OutboxMessage,
     PrivacyExport,
     Product,
     Shop,
+    Snooze,
     SyncState,
     Variant,
     WebhookEvent,
@@ -508,6 +510,17 @@ def test_redact_erases_personal_data_and_keeps_anonymous_orders(client, db, env)
         )
     )
     db.add(PrivacyExport(request_id="1", email="ava@example.com", found=True, data={"x": "ava"}))
+    # a queued reminder (its payload carries her email) and a snooze
+    db.add(
+        OutboxMessage(
+            integration="klaviyo",
+            kind="due",
+            customer_id=seeded["customer_id"],
+            idempotency_key="due-ava",
+            payload={"recipient": {"email": "ava@example.com"}},
+        )
+    )
+    db.add(Snooze(customer_id=seeded["customer_id"], until=NOW + timedelta(weeks=2)))
     db.commit()
 
     request = {
@@ -526,7 +539,9 @@ def test_redact_erases_personal_data_and_keeps_anonymous_orders(client, db, env)
     assert (customer.email, customer.phone, customer.shopify_gid) == (None, None, None)
     assert (customer.first_name, customer.last_name) == ("", "")
     assert count(db, CartLink) == count(db, CartEvent) == count(db, DueItem) == 0
-    assert count(db, PrivacyExport) == 0
+    assert count(db, PrivacyExport) == count(db, Snooze) == 0
+    message = db.exec(select(OutboxMessage)).one()
+    assert (message.status, message.payload) == ("skipped", {})
     assert load_cart(db, token, NOW) is None  # the old link now shows "expired"
     orders = db.exec(select(Order).order_by(Order.id)).all()
     assert [(o.name, o.customer_id, o.custom_attributes) for o in orders] == [

@@ -1,0 +1,202 @@
+"""The background jobs and the `repeatcart worker` process that runs them with APScheduler.
+
+Every job runs under a database lease, so two worker processes (or the web process with
+`REPEATCART_EMBEDDED_WORKER=1` beside a worker) never run the same job at once, and each run
+writes one structured log line saying what happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from services.config import Settings, get_settings
+from services.dispatch import run_delivery, run_scan
+from services.leases import lease
+from services.logs import log_fields
+from services.models import utcnow
+from services.provider_http import ProviderError
+from services.shopify.client import ShopifyClient
+from services.sync import recompute_nightly, sync_orders, sync_products
+from services.webhooks import process_pending_webhooks
+
+__all__ = ["JOBS", "Job", "build_scheduler", "run_job", "run_worker"]
+
+log = logging.getLogger("repeatcart.worker")
+WEBHOOK_SWEEP_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: Callable[[Settings], str]
+    trigger: Callable[[Settings], Any]
+    needs_shopify: bool = False
+    lease_minutes: float = 5
+
+
+def _shopify_configured(settings: Settings) -> bool:
+    return bool(settings.shopify_token)
+
+
+def _order_sync(settings: Settings) -> str:
+    with ShopifyClient.from_settings(settings) as client:
+        return sync_orders(client, settings=settings).line()
+
+
+def _catalog_sync(settings: Settings) -> str:
+    with ShopifyClient.from_settings(settings) as client:
+        return sync_products(client, settings=settings).line()
+
+
+def _nightly(settings: Settings) -> str:
+    parts = []
+    if _shopify_configured(settings):
+        with ShopifyClient.from_settings(settings) as client:
+            parts.append(sync_products(client, full=True, settings=settings).line())
+    parts.append(recompute_nightly())
+    return "; ".join(parts)
+
+
+def _webhooks(_settings: Settings) -> str:
+    return str(process_pending_webhooks(utcnow()))
+
+
+def _due_scan(settings: Settings) -> str:
+    return run_scan(settings).line()
+
+
+def _delivery(settings: Settings) -> str:
+    return run_delivery(settings).line()
+
+
+JOBS: tuple[Job, ...] = (
+    Job(
+        "order-sync",
+        _order_sync,
+        lambda s: IntervalTrigger(minutes=s.order_sync_minutes),
+        needs_shopify=True,
+    ),
+    Job(
+        "catalog-sync",
+        _catalog_sync,
+        lambda s: IntervalTrigger(minutes=s.catalog_sync_minutes),
+        needs_shopify=True,
+    ),
+    Job(
+        "nightly-recompute",
+        _nightly,
+        lambda s: CronTrigger(hour=s.nightly_recompute_hour, minute=0, timezone="UTC"),
+        lease_minutes=30,
+    ),
+    Job("webhooks", _webhooks, lambda _s: IntervalTrigger(seconds=WEBHOOK_SWEEP_SECONDS)),
+    Job("due-scan", _due_scan, lambda s: IntervalTrigger(minutes=s.due_scan_minutes)),
+    Job(
+        "delivery",
+        _delivery,
+        lambda s: IntervalTrigger(seconds=s.delivery_seconds),
+        lease_minutes=10,
+    ),
+)
+
+
+def run_job(job: Job, settings: Settings | None = None) -> str:
+    """Run `job` once if its lease is free; returns its outcome ("ok", "skipped", "failed")."""
+    settings = settings or get_settings()
+    started = time.perf_counter()
+    if job.needs_shopify and not _shopify_configured(settings):
+        log.info(
+            "%s skipped: no Shopify token",
+            job.name,
+            extra=log_fields(job=job.name, outcome="skipped", reason="not configured"),
+        )
+        return "skipped"
+    with lease(job.name, timedelta(minutes=job.lease_minutes)) as held:
+        if not held:
+            log.info(
+                "%s skipped: running elsewhere",
+                job.name,
+                extra=log_fields(job=job.name, outcome="skipped", reason="lease held"),
+            )
+            return "skipped"
+        try:
+            summary = job.run(settings)
+        except Exception as exc:
+            log.error(
+                "%s failed: %s",
+                job.name,
+                exc,
+                exc_info=not _expected(exc),
+                extra=log_fields(
+                    job=job.name,
+                    outcome="failed",
+                    error=str(exc),
+                    ms=round((time.perf_counter() - started) * 1000),
+                ),
+            )
+            return "failed"
+    log.info(
+        "%s: %s",
+        job.name,
+        summary,
+        extra=log_fields(
+            job=job.name, outcome="ok", ms=round((time.perf_counter() - started) * 1000)
+        ),
+    )
+    return "ok"
+
+
+def _expected(exc: Exception) -> bool:
+    """Provider errors are explained by their message; anything else deserves a traceback."""
+    return isinstance(exc, ProviderError)
+
+
+def build_scheduler(
+    settings: Settings, *, blocking: bool, jobs: tuple[Job, ...] = JOBS
+) -> BaseScheduler:
+    scheduler: BaseScheduler = (
+        BlockingScheduler(timezone="UTC") if blocking else BackgroundScheduler(timezone="UTC")
+    )
+    for job in jobs:
+        scheduler.add_job(
+            run_job,
+            job.trigger(settings),
+            args=(job, settings),
+            id=job.name,
+            name=job.name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=300,
+            next_run_time=None if job.name == "nightly-recompute" else utcnow(),
+        )
+    return scheduler
+
+
+def run_worker(settings: Settings | None = None) -> None:
+    """Run the jobs until SIGTERM or Ctrl-C; a job in progress finishes first."""
+    settings = settings or get_settings()
+    scheduler = build_scheduler(settings, blocking=True)
+
+    def stop(_signum: int, _frame: object) -> None:
+        log.info("worker stopping", extra=log_fields(outcome="stopping"))
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    log.info(
+        "worker started",
+        extra=log_fields(jobs=[job.name for job in JOBS], outcome="started"),
+    )
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        scheduler.start()
