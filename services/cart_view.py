@@ -28,6 +28,7 @@ from services.replenishment import (
     DueEntry,
     compose_cart,
 )
+from services.shopify.records import gid_tail
 from services.snoozes import active_snoozes
 
 
@@ -94,15 +95,32 @@ def load_due_entries(session: Session, customer_id: int) -> list[DueEntry]:
     return [DueEntry(*row) for row in rows]
 
 
-def load_catalog(session: Session, product_ids: set[int]) -> dict[int, CatalogProduct]:
-    """The products asked for, with their variants, as the engine's plain records.
+@dataclass(frozen=True, slots=True)
+class ShopifyIds:
+    """A catalog row's Shopify GID and the numeric tail URLs and messages need."""
+
+    gid: str
+    numeric: int
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogRead:
+    products: dict[int, CatalogProduct]
+    product_ids: dict[int, ShopifyIds]
+    variant_ids: dict[int, ShopifyIds]
+
+
+def read_catalog(session: Session, product_ids: set[int]) -> CatalogRead:
+    """The products asked for, with their variants, as the engine's plain records, plus the
+    Shopify ids of those that have them (carts and reminder messages both read this).
 
     Plain column rows, not ORM objects: building hundreds of objects per page view cost more
     than the queries themselves.
     """
     if not product_ids:
-        return {}
+        return CatalogRead({}, {}, {})
     variants: dict[int, list[CatalogVariant]] = {pid: [] for pid in product_ids}
+    variant_ids: dict[int, ShopifyIds] = {}
     rows = session.exec(
         select(
             Variant.id,
@@ -113,23 +131,34 @@ def load_catalog(session: Session, product_ids: set[int]) -> dict[int, CatalogPr
             Variant.image_url,
             Variant.sku,
             Variant.shopify_id,
+            Variant.shopify_gid,
         )
         .where(Variant.product_id.in_(product_ids))  # type: ignore[attr-defined]
         .order_by(Variant.product_id, Variant.position, Variant.id)
     )
-    for variant_id, product_id, title, price, available, image, sku, shopify_id in rows:
+    for variant_id, product_id, title, price, available, image, sku, shopify_id, gid in rows:
         # a variant known only from an order export has no Shopify id: it cannot be checked out
         purchasable = available and bool(shopify_id)
         variants[product_id].append(
             CatalogVariant(variant_id, product_id, title, price, purchasable, image, sku)
         )
-    products = session.exec(
-        select(Product.id, Product.title, Product.handle, Product.status, Product.image_url).where(
-            Product.id.in_(product_ids)  # type: ignore[union-attr]
-        )
+        if shopify_id:
+            variant_ids[variant_id] = ShopifyIds(gid, int(shopify_id))
+    products: dict[int, CatalogProduct] = {}
+    ids: dict[int, ShopifyIds] = {}
+    rows = session.exec(
+        select(
+            Product.id,
+            Product.title,
+            Product.handle,
+            Product.status,
+            Product.image_url,
+            Product.shopify_id,
+            Product.shopify_gid,
+        ).where(Product.id.in_(product_ids))  # type: ignore[union-attr]
     )
-    return {
-        product_id: CatalogProduct(
+    for product_id, title, handle, status, image_url, shopify_id, gid in rows:
+        products[product_id] = CatalogProduct(
             product_id=product_id,
             title=title,
             handle=handle,
@@ -137,8 +166,15 @@ def load_catalog(session: Session, product_ids: set[int]) -> dict[int, CatalogPr
             image_url=image_url,
             variants=tuple(variants[product_id]),
         )
-        for product_id, title, handle, status, image_url in products
-    }
+        numeric = shopify_id or gid_tail(gid)
+        if numeric is not None:
+            ids[product_id] = ShopifyIds(gid, int(numeric))
+    return CatalogRead(products, ids, variant_ids)
+
+
+def load_catalog(session: Session, product_ids: set[int]) -> dict[int, CatalogProduct]:
+    """`read_catalog`'s products alone: what the cart page composes from."""
+    return read_catalog(session, product_ids).products
 
 
 def _replacement_chains(session: Session, product_ids: set[int]) -> dict[int, int]:

@@ -17,8 +17,7 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from services.models import Product, Variant
-from services.shopify.records import ProductRecord, VariantRecord
-from services.shopify.webhooks import gid_tail
+from services.shopify.records import ProductRecord, VariantRecord, gid_tail
 
 __all__ = [
     "SHOPIFY_PRODUCT_PREFIX",

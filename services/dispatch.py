@@ -69,7 +69,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -77,6 +77,7 @@ from sqlalchemy import and_, bindparam, func, literal_column, null, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from services.cart_view import ShopifyIds, read_catalog
 from services.carts import cart_url, new_token
 from services.config import Settings
 from services.db import get_engine
@@ -100,13 +101,11 @@ from services.models import (
     Shop,
     Snooze,
     SyncState,
-    Variant,
     utcnow,
 )
 from services.provider_http import RETRY_STATUSES, ProviderError
 from services.replenishment import (
     CatalogProduct,
-    CatalogVariant,
     DueEntry,
     compose_cart,
     resolve_replacement,
@@ -366,12 +365,6 @@ class DispatchSummary:
 # --- the due scan --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _ProductIds:
-    gid: str
-    numeric: int
-
-
 class _ScanContext:
     """What one scan reads once and reuses across batches: the shop, replacements, catalog."""
 
@@ -389,8 +382,8 @@ class _ScanContext:
             ).all()
         )
         self.catalog: dict[int, CatalogProduct] = {}
-        self.product_ids: dict[int, _ProductIds] = {}
-        self.variant_ids: dict[int, _ProductIds] = {}
+        self.product_ids: dict[int, ShopifyIds] = {}
+        self.variant_ids: dict[int, ShopifyIds] = {}
 
     def load_catalog(self, product_ids: Iterable[int]) -> None:
         bought = set(product_ids)
@@ -400,47 +393,13 @@ class _ScanContext:
             self._load(missing[start : start + 500])
 
     def _load(self, ids: list[int]) -> None:
-        variants: dict[int, list[CatalogVariant]] = {pid: [] for pid in ids}
-        rows = self.session.exec(
-            select(
-                Variant.id,
-                Variant.product_id,
-                Variant.title,
-                Variant.price_cents,
-                Variant.available,
-                Variant.image_url,
-                Variant.sku,
-                Variant.shopify_id,
-                Variant.shopify_gid,
-            )
-            .where(Variant.product_id.in_(ids))  # type: ignore[attr-defined]
-            .order_by(Variant.product_id, Variant.position, Variant.id)
-        )
-        for vid, pid, title, price, available, image, sku, shopify_id, gid in rows:
-            purchasable = bool(available) and bool(shopify_id)
-            variants[pid].append(CatalogVariant(vid, pid, title, price, purchasable, image, sku))
-            if shopify_id:
-                self.variant_ids[vid] = _ProductIds(gid, int(shopify_id))
-        products = self.session.exec(
-            select(
-                Product.id,
-                Product.title,
-                Product.handle,
-                Product.status,
-                Product.image_url,
-                Product.shopify_id,
-                Product.shopify_gid,
-            ).where(Product.id.in_(ids))  # type: ignore[union-attr]
-        )
-        for pid, title, handle, status, image, shopify_id, gid in products:
-            numeric = shopify_id or _gid_tail(gid)
+        read = read_catalog(self.session, set(ids))
+        self.variant_ids.update(read.variant_ids)
+        self.product_ids.update(read.product_ids)
+        for pid, product in read.products.items():
             # a product we cannot name by its Shopify id cannot be sold through a cart link
-            sold = status == "active" and numeric is not None
-            self.catalog[pid] = CatalogProduct(
-                pid, title, handle, sold, image, tuple(variants[pid])
-            )
-            if numeric is not None:
-                self.product_ids[pid] = _ProductIds(gid, int(numeric))
+            sold = product.sold and pid in read.product_ids
+            self.catalog[pid] = replace(product, sold=sold)
 
     def absolute(self, url: str | None) -> str | None:
         """Demo images are served by the app (`/demo-images/x.svg`): providers need a full URL."""
@@ -455,11 +414,6 @@ def _core(session: Session, statement: Any, params: Any = None) -> Any:
     """Run a statement on the session's connection as plain Core: the scan reads and writes
     columns, never ORM objects, and the ORM's per-row bookkeeping doubled its time."""
     return session.connection().execute(statement, params)
-
-
-def _gid_tail(gid: str | None) -> int | None:
-    tail = (gid or "").rsplit("/", 1)[-1]
-    return int(tail) if tail.isdigit() else None
 
 
 @dataclass(slots=True)

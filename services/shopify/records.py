@@ -10,6 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
+def gid_tail(gid: str | None) -> int | None:
+    """The numeric id at the end of a GID (`.../Product/42` → 42), or None when there is none."""
+    tail = (gid or "").rsplit("/", 1)[-1]
+    return int(tail) if tail.isascii() and tail.isdigit() else None
+
+
 @dataclass(frozen=True, slots=True)
 class LineItemRecord:
     """One line of an order; the ids are given when the source knows them (not in CSV)."""

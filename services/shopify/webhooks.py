@@ -20,7 +20,6 @@ from services.shopify.records import LineItemRecord, OrderRecord, ProductRecord,
 __all__ = [
     "WebhookPayloadError",
     "customer_gid",
-    "gid_tail",
     "order_record",
     "product_record",
     "shopify_gid",
@@ -55,12 +54,6 @@ def shopify_gid(kind: str, numeric_id: object) -> str:
     """`("Order", 123)` → `gid://shopify/Order/123`; refuses anything but a positive integer id."""
     number = _numeric_id(numeric_id, f"{kind.lower()} id")
     return f"gid://shopify/{kind}/{number}"
-
-
-def gid_tail(gid: str) -> int | None:
-    """The numeric id at the end of a GID (`.../Product/42` → 42), or None when there is none."""
-    tail = gid.rsplit("/", 1)[-1]
-    return int(tail) if tail.isascii() and tail.isdigit() else None
 
 
 def customer_gid(customer: object) -> str | None:

@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.shopify.records import LineItemRecord
+from services.shopify.records import LineItemRecord, gid_tail
 from services.shopify.webhooks import (
     WebhookPayloadError,
-    gid_tail,
     order_record,
     product_record,
     sign,
