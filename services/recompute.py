@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlmodel import Session, select
 
 from services.models import DueItem, IntervalStat, Order, OrderLine, Product, Shop
@@ -24,6 +24,8 @@ from services.replenishment import (
     due_entries_for_customer,
     learn_intervals,
 )
+
+_INSERT_BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,31 +128,39 @@ def _write_due_rows(
     *,
     replace: bool,
 ) -> tuple[int, int]:
-    """Write each customer's due rows; `replace` first deletes the rows they already have."""
+    """Write each customer's due rows; `replace` first deletes the rows they already have.
+
+    Rows go out as Core multi-row INSERTs: ORM objects for a store's 170k due rows cost more
+    than learning the intervals.
+    """
     customers = rows = 0
+    pending: list[dict[str, object]] = []
     for customer_id, purchases in customer_purchases:
         if replace:
             session.execute(delete(DueItem).where(DueItem.customer_id == customer_id))
         for entry in due_entries_for_customer(purchases, learned, overrides, settings):
-            session.add(
-                DueItem(
-                    customer_id=entry.customer_id,
-                    product_id=entry.product_id,
-                    variant_id=entry.variant_id,
-                    last_purchased_at=entry.last_purchased_at,
-                    last_quantity=entry.last_quantity,
-                    interval_days=entry.interval_days,
-                    interval_source=entry.interval_source,
-                    due_at=entry.due_at,
-                    remind_at=entry.remind_at,
-                    late_at=entry.late_at,
-                    computed_at=now,
-                )
+            pending.append(
+                {
+                    "customer_id": entry.customer_id,
+                    "product_id": entry.product_id,
+                    "variant_id": entry.variant_id,
+                    "last_purchased_at": entry.last_purchased_at,
+                    "last_quantity": entry.last_quantity,
+                    "interval_days": entry.interval_days,
+                    "interval_source": entry.interval_source,
+                    "due_at": entry.due_at,
+                    "remind_at": entry.remind_at,
+                    "late_at": entry.late_at,
+                    "computed_at": now,
+                }
             )
             rows += 1
         customers += 1
-        if customers % 500 == 0:
-            session.flush()
+        if len(pending) >= _INSERT_BATCH:
+            session.execute(insert(DueItem.__table__), pending)  # type: ignore[attr-defined]
+            pending = []
+    if pending:
+        session.execute(insert(DueItem.__table__), pending)  # type: ignore[attr-defined]
     session.flush()
     return customers, rows
 
