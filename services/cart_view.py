@@ -76,22 +76,24 @@ def current_shop(session: Session) -> ShopView:
     return shop_view(session.exec(select(Shop)).first())
 
 
+DUE_ENTRY_COLUMNS = (
+    DueItem.customer_id,
+    DueItem.product_id,
+    DueItem.variant_id,
+    DueItem.last_purchased_at,
+    DueItem.last_quantity,
+    DueItem.interval_days,
+    DueItem.interval_source,
+    DueItem.due_at,
+    DueItem.remind_at,
+    DueItem.late_at,
+)
+"""A due row's columns in `DueEntry` field order: `DueEntry(*row)` builds the engine's record."""
+
+
 def load_due_entries(session: Session, customer_id: int) -> list[DueEntry]:
     """One customer's stored due rows (a primary-key prefix scan) as the engine's records."""
-    rows = session.exec(
-        select(
-            DueItem.customer_id,
-            DueItem.product_id,
-            DueItem.variant_id,
-            DueItem.last_purchased_at,
-            DueItem.last_quantity,
-            DueItem.interval_days,
-            DueItem.interval_source,
-            DueItem.due_at,
-            DueItem.remind_at,
-            DueItem.late_at,
-        ).where(DueItem.customer_id == customer_id)
-    )
+    rows = session.exec(select(*DUE_ENTRY_COLUMNS).where(DueItem.customer_id == customer_id))
     return [DueEntry(*row) for row in rows]
 
 

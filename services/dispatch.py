@@ -77,7 +77,7 @@ from sqlalchemy import and_, bindparam, func, literal_column, null, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from services.cart_view import ShopifyIds, read_catalog
+from services.cart_view import DUE_ENTRY_COLUMNS, ShopifyIds, read_catalog
 from services.carts import cart_url, new_token
 from services.config import Settings
 from services.db import get_engine
@@ -657,18 +657,9 @@ def _scan_batch(
     entries: dict[int, list[DueEntry]] = defaultdict(list)
     for row in _core(
         session,
-        select(
-            DueItem.customer_id,
-            DueItem.product_id,
-            DueItem.variant_id,
-            DueItem.last_purchased_at,
-            DueItem.last_quantity,
-            DueItem.interval_days,
-            DueItem.interval_source,
-            DueItem.due_at,
-            DueItem.remind_at,
-            DueItem.late_at,
-        ).where(DueItem.customer_id.in_(sorted(wanted))),  # type: ignore[attr-defined]
+        select(*DUE_ENTRY_COLUMNS).where(
+            DueItem.customer_id.in_(sorted(wanted))  # type: ignore[attr-defined]
+        ),
     ):
         entries[row[0]].append(DueEntry(*row))
     for cid, want in list(wanted.items()):
