@@ -5,10 +5,14 @@ import reflex as rx
 from repeatcart_app import routes
 from repeatcart_app.api import api, cart_path_guard
 from repeatcart_app.background import embedded_worker
+from repeatcart_app.pages.admin_home import admin_home_page
+from repeatcart_app.pages.admin_login import admin_login_page
 from repeatcart_app.pages.cart import cart_page
 from repeatcart_app.pages.checkout_preview import checkout_preview_page
 from repeatcart_app.pages.home import home_page
 from repeatcart_app.pages.not_found import NotFoundState, not_found_page
+from repeatcart_app.state.admin_home import AdminHomeState
+from repeatcart_app.state.auth import LoginState
 from repeatcart_app.state.cart import CartState
 from repeatcart_app.state.checkout_preview import CheckoutPreviewState
 from repeatcart_app.state.home import HomeState
@@ -27,4 +31,16 @@ app.add_page(
     route=routes.CHECKOUT_PREVIEW,
     title="Checkout preview",
     on_load=CheckoutPreviewState.load,
+)
+app.add_page(
+    admin_login_page,
+    route=routes.ADMIN_LOGIN,
+    title="Sign in · RepeatCart",
+    on_load=LoginState.load,
+)
+app.add_page(
+    admin_home_page,
+    route=routes.ADMIN_HOME,
+    title="Overview · RepeatCart",
+    on_load=AdminHomeState.load,
 )

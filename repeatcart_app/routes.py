@@ -14,3 +14,8 @@ SHOPIFY_WEBHOOKS = "/webhooks/shopify"
 
 def checkout_preview_url(permalink: str) -> str:
     return f"{CHECKOUT_PREVIEW}?{urlencode({'permalink': permalink})}"
+
+
+ADMIN_HOME = "/admin"
+ADMIN_LOGIN = "/admin/login"
+ADMIN_STORE = "/admin/store"

@@ -1,4 +1,4 @@
-"""The `repeatcart` command line: migrate, demo store, cart links, imports, sync, the worker."""
+"""The `repeatcart` command line: migrate, demo store, admins, cart links, imports, sync, worker."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import json
 import sys
 from collections.abc import Sequence
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from services.carts import cart_url, get_or_create_link
 from services.config import get_settings
 from services.db import migrate, session_scope
-from services.models import Customer, Shop, utcnow
+from services.models import AdminUser, Customer, Shop, utcnow
 
 
 def _cmd_migrate(_args: argparse.Namespace) -> int:
@@ -27,9 +27,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     migrate()
     with session_scope() as session:
         has_shop = session.exec(select(Shop)).first() is not None
+    admin: dict[str, str | None] = {"url": f"{get_settings().public_url.rstrip('/')}/admin"}
     if args.if_empty and has_shop:
         with session_scope() as session:
             tokens = sample_tokens(session)
+            # the password was shown when the store was built; only its hash is kept
+            admin |= {"email": _demo_admin_email(session), "password": None}
         if not args.json:
             print("The database already holds a store; kept as it is.")
     else:
@@ -46,6 +49,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             print(f"error: {refused}", file=sys.stderr)
             return 2
         tokens = summary.sample_tokens
+        admin |= {"email": summary.admin_email, "password": summary.admin_password}
         if not args.json:
             print(
                 f"Demo store {summary.shop_domain}: {summary.products} products, "
@@ -54,11 +58,57 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             )
     carts = {kind: cart_url(token) for kind, token in tokens.items()}
     if args.json:
-        print(json.dumps({"app": get_settings().public_url, "carts": carts}, indent=2))
-    elif carts:
+        print(
+            json.dumps({"app": get_settings().public_url, "carts": carts, "admin": admin}, indent=2)
+        )
+        return 0
+    if carts:
         print("Sample carts:")
         for kind, url in carts.items():
             print(f"  {kind:<12} {url}")
+    if admin.get("password"):
+        print(f"Dashboard: {admin['url']}  email {admin['email']}  password {admin['password']}")
+    elif admin.get("email"):
+        print(
+            f"Dashboard: {admin['url']}  email {admin['email']} (password shown when the store "
+            "was built; `repeatcart create-admin EMAIL` sets a new one)"
+        )
+    return 0
+
+
+def _demo_admin_email(session: Session) -> str | None:
+    from services.config import DEMO_SHOP_DOMAIN
+
+    email = f"admin@{DEMO_SHOP_DOMAIN}"
+    found = session.exec(select(AdminUser.email).where(AdminUser.email == email)).first()
+    return found
+
+
+def _cmd_create_admin(args: argparse.Namespace) -> int:
+    import getpass
+
+    from services.auth import AuthError, check_password_strength, create_admin
+
+    migrate()
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        check_password_strength(password)
+        with session_scope() as session:
+            user, created = create_admin(session, args.email, password, utcnow())
+            email = user.email
+    except AuthError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if created:
+        print(f"Admin {email} created.")
+    else:
+        print(f"Admin {email} exists: password changed, signed out everywhere.")
     return 0
 
 
@@ -227,12 +277,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="build the demo store in the configured database")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.add_argument("--customers", type=int, default=1000, help="customers (default 1000)")
-    demo.add_argument("--json", action="store_true", help="print sample cart URLs as JSON")
+    demo.add_argument(
+        "--json", action="store_true", help="print sample cart URLs and the admin login as JSON"
+    )
     demo.add_argument("--force", action="store_true", help="replace a non-demo store's data")
     demo.add_argument(
         "--if-empty", action="store_true", help="build only when the database holds no store"
     )
     demo.set_defaults(run=_cmd_demo)
+
+    admin = commands.add_parser(
+        "create-admin",
+        help="add a dashboard user, or set a new password for one (asks for it; reads stdin "
+        "when it is not a terminal)",
+    )
+    admin.add_argument("email")
+    admin.set_defaults(run=_cmd_create_admin)
 
     link = commands.add_parser("cart-link", help="print a customer's cart URL")
     link.add_argument("email")

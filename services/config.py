@@ -89,6 +89,9 @@ class Settings(BaseSettings):
         description="How long a delivering worker owns a message; longer than one send with all "
         "its retries. A crashed worker's messages are taken over after it.",
     )
+    admin_session_hours: float = Field(
+        default=12, gt=0, description="Hours a dashboard sign-in lasts before it must be repeated."
+    )
     embedded_worker: bool = Field(
         default=False, description="Run the background jobs inside the web process (demo)."
     )

@@ -6,6 +6,8 @@ one locally: about 40 replenishable products, customers who reorder at believabl
 odd cancelled, refunded and test order, a YMAL list, learned intervals, due rows and cart links.
 It is deterministic (same seed and `now`, same store), and three sample customers are built by
 hand so that a "due", a "not due" and a "due but partly out of stock" cart always exist.
+An admin (`admin@<demo shop>`) is created too, with a random password handed back once in the
+summary: the seed is public, so a password derived from it would be known to anyone.
 
 Product images are drawn here too (`product_image_svg`), so nothing is downloaded.
 """
@@ -17,6 +19,7 @@ import hashlib
 import math
 import random
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +29,7 @@ from xml.sax.saxutils import escape
 from sqlalchemy import Table, delete, func, insert, update
 from sqlmodel import Session, SQLModel, select
 
+from services.auth import create_admin
 from services.carts import get_or_create_link, new_token
 from services.config import DEMO_SHOP_DOMAIN
 from services.models import (
@@ -69,6 +73,8 @@ class DemoSummary:
     due_customers: int
     sample_emails: dict[str, str]
     sample_tokens: dict[str, str]
+    admin_email: str = ""
+    admin_password: str = ""  # only known here, right after it was set; stored hashed
 
 
 # --- the catalog --------------------------------------------------------------------------
@@ -579,6 +585,10 @@ def build_demo_store(
     due_customers = session.exec(
         select(func.count(func.distinct(DueItem.customer_id))).where(DueItem.remind_at <= now)
     ).one()
+    admin_email = f"admin@{DEMO_SHOP_DOMAIN}"
+    # Random, not from the seed: the seed is public, and a demo may be reachable by others.
+    admin_password = secrets.token_urlsafe(12)
+    create_admin(session, admin_email, admin_password, now)
     session.flush()
     return DemoSummary(
         shop_domain=DEMO_SHOP_DOMAIN,
@@ -589,6 +599,8 @@ def build_demo_store(
         due_customers=int(due_customers),
         sample_emails={sample.key: sample.email for sample in SAMPLE_CUSTOMERS},
         sample_tokens=sample_tokens,
+        admin_email=admin_email,
+        admin_password=admin_password,
     )
 
 

@@ -348,3 +348,39 @@ class IntegrationStatus(SQLModel, table=True):
     auth_failed_at: datetime | None = _utc()
     last_error: str = ""
     updated_at: datetime = _utc(nullable=False, default=True)
+
+
+class AdminUser(SQLModel, table=True):
+    """A merchant who may sign in to the dashboard; only an argon2 hash of the password is kept."""
+
+    __tablename__ = "admin_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True)
+    password_hash: str
+    created_at: datetime = _utc(nullable=False, default=True)
+
+
+class AdminSession(SQLModel, table=True):
+    """A signed-in browser. The token lives only in the browser; this row keeps its sha256."""
+
+    __tablename__ = "admin_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True)
+    user_id: int = Field(foreign_key="admin_user.id", index=True)
+    created_at: datetime = _utc(nullable=False, default=True)
+    expires_at: datetime = _utc(nullable=False)
+    revoked_at: datetime | None = _utc()
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Recent failed sign-ins for one key (an email or a client address), so repeated guesses
+    are slowed down across every web process."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True)
+    failures: int = 0
+    window_started_at: datetime = _utc(nullable=False, default=True)
+    locked_until: datetime | None = _utc()
