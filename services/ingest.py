@@ -13,7 +13,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +29,7 @@ from services.recompute import (
     relearn_products,
 )
 from services.shopify.order_export import RowError, open_order_export, read_order_export
-from services.shopify.records import LineItemRecord, OrderRecord
+from services.shopify.records import LineItemRecord, OrderRecord, gid_tail
 
 __all__ = [
     "ImportReport",
@@ -46,6 +46,8 @@ RECOMPUTE_CHUNK = 2000
 PROGRESS_EVERY_ROWS = 1000
 MAX_KEPT_ERRORS = 10_000
 """Row errors kept for the report (all are counted): a file of garbage must not fill memory."""
+STUB_UPDATED_AT = datetime(1970, 1, 1, tzinfo=UTC)
+"""A stub product's `updated_at`: any real version from Shopify is newer and replaces it."""
 CART_ATTRIBUTE = "_repeatcart_cart"
 CHANNEL_ATTRIBUTE = "_repeatcart_channel"
 
@@ -485,6 +487,8 @@ class _Catalog:
 
     def match(self, item: LineItemRecord) -> _Match:
         """By variant/product gid, else by SKU, else by title; created when all of them miss."""
+        if item.product_gid:
+            return self._match_shopify(item)
         keys = [
             ("variant", item.variant_gid),
             ("product", item.product_gid),
@@ -506,6 +510,66 @@ class _Catalog:
             if key:
                 self._cache[(kind, key)] = created
         return created
+
+    def _cached(self, kind: str, key: str, item: LineItemRecord) -> _Match | None:
+        if (kind, key) not in self._cache:
+            if len(self._cache) >= self._CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[(kind, key)] = self._lookup(kind, key, item)
+        return self._cache[(kind, key)]
+
+    def _match_shopify(self, item: LineItemRecord) -> _Match:
+        """A line from Shopify names its product (and variant) by gid: trust the ids, never a
+        title. A product the catalog has not synced yet gets a stub under its real gid, which the
+        catalog sync then fills in, so the order's history stays on the real product."""
+        assert item.product_gid is not None
+        if item.variant_gid and (found := self._cached("variant", item.variant_gid, item)):
+            return found
+        product = self._cached("product", item.product_gid, item)
+        stubbed = product is None
+        if product is None:
+            product = (self._stub_product(item), None)
+            self._cache[("product", item.product_gid)] = product
+        if not item.variant_gid:
+            return product
+        # a variant missing from a product we synced was deleted: keep it, but never offer it
+        variant_id = self._stub_variant(product[0], item, available=stubbed)
+        self._cache[("variant", item.variant_gid)] = (product[0], variant_id)
+        return product[0], variant_id
+
+    def _stub_product(self, item: LineItemRecord) -> int:
+        assert item.product_gid is not None
+        title = item.title.strip() or item.sku or "Untitled product"
+        returned = self._session.execute(
+            insert(Product.__table__).returning(Product.__table__.c.id),
+            {
+                "shopify_gid": item.product_gid,
+                "shopify_id": gid_tail(item.product_gid),
+                "title": title,
+                "handle": _slug(title),
+                "status": "active",
+                "updated_at": STUB_UPDATED_AT,  # older than anything the catalog sync brings
+            },
+        )
+        self._counts.products_created += 1
+        return returned.scalar_one()
+
+    def _stub_variant(self, product_id: int, item: LineItemRecord, *, available: bool) -> int:
+        assert item.variant_gid is not None
+        returned = self._session.execute(
+            insert(Variant.__table__).returning(Variant.__table__.c.id),
+            {
+                "shopify_gid": item.variant_gid,
+                "shopify_id": gid_tail(item.variant_gid) or 0,
+                "product_id": product_id,
+                "title": "Default Title",
+                "sku": item.sku,
+                "price_cents": item.unit_price_cents,
+                "available": available,
+                "position": 0,
+            },
+        )
+        return returned.scalar_one()
 
     def _lookup(self, kind: str, key: str, item: LineItemRecord) -> _Match | None:
         session = self._session

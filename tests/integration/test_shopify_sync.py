@@ -396,3 +396,33 @@ def test_an_incremental_sync_relearns_only_what_it_touched(
         recompute_all(session, datetime.now(UTC))
         full = {s.product_id: (s.median, s.n) for s in session.exec(select(IntervalStat))}
     assert after[touched] == full[touched], "the same figures a full relearn gives"
+
+
+def test_orders_synced_before_the_catalog_land_on_the_real_products(
+    configured: str, fake: FakeShopify
+) -> None:
+    """The worker may run the order sync first: lines must not end on guessed products."""
+    products = fake.generate_products(8, seed=16)
+    fake.generate_orders(120, seed=16, products=products, start=START)
+    with client_for(fake) as client:
+        sync_orders(client, bulk=False)
+        with Session(get_engine(configured)) as session:
+            stubs = session.exec(select(Product.shopify_gid, Product.title)).all()
+        assert all(gid.startswith("gid://shopify/Product/") for gid, _ in stubs)
+        sync_products(client)
+    with Session(get_engine(configured)) as session:
+        stored = {p.shopify_gid: p for p in session.exec(select(Product))}
+        assert set(stored) == set(fake.products)
+        for gid, product in fake.products.items():
+            assert stored[gid].title == product["title"]
+            assert stored[gid].status == product["status"].lower()
+        line_products = session.exec(
+            select(Product.shopify_gid).join(OrderLine, OrderLine.product_id == Product.id)
+        ).all()
+        variants = {v.shopify_gid: v for v in session.exec(select(Variant))}
+    assert set(line_products) <= set(fake.products)
+    for product in fake.products.values():
+        for variant in product["variants"]:
+            stored_variant = variants[variant["id"]]
+            assert stored_variant.available == variant["availableForSale"]
+            assert stored_variant.shopify_id == int(variant["id"].rsplit("/", 1)[1])
