@@ -82,6 +82,10 @@ def test_the_demo_admin_signs_in_sees_the_frame_and_signs_out(
     screenshot(page, f"admin-home-{viewport}")
     expect(signed_in_email(page, viewport)).to_have_text(demo.admin_email)
     if viewport == "phone":
+        # the menu fades in: capture it once its animations have finished
+        page.get_by_role("menu").evaluate(
+            "el => Promise.all(el.getAnimations().map(a => a.finished))"
+        )
         screenshot(page, "admin-menu-phone")
         page.keyboard.press("Escape")
         expect(page.get_by_role("menu")).to_have_count(0)
