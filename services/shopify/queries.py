@@ -14,15 +14,17 @@ from functools import cache
 from services.shopify.query_cost import MAX_QUERY_COST, requested_cost
 
 __all__ = [
+    "BATCH_LINES",
     "BULK_OPERATION_QUERY",
     "BULK_RUN_MUTATION",
     "LINE_ITEMS_PER_ORDER",
     "ORDERS_QUERY",
-    "ORDER_LINE_ITEMS_QUERY",
     "PRODUCTS_QUERY",
     "PRODUCT_VARIANTS_QUERY",
     "SHOP_QUERY",
     "VARIANTS_PER_PRODUCT",
+    "line_items_batch_size",
+    "order_line_items_batch_query",
     "bulk_orders_query",
     "largest_first",
     "orders_page_size",
@@ -30,7 +32,7 @@ __all__ = [
 ]
 
 LINE_ITEMS_PER_ORDER = 5
-"""Most orders have fewer lines; a longer order is completed by `ORDER_LINE_ITEMS_QUERY`."""
+"""Most orders have fewer lines; longer ones are completed by batched follow-up queries."""
 VARIANTS_PER_PRODUCT = 20
 FOLLOW_UP_PAGE = 100
 
@@ -79,20 +81,6 @@ query Orders($first: Int!, $after: String, $query: String, $lines: Int!) {{
 }}
 """
 
-ORDER_LINE_ITEMS_QUERY = f"""
-query OrderLineItems($id: ID!, $first: Int!, $after: String) {{
-  node(id: $id) {{
-    ... on Order {{
-      id
-      lineItems(first: $first, after: $after) {{
-        pageInfo {{ hasNextPage endCursor }}
-        nodes {{ {_LINE_ITEM_FIELDS} }}
-      }}
-    }}
-  }}
-}}
-"""
-
 _VARIANT_FIELDS = "id title sku price availableForSale"
 
 PRODUCTS_QUERY = f"""
@@ -128,6 +116,36 @@ query ProductVariants($id: ID!, $first: Int!, $after: String) {{
   }}
 }}
 """
+
+BATCH_LINES = 10
+"""Line items per order in a batched follow-up: most long orders have 6–15 lines."""
+
+
+@cache
+def order_line_items_batch_query(count: int) -> str:
+    """Completes the line items of `count` orders in one request, one aliased `node` each."""
+    params = ", ".join(f"$id{i}: ID!, $after{i}: String" for i in range(count))
+    nodes = "\n".join(
+        f"""  o{i}: node(id: $id{i}) {{
+    ... on Order {{
+      id
+      lineItems(first: $first, after: $after{i}) {{
+        pageInfo {{ hasNextPage endCursor }}
+        nodes {{ {_LINE_ITEM_FIELDS} }}
+      }}
+    }}
+  }}"""
+        for i in range(count)
+    )
+    return f"query OrderLineItemsBatch($first: Int!, {params}) {{\n{nodes}\n}}"
+
+
+@cache
+def line_items_batch_size(lines: int = BATCH_LINES) -> int:
+    """How many orders one batched follow-up can complete within the cost limit."""
+    one = requested_cost(order_line_items_batch_query(1), {"first": lines, "id0": "x"})
+    return max(1, MAX_QUERY_COST // one)
+
 
 SHOP_QUERY = """
 query Shop {

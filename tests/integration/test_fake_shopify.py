@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -173,8 +174,9 @@ def remaining_lines(fake: FakeShopify, order: dict) -> list[dict]:
     lines = list(order["lineItems"]["nodes"])
     info = order["lineItems"]["pageInfo"]
     while info["hasNextPage"]:
-        variables = {"id": order["id"], "first": 2, "after": info["endCursor"]}
-        page = data(post(fake, queries.ORDER_LINE_ITEMS_QUERY, variables))["node"]["lineItems"]
+        variables = {"id0": order["id"], "first": 2, "after0": info["endCursor"]}
+        query = queries.order_line_items_batch_query(1)
+        page = data(post(fake, query, variables))["o0"]["lineItems"]
         lines += page["nodes"]
         info = page["pageInfo"]
     return lines
@@ -240,13 +242,15 @@ def test_products_filter_by_status_and_page_their_variants(shopify: FakeShopify)
 
 def test_node_resolves_known_gids_and_null_otherwise(shopify: FakeShopify) -> None:
     order = shopify.add_order()
-    variables = {"id": order["id"], "first": 5}
-    assert (
-        data(post(shopify, queries.ORDER_LINE_ITEMS_QUERY, variables))["node"]["id"]
-        == (order["id"])
-    )
-    variables["id"] = "gid://shopify/Order/1"
-    assert data(post(shopify, queries.ORDER_LINE_ITEMS_QUERY, variables)) == {"node": None}
+    query = queries.order_line_items_batch_query(2)
+    variables = {"id0": order["id"], "id1": "gid://shopify/Order/1", "first": 5}
+    assert data(post(shopify, query, variables)) == {
+        "o0": {
+            "id": order["id"],
+            "lineItems": {"pageInfo": {"hasNextPage": False, "endCursor": ANY}, "nodes": ANY},
+        },
+        "o1": None,
+    }
 
 
 # --- the cost bucket -------------------------------------------------------------------------

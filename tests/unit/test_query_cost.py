@@ -54,8 +54,12 @@ def test_page_sizes_are_the_largest_under_the_limit(query, page_size) -> None:  
 
 
 def test_follow_up_queries_fit_the_limit() -> None:
-    for query in (queries.ORDER_LINE_ITEMS_QUERY, queries.PRODUCT_VARIANTS_QUERY):
-        assert requested_cost(query, {"id": "x", "first": queries.FOLLOW_UP_PAGE}) <= 1000
+    variants = {"id": "x", "first": queries.FOLLOW_UP_PAGE}
+    assert requested_cost(queries.PRODUCT_VARIANTS_QUERY, variants) <= 1000
+    size = queries.line_items_batch_size()
+    batch = {"first": queries.BATCH_LINES, **{f"id{i}": "x" for i in range(size + 1)}}
+    assert requested_cost(queries.order_line_items_batch_query(size), batch) <= 1000
+    assert requested_cost(queries.order_line_items_batch_query(size + 1), batch) > 1000
 
 
 def test_actual_cost_counts_what_came_back() -> None:
