@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -59,9 +58,7 @@ from services.provider_http import RetryPolicy
 from services.recompute import recompute_customers
 from services.snoozes import snooze
 from services.worker import JOBS
-from tests.fakes.attentive import FakeAttentive
-from tests.fakes.klaviyo import FakeKlaviyo
-from tests.fakes.postscript import FakePostscript
+from tests.fakes.messaging import serve_messaging_fakes
 from tests.fakes.provider import ProviderFake
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -75,14 +72,8 @@ PROVIDERS = ("klaviyo", "postscript", "attentive")
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, tuple[ProviderFake, str]]]:
-    fakes: dict[str, ProviderFake] = {
-        "klaviyo": FakeKlaviyo(),
-        "postscript": FakePostscript(),
-        "attentive": FakeAttentive(),
-    }
-    with ExitStack() as stack:
-        urls = {name: stack.enter_context(fake.serve()).url for name, fake in fakes.items()}
-        yield {name: (fake, urls[name]) for name, fake in fakes.items()}
+    with serve_messaging_fakes() as served:
+        yield served
 
 
 @dataclass

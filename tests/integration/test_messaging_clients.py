@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -27,8 +26,8 @@ from services.messaging import (
 )
 from services.messaging.base import HttpMessagingClient
 from services.provider_http import ProviderError, RateLimiter, RetryPolicy
-from tests.fakes.attentive import FakeAttentive
 from tests.fakes.klaviyo import FakeKlaviyo
+from tests.fakes.messaging import serve_messaging_fakes
 from tests.fakes.postscript import FakePostscript
 from tests.fakes.provider import ProviderFake
 from tests.fakes.server import closing_port
@@ -106,14 +105,8 @@ class Harness:
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, tuple[ProviderFake, str]]]:
-    fakes: dict[str, ProviderFake] = {
-        "klaviyo": FakeKlaviyo(),
-        "postscript": FakePostscript(),
-        "attentive": FakeAttentive(),
-    }
-    with ExitStack() as stack:
-        urls = {name: stack.enter_context(fake.serve()).url for name, fake in fakes.items()}
-        yield {name: (fakes[name], urls[name]) for name in fakes}
+    with serve_messaging_fakes() as served:
+        yield served
 
 
 def _harness(servers, name: str) -> Iterator[Harness]:
