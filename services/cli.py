@@ -162,11 +162,12 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     from services.logs import configure_logging
     from services.provider_http import ProviderError
     from services.shopify.client import ShopifyClient
+    from services.store_settings import load_effective_settings
     from services.sync import sync_orders, sync_products
 
     migrate()
     configure_logging()
-    settings = get_settings()
+    settings = load_effective_settings()
     try:
         with ShopifyClient.from_settings(settings) as client:
             if not args.orders_only:
@@ -197,10 +198,11 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 def _cmd_dispatch(args: argparse.Namespace) -> int:
     from services.dispatch import INTEGRATIONS, plan, resume_integration, run_dispatch
     from services.logs import configure_logging
+    from services.store_settings import load_effective_settings
 
     migrate()
     configure_logging()
-    settings = get_settings()
+    settings = load_effective_settings()
     if args.dry_run:
         summary, planned = plan(settings)
         print("Dry run: nothing is written or sent.")

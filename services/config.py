@@ -54,13 +54,20 @@ class Settings(BaseSettings):
         "one changed while the last sync ran is not missed.",
     )
     klaviyo_api_key: str = Field(default="", description="Klaviyo private API key (pk_...).")
+    klaviyo_enabled: bool = Field(default=True, description="Send to Klaviyo when a key is set.")
     klaviyo_base_url: str = Field(default="https://a.klaviyo.com", description="Klaviyo API.")
     klaviyo_revision: str = Field(default="2026-07-15", description="Klaviyo API revision.")
     postscript_api_key: str = Field(default="", description="Postscript API key (sk_...).")
+    postscript_enabled: bool = Field(
+        default=True, description="Send to Postscript when a key is set."
+    )
     postscript_base_url: str = Field(
         default="https://api.postscript.io", description="Postscript API."
     )
     attentive_api_key: str = Field(default="", description="Attentive API key.")
+    attentive_enabled: bool = Field(
+        default=True, description="Send to Attentive when a key is set."
+    )
     attentive_base_url: str = Field(
         default="https://api.attentivemobile.com", description="Attentive API."
     )
@@ -91,6 +98,16 @@ class Settings(BaseSettings):
     )
     admin_session_hours: float = Field(
         default=12, gt=0, description="Hours a dashboard sign-in lasts before it must be repeated."
+    )
+    secret_key: str = Field(
+        default="",
+        description="Fernet key(s) that encrypt tokens and API keys saved in the dashboard; "
+        "comma-separated, the first encrypts (rotation). Unset: a key file is used.",
+    )
+    secret_key_file: str = Field(
+        default=str(PROJECT_ROOT / "data" / "secret.key"),
+        description="Where the generated encryption key is kept when REPEATCART_SECRET_KEY is "
+        "unset; created (mode 600) on first use. Every process must read the same key.",
     )
     embedded_worker: bool = Field(
         default=False, description="Run the background jobs inside the web process (demo)."

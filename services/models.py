@@ -384,3 +384,41 @@ class LoginThrottle(SQLModel, table=True):
     failures: int = 0
     window_started_at: datetime = _utc(nullable=False, default=True)
     locked_until: datetime | None = _utc()
+
+
+class AppSetting(SQLModel, table=True):
+    """A setting the merchant changed in the dashboard; it overrides the `REPEATCART_*`
+    environment value of the same name (`services.store_settings`).
+
+    Secrets (tokens, API keys) are stored Fernet-encrypted in `value`, with only their last four
+    characters in clear for the dashboard to show.
+    """
+
+    __tablename__ = "app_setting"
+
+    name: str = Field(primary_key=True)
+    value: str = ""
+    encrypted: bool = False
+    last4: str = ""
+    updated_at: datetime = _utc(nullable=False, default=True)
+    updated_by: str = ""
+
+
+class ImportRun(SQLModel, table=True):
+    """One order-export CSV upload from the dashboard: its progress and per-row error report."""
+
+    __tablename__ = "import_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    filename: str = ""
+    status: str = "running"  # running | done | failed
+    bytes_total: int = 0
+    bytes_done: int = 0
+    rows_done: int = 0
+    orders_imported: int = 0
+    errors: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    error_count: int = 0
+    summary: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    started_at: datetime = _utc(nullable=False, default=True)
+    finished_at: datetime | None = _utc()
+    failure: str = ""

@@ -23,7 +23,6 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
 
 from services.catalog import upsert_products
-from services.config import get_settings
 from services.db import session_scope
 from services.dispatch import erase_customer_messages
 from services.ingest import upsert_orders
@@ -49,6 +48,7 @@ from services.shopify.webhooks import (
     shopify_gid,
     verify_hmac,
 )
+from services.store_settings import effective_settings
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -120,7 +120,7 @@ def receive_webhook(
     header = {key.lower(): value for key, value in headers.items()}
     topic = header.get("x-shopify-topic", "").strip().lower()[:100]
     domain = header.get("x-shopify-shop-domain", "").strip().lower()[:255]
-    secret = get_settings().shopify_webhook_secret
+    secret = effective_settings(session).shopify_webhook_secret
     if not verify_hmac(secret, raw_body, header.get("x-shopify-hmac-sha256")):
         why = "invalid signature" if secret else "invalid signature (no webhook secret set)"
         logger.warning("webhook refused: %s topic=%s shop=%s", why, topic, domain)
@@ -158,7 +158,7 @@ def receive_webhook(
 
 def known_shop_domains(session: Session) -> set[str]:
     """The configured shop and the stored shop row: webhooks from any other shop are ignored."""
-    domains = {get_settings().shopify_shop.strip().lower()}
+    domains = {effective_settings(session).shopify_shop.strip().lower()}
     domains.update(domain.strip().lower() for domain in session.exec(select(Shop.shop_domain)))
     return domains - {""}
 
@@ -557,7 +557,7 @@ def _redact_shop(
     `SHOP_REDACT_KEEPS` is emptied; the shop row is kept with its settings reset, and the
     queue keeps only this event (its payload cleared like any other).
     """
-    configured = get_settings().shopify_shop.strip().lower()
+    configured = effective_settings(session).shopify_shop.strip().lower()
     named = str(event.payload.get("shop_domain") or event.shop_domain).strip().lower()
     if not configured or event.shop_domain != configured or named != configured:
         logger.warning("shop/redact ignored: %r is not the configured shop", named)

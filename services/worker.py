@@ -29,6 +29,7 @@ from services.logs import log_fields
 from services.models import utcnow
 from services.provider_http import ProviderError
 from services.shopify.client import ShopifyClient
+from services.store_settings import load_effective_settings
 from services.sync import recompute_nightly, sync_orders, sync_products
 from services.webhooks import process_pending_webhooks
 
@@ -114,7 +115,7 @@ JOBS: tuple[Job, ...] = (
 
 def run_job(job: Job, settings: Settings | None = None) -> str:
     """Run `job` once if its lease is free; returns its outcome ("ok", "skipped", "failed")."""
-    settings = settings or get_settings()
+    settings = load_effective_settings(settings or get_settings())
     started = time.perf_counter()
     if job.needs_shopify and not _shopify_configured(settings):
         log.info(

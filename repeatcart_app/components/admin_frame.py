@@ -17,7 +17,17 @@ from repeatcart_app import routes
 from repeatcart_app.components.layout import desktop_only, phone_only
 from repeatcart_app.state.auth import AuthState
 
-NAVIGATION: tuple[tuple[str, str, str], ...] = (("Overview", routes.ADMIN_HOME, "house"),)
+NAVIGATION: tuple[tuple[str, str, str], ...] = (
+    ("Overview", routes.ADMIN_HOME, "house"),
+    ("Analytics", routes.ADMIN_ANALYTICS, "chart-column"),
+    ("Customers", routes.ADMIN_CUSTOMERS, "users"),
+    ("Products", routes.ADMIN_PRODUCTS, "package"),
+    ("Insights", routes.ADMIN_INSIGHTS, "chart-spline"),
+    ("Cart", routes.ADMIN_CART, "shopping-basket"),
+    ("Integrations", routes.ADMIN_INTEGRATIONS, "plug"),
+    ("Sync", routes.ADMIN_SYNC, "refresh-cw"),
+    ("Store", routes.ADMIN_STORE, "store"),
+)
 
 SIDEBAR_WIDTH = "240px"
 

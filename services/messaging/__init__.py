@@ -38,9 +38,9 @@ __all__ = [
 def clients_from_settings(
     settings: Settings, *, retry: RetryPolicy | None = None
 ) -> list[MessagingClient]:
-    """One client per integration whose API key is set; an empty key means "not enabled"."""
+    """One client per integration whose API key is set and that is not switched off."""
     clients: list[MessagingClient] = []
-    if settings.klaviyo_api_key:
+    if settings.klaviyo_api_key and settings.klaviyo_enabled:
         clients.append(
             KlaviyoClient(
                 settings.klaviyo_api_key,
@@ -49,11 +49,11 @@ def clients_from_settings(
                 retry=retry,
             )
         )
-    if settings.postscript_api_key:
+    if settings.postscript_api_key and settings.postscript_enabled:
         clients.append(
             PostscriptClient(settings.postscript_api_key, settings.postscript_base_url, retry=retry)
         )
-    if settings.attentive_api_key:
+    if settings.attentive_api_key and settings.attentive_enabled:
         clients.append(
             AttentiveClient(settings.attentive_api_key, settings.attentive_base_url, retry=retry)
         )

@@ -1,0 +1,141 @@
+"""Settings a merchant saves in the dashboard, layered over the environment.
+
+Every `REPEATCART_*` variable is a default; a value saved in the dashboard (an `AppSetting`
+row of the same name) wins. Jobs, webhooks and the CLI read `effective_settings()` at the
+start of each piece of work, so a change applies on the next run without a restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from services.config import Settings, get_settings
+from services.models import AppSetting, utcnow
+from services.secrets import SecretError, decrypt, encrypt, last4
+
+SECRET_SETTINGS = frozenset(
+    {
+        "shopify_token",
+        "shopify_webhook_secret",
+        "klaviyo_api_key",
+        "postscript_api_key",
+        "attentive_api_key",
+    }
+)
+PLAIN_SETTINGS = frozenset(
+    {
+        "shopify_shop",
+        "shopify_api_version",
+        "public_url",
+        "klaviyo_enabled",
+        "postscript_enabled",
+        "attentive_enabled",
+    }
+)
+EDITABLE_SETTINGS = SECRET_SETTINGS | PLAIN_SETTINGS
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSetting:
+    """What the dashboard may know of a saved setting: secrets only by their last characters."""
+
+    name: str
+    shown: str  # the value, or for a secret its last 4 characters
+    secret: bool
+    updated_at: datetime
+
+
+def effective_settings(session: Session, base: Settings | None = None) -> Settings:
+    """The environment's settings with the dashboard's saved values applied.
+
+    A secret that no longer decrypts (the key changed) is treated as unset and logged by the
+    caller's failure, rather than crashing every job: the dashboard shows it must be re-entered.
+    """
+    base = base or get_settings()
+    rows = session.exec(select(AppSetting)).all()
+    if not rows:
+        return base
+    raw: dict[str, object] = {}
+    for row in rows:
+        if row.name not in EDITABLE_SETTINGS:
+            continue
+        if row.encrypted:
+            try:
+                raw[row.name] = decrypt(row.value, base)
+            except SecretError:
+                raw[row.name] = ""
+        else:
+            raw[row.name] = row.value
+    # validate through the model so "0"/"false" become booleans, as from the environment
+    return Settings.model_validate({**base.model_dump(), **raw})
+
+
+def save_settings(
+    session: Session,
+    values: dict[str, str | bool],
+    *,
+    by: str = "",
+    now: datetime | None = None,
+    settings: Settings | None = None,
+) -> list[str]:
+    """Store the given settings; a secret given as "" keeps its stored value (a blank key field
+    means "unchanged"). Returns the names that changed. The caller validates and commits."""
+    now = now or utcnow()
+    changed: list[str] = []
+    for name, value in values.items():
+        if name not in EDITABLE_SETTINGS:
+            raise KeyError(f"{name} is not a setting the dashboard can change")
+        secret = name in SECRET_SETTINGS
+        text = str(value).strip() if not isinstance(value, bool) else ("1" if value else "0")
+        if secret and text == "":
+            continue
+        stored = session.get(AppSetting, name)
+        row = stored or AppSetting(name=name)
+        if secret:
+            if row.encrypted and row.value and _same_secret(row.value, text, settings):
+                continue
+            row.value, row.encrypted, row.last4 = encrypt(text, settings), True, last4(text)
+        else:
+            if stored is not None and row.value == text:
+                continue
+            row.value, row.encrypted, row.last4 = text, False, ""
+        row.updated_at, row.updated_by = now, by
+        session.add(row)
+        changed.append(name)
+    return changed
+
+
+def clear_setting(session: Session, name: str) -> None:
+    """Forget a saved value, so the environment's applies again (e.g. remove an API key)."""
+    row = session.get(AppSetting, name)
+    if row is not None:
+        session.delete(row)
+
+
+def stored_settings(session: Session) -> dict[str, StoredSetting]:
+    """Saved settings as the dashboard may show them: secret values never leave this module."""
+    return {
+        row.name: StoredSetting(
+            row.name, row.last4 if row.encrypted else row.value, row.encrypted, row.updated_at
+        )
+        for row in session.exec(select(AppSetting)).all()
+    }
+
+
+def _same_secret(stored: str, text: str, settings: Settings | None) -> bool:
+    try:
+        return decrypt(stored, settings) == text
+    except SecretError:
+        return False
+
+
+def load_effective_settings(base: Settings | None = None) -> Settings:
+    """`effective_settings` in a session of its own, for the start of a job or command."""
+    from services.db import get_engine  # db imports config only; kept local to stay light
+
+    base = base or get_settings()
+    with Session(get_engine(base.database_url)) as session:
+        return effective_settings(session, base)
