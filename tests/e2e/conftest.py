@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.e2e.app_process import CHROMIUM, CHROMIUM_FLAGS, VIEWPORTS, RunningApp, serve_demo_app
 
@@ -48,3 +48,16 @@ def page(browser: Browser, viewport: str) -> Iterator[Page]:
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+def open_admin(page: Page, running_app: RunningApp, path: str = "/admin") -> None:
+    """Sign in as the demo admin through the login form, then open `path` in the dashboard."""
+    page.goto(f"{running_app.base_url}/admin/login")
+    expect(page.get_by_test_id("login-ready")).to_be_attached()
+    page.get_by_label("Email").fill(running_app.demo.admin_email)
+    page.get_by_label("Password").fill(running_app.demo.admin_password)
+    page.get_by_test_id("sign-in").click()
+    expect(page.get_by_test_id("admin-frame")).to_be_visible()
+    if path.rstrip("/") != "/admin":
+        page.goto(f"{running_app.base_url}{path}")
+        expect(page.get_by_test_id("admin-frame")).to_be_visible()
