@@ -55,6 +55,16 @@ def cart_url(token: str, public_url: str | None = None, channel: str | None = No
     return f"{url}?{urlencode({'ch': channel})}" if channel else url
 
 
+PREVIEW_PARAM = "preview"
+"""`?preview=1` on a cart link: the merchant looking at a customer's cart from the dashboard.
+The page is the same, marked as a preview, and nothing it shows is counted in analytics."""
+
+
+def preview_url(token: str, public_url: str | None = None) -> str:
+    """The customer's cart as the merchant previews it (not counted as the shopper's visit)."""
+    return f"{cart_url(token, public_url)}?{urlencode({PREVIEW_PARAM: '1'})}"
+
+
 def find_active_link(session: Session, token: str | None) -> CartLink | None:
     if not is_well_formed(token):
         return None
