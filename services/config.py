@@ -109,6 +109,13 @@ class Settings(BaseSettings):
         description="Where the generated encryption key is kept when REPEATCART_SECRET_KEY is "
         "unset; created (mode 600) on first use. Every process must read the same key.",
     )
+    trusted_proxy_hops: int = Field(
+        default=0,
+        ge=0,
+        description="Reverse proxies in front of the app that append to X-Forwarded-For; the "
+        "client address (sign-in throttling) is read that many hops from the end. 0 ignores "
+        "the header.",
+    )
     embedded_worker: bool = Field(
         default=False, description="Run the background jobs inside the web process (demo)."
     )

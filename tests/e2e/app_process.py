@@ -31,6 +31,8 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 WEBHOOK_SECRET = "e2e-webhook-secret"
+SECRET_KEY = "Yj9cXYz3Eist0Q5g9XUH6LYCys2HzoyYEdqKnAS4fkA="
+"""Encrypts what the dashboard saves; tests encrypting the same way set it too (a test key)."""
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 
 
@@ -99,6 +101,7 @@ def serve_demo_app(workdir: Path, *, customers: int = 200, seed: int = 11) -> It
         "REPEATCART_CHECKOUT_PREVIEW": "1",
         "REPEATCART_SHOPIFY_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "REPEATCART_EMBEDDED_WORKER": "1",
+        "REPEATCART_SECRET_KEY": SECRET_KEY,
     }
     log = workdir / "app.log"
     with log.open("w") as out:

@@ -1,0 +1,105 @@
+"""A bare Socket.IO client that speaks Reflex's event protocol, the way a crafted script would.
+
+The browser's page is not involved: events are addressed to handlers by name, with whatever
+arguments and client storage (cookies) the caller chooses. Tests use it to prove that admin
+handlers refuse callers without a live session, and to read exactly what the server sends.
+"""
+
+from __future__ import annotations
+
+import inspect
+import queue
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import socketio
+from reflex.utils.format import format_event_handler
+
+from repeatcart_app.state.auth import AuthState
+
+EVENT_PATH = "/_event"  # both the Socket.IO path and its namespace
+
+
+def handler_name(state: type, name: str) -> str:
+    """The wire name of `state.name`, as the compiled frontend would send it."""
+    return format_event_handler(state.event_handlers[name])
+
+
+def dummy_arguments(state: type, name: str) -> dict[str, Any]:
+    """Plausible values for every parameter of a handler, by annotation, so the call binds and
+    only the handler's own check can stop it."""
+    values: dict[str, Any] = {}
+    signature = inspect.signature(state.event_handlers[name].fn)
+    for parameter in list(signature.parameters.values())[1:]:
+        annotation = str(parameter.annotation)
+        if "dict" in annotation:
+            values[parameter.name] = {"value": "x", "email": "x@example.com", "days": "30"}
+        elif "list" in annotation:
+            values[parameter.name] = []
+        elif "int" in annotation or "float" in annotation:
+            values[parameter.name] = 1
+        elif "bool" in annotation:
+            values[parameter.name] = True
+        else:
+            values[parameter.name] = "1"
+    return values
+
+
+class RawEventClient:
+    """One tab's connection: a fresh client token, no cookies unless the caller hydrates some."""
+
+    def __init__(self, base_url: str) -> None:
+        self.updates: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.received: list[dict[str, Any]] = []
+        self._sio = socketio.Client(reconnection=False)
+        self._sio.on("event", self.updates.put, namespace=EVENT_PATH)
+        self.token = str(uuid.uuid4())
+        self._sio.connect(
+            f"{base_url}?token={self.token}",
+            socketio_path=EVENT_PATH,
+            transports=["websocket"],
+            namespaces=[EVENT_PATH],
+            wait_timeout=15,
+        )
+
+    def close(self) -> None:
+        self._sio.disconnect()
+
+    def send(self, name: str, payload: dict[str, Any], path: str) -> None:
+        self._sio.emit(
+            "event",
+            {
+                "name": name,
+                "payload": payload,
+                "router_data": {"pathname": path, "query": {}, "asPath": path},
+            },
+            namespace=EVENT_PATH,
+        )
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15) -> dict:
+        """The first update (from now) that satisfies `predicate`; every update is kept in
+        `received`. Raises `queue.Empty` when none comes within `timeout` seconds."""
+        while True:
+            update = self.updates.get(timeout=timeout)
+            self.received.append(update)
+            if predicate(update):
+                return update
+
+    def hydrate(self, path: str, cookies: dict[str, str] | None = None) -> None:
+        """What a page does first: hydrate (carrying client storage: cookies), then its on_load
+        handlers run, as for a browser opening `path`."""
+        state_name = AuthState.get_root_state().get_full_name()
+        variables = {
+            f"{AuthState.get_full_name()}.{name}": value for name, value in (cookies or {}).items()
+        }
+        self.send(f"{state_name}.hydrate_and_load", {"vars": variables}, path)
+        self.wait_for(lambda update: bool(update.get("delta")))
+
+
+def redirects_to(update: dict[str, Any], path: str) -> bool:
+    return any(
+        str(event.get("name", "")).endswith("_redirect")
+        and str(event.get("payload", {}).get("path", "")).rstrip("/").endswith(path)
+        for event in update.get("events", [])
+    )
