@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, or_
 from sqlmodel import Session, select
 
 from services.models import AdminSession, AdminUser, LoginThrottle
@@ -192,3 +193,27 @@ def sign_out(session: Session, token: str, now: datetime) -> None:
         row.revoked_at = now
         session.add(row)
         session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    sessions: int
+    throttles: int
+
+
+def purge_stale(session: Session, now: datetime) -> Purged:
+    """Delete sessions that ended (expired or signed out) and throttle rows whose window and
+    lockout are over: they can no longer sign anyone in or lock anyone out, and would otherwise
+    pile up forever. The caller commits."""
+    ended = session.exec(
+        delete(AdminSession).where(
+            or_(AdminSession.expires_at <= now, AdminSession.revoked_at.is_not(None))  # type: ignore[union-attr]
+        )
+    )
+    quiet = session.exec(
+        delete(LoginThrottle).where(
+            LoginThrottle.window_started_at <= now - FAILURE_WINDOW,
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= now),  # type: ignore[union-attr]
+        )
+    )
+    return Purged(ended.rowcount or 0, quiet.rowcount or 0)

@@ -22,7 +22,9 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from services.auth import purge_stale
 from services.config import Settings, get_settings
+from services.db import session_scope
 from services.dispatch import run_delivery, run_scan
 from services.leases import lease
 from services.logs import log_fields
@@ -83,6 +85,12 @@ def _delivery(settings: Settings) -> str:
     return run_delivery(settings).line()
 
 
+def _housekeeping(_settings: Settings) -> str:
+    with session_scope() as session:
+        purged = purge_stale(session, utcnow())
+    return f"purged {purged.sessions} ended sessions, {purged.throttles} idle sign-in throttles"
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "order-sync",
@@ -110,6 +118,7 @@ JOBS: tuple[Job, ...] = (
         lambda s: IntervalTrigger(seconds=s.delivery_seconds),
         lease_minutes=10,
     ),
+    Job("housekeeping", _housekeeping, lambda _s: IntervalTrigger(hours=1)),
 )
 
 

@@ -125,6 +125,31 @@ def test_a_new_password_signs_out_everywhere(session: Session, admin: AdminUser)
     assert sign_in(session, "owner@example.com", "another long one", NOW)
 
 
+def test_purge_removes_ended_sessions_and_idle_throttles_only(
+    session: Session, admin: AdminUser
+) -> None:
+    live = sign_in(session, "owner@example.com", PASSWORD, NOW)
+    expired = sign_in(
+        session, "owner@example.com", PASSWORD, NOW - timedelta(hours=13)
+    )  # 12 h sessions
+    signed_out = sign_in(session, "owner@example.com", PASSWORD, NOW)
+    sign_out(session, signed_out, NOW)
+    for _ in range(auth.MAX_FAILURES_PER_EMAIL):  # locked now: must stay
+        _refused(session, "locked@example.com", "wrong password!")
+    old = NOW - auth.FAILURE_WINDOW - timedelta(minutes=1)
+    with pytest.raises(AuthError):
+        sign_in(session, "idle@example.com", "wrong password!", old)
+    session.commit()
+
+    purged = auth.purge_stale(session, NOW)
+    session.commit()
+
+    assert (purged.sessions, purged.throttles) == (2, 1)
+    assert session_user(session, live, NOW) is not None
+    assert session_user(session, expired, NOW) is None
+    assert [row.key for row in session.exec(select(LoginThrottle))] == ["email:locked@example.com"]
+
+
 def test_short_passwords_and_bad_emails_are_refused(session: Session) -> None:
     with pytest.raises(AuthError, match="at least"):
         create_admin(session, "owner@example.com", "short", NOW)
