@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
-from sqlalchemy import Table, delete, func, insert, update
+from sqlalchemy import Table, bindparam, delete, func, insert, update
 from sqlmodel import Session, SQLModel, select
 
 from services.auth import create_admin
@@ -578,6 +578,7 @@ def build_demo_store(
             for cid in customer_ids
         ],
     )
+    _insert_cart_activity(session, seed, customer_ids, first_order, now)
     sample_tokens = {
         sample.key: get_or_create_link(session, customer_ids[index]).token
         for index, sample in enumerate(SAMPLE_CUSTOMERS)
@@ -932,6 +933,105 @@ def _insert_orders(
     for start in range(0, len(line_rows), 5000):
         session.execute(insert(OrderLine), line_rows[start : start + 5000])
     return len(order_rows)
+
+
+# the channels cart links arrive through, as reminder messages tag them (`?ch=`), with weights
+_CART_CHANNELS = (("klaviyo", 0.45), ("postscript", 0.25), ("attentive", 0.15), ("direct", 0.15))
+_CART_DAYS = 365  # RepeatCart "installed" a year before `now`
+_CART_ORDER_SHARE = 0.35  # repeat orders placed through the cart
+_BROWSE_SESSIONS = 1.6  # visits without an order, per cart order
+_ABANDONED_CHECKOUT_SHARE = 0.15  # of those visits, ones that reached checkout and stopped
+
+
+def _insert_cart_activity(
+    session: Session,
+    seed: int,
+    customer_ids: list[int],
+    first_order: dict[int, datetime],
+    now: datetime,
+) -> None:
+    """A year of shoppers using their carts, so the dashboard's analytics have figures.
+
+    A share of each customer's repeat orders in the last year came through the cart: a visit
+    from a reminder channel a little before, a checkout, and the order carrying the cart
+    attributes (as a real checkout's would). Other visits end without an order. Its own random
+    stream, so the rest of the demo is the same with or without it.
+    """
+    rng = random.Random(seed * 7919 + 1)
+    since = now - timedelta(days=_CART_DAYS)
+    links = dict(session.exec(select(CartLink.customer_id, CartLink.id)).all())
+    first_at = {customer_ids[index]: at for index, at in first_order.items()}
+    channels = [name for name, _ in _CART_CHANNELS]
+    weights = [weight for _, weight in _CART_CHANNELS]
+    orders = session.exec(
+        select(Order.id, Order.customer_id, Order.processed_at, Order.total_cents).where(
+            Order.processed_at >= since,
+            Order.test.is_(False),  # type: ignore[attr-defined]
+            Order.cancelled_at.is_(None),  # type: ignore[union-attr]
+        )
+    ).all()
+    events: list[dict[str, Any]] = []
+    attributed: list[dict[str, Any]] = []
+
+    def visit(link: int, customer: int, at: datetime, channel: str) -> None:
+        events.append(_cart_event(link, customer, "view", at, channel))
+        events.append(_cart_event(link, customer, "add", at + timedelta(seconds=40), channel))
+
+    for order_id, customer, at, total in orders:
+        link = links.get(customer)
+        if link is None or at <= first_at.get(customer, at) or rng.random() >= _CART_ORDER_SHARE:
+            continue
+        channel = rng.choices(channels, weights)[0]
+        opened = at - timedelta(minutes=rng.uniform(3, 90))
+        visit(link, customer, opened, channel)
+        checkout = _cart_event(link, customer, "checkout", at - timedelta(minutes=2), channel)
+        events.append({**checkout, "value_cents": total, "currency": "USD"})
+        attributed.append(
+            {
+                "order_id": order_id,
+                "cart": link,
+                "channel": channel,
+                "attributes": {"_repeatcart_cart": str(link), "_repeatcart_channel": channel},
+            }
+        )
+    customers_with_links = sorted(links)
+    for _ in range(int(len(attributed) * _BROWSE_SESSIONS)):
+        customer = rng.choice(customers_with_links)
+        at = since + timedelta(seconds=rng.uniform(0, _CART_DAYS * 86400))
+        channel = rng.choices(channels, weights)[0]
+        if rng.random() < _ABANDONED_CHECKOUT_SHARE:
+            visit(links[customer], customer, at, channel)
+            left = at + timedelta(minutes=2)
+            events.append(_cart_event(links[customer], customer, "checkout", left, channel))
+        else:
+            events.append(_cart_event(links[customer], customer, "view", at, channel))
+    for start in range(0, len(events), 5000):
+        session.execute(insert(CartEvent), events[start : start + 5000])
+    if attributed:
+        session.execute(
+            update(Order.__table__)  # type: ignore[arg-type]
+            .where(Order.__table__.c.id == bindparam("order_id"))  # type: ignore[attr-defined]
+            .values(
+                attributed_cart_id=bindparam("cart"),
+                attributed_channel=bindparam("channel"),
+                custom_attributes=bindparam("attributes"),
+            ),
+            attributed,
+        )
+
+
+def _cart_event(link: int, customer: int, kind: str, at: datetime, channel: str) -> dict[str, Any]:
+    return {
+        "cart_link_id": link,
+        "customer_id": customer,
+        "kind": kind,
+        "variant_id": None,
+        "quantity": None,
+        "value_cents": None,
+        "currency": None,
+        "channel": channel,
+        "occurred_at": at,
+    }
 
 
 __all__ = [

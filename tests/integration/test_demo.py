@@ -25,6 +25,7 @@ from services.demo import (
     product_image_svg,
 )
 from services.models import (
+    CartEvent,
     CartLink,
     Customer,
     DueItem,
@@ -400,3 +401,27 @@ def test_default_size_store(open_session: OpenSession) -> None:
     assert 6000 <= summary.orders <= 10000
     assert 0.2 * summary.customers <= summary.due_customers <= 0.9 * summary.customers
     check_sample_carts(session, summary)
+
+
+def test_a_year_of_cart_activity_ends_in_attributed_orders(open_session: OpenSession) -> None:
+    session = open_session()
+    build(session)
+    kinds = dict(session.exec(select(CartEvent.kind, func.count()).group_by(CartEvent.kind)).all())
+    attributed = session.exec(
+        select(Order, CartLink)
+        .join(CartLink, CartLink.id == Order.attributed_cart_id)  # type: ignore[arg-type]
+        .where(Order.attributed_cart_id.is_not(None))  # type: ignore[union-attr]
+    ).all()
+    assert attributed, "the analytics page needs cart orders to show"
+    for order, link in attributed:
+        # as a real checkout's order: the customer's own cart, named in the hidden attributes
+        assert link.customer_id == order.customer_id
+        assert order.custom_attributes["_repeatcart_cart"] == str(link.id)
+        assert order.custom_attributes["_repeatcart_channel"] == order.attributed_channel
+        assert NOW - timedelta(days=365) <= order.processed_at <= NOW
+        assert not order.test and order.cancelled_at is None
+    # every cart order had a checkout; some visits ended without one
+    assert kinds["checkout"] >= len(attributed)
+    assert kinds["view"] > kinds["checkout"]
+    first = session.exec(select(func.min(CartEvent.occurred_at))).one()
+    assert first is not None and first.replace(tzinfo=UTC) >= NOW - timedelta(days=365)
