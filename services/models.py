@@ -114,6 +114,8 @@ class Customer(SQLModel, table=True):
 
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
+    # a customer's orders by date (the dashboard's "last order" column and sort)
+    __table_args__ = (Index("ix_orders_customer_processed", "customer_id", "test", "processed_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     shopify_gid: str = Field(unique=True)
