@@ -1,4 +1,5 @@
-"""`/admin/products`: the Products page."""
+"""`/admin/products`: every product with its learned interval, the merchant's override and
+replacement, searched, sorted and paged on the server; plus a bulk override upload."""
 
 from __future__ import annotations
 
@@ -6,11 +7,640 @@ import reflex as rx
 
 from repeatcart_app import routes
 from repeatcart_app.components.admin_frame import admin_page
-from repeatcart_app.state.admin_products import AdminProductsState
+from repeatcart_app.components.layout import desktop_only, phone_only
+from repeatcart_app.state.admin_products import BULK_UPLOAD_ID, AdminProductsState
+
+State = AdminProductsState
+
+SORT_OPTIONS = (
+    ("title", "Name"),
+    ("median", "Median interval"),
+    ("n", "Customers who reordered"),
+    ("status", "Status"),
+)
+
+
+def _thumb(row: rx.Var, size: str = "40px") -> rx.Component:
+    return rx.cond(
+        row["image"] != "",
+        rx.image(
+            src=row["image"],
+            alt="",
+            width=size,
+            height=size,
+            loading="lazy",
+            style={"object_fit": "cover", "border_radius": "8px", "flex_shrink": "0"},
+        ),
+        rx.center(
+            rx.icon("package", size=18, color=rx.color("gray", 9)),
+            width=size,
+            height=size,
+            flex_shrink="0",
+            border_radius="8px",
+            background=rx.color("gray", 3),
+        ),
+    )
+
+
+def _status_badge(row: rx.Var) -> rx.Component:
+    return rx.badge(
+        row["status"],
+        color_scheme=rx.match(row["status_color"], ("grass", "grass"), ("amber", "amber"), "gray"),
+        variant="soft",
+        data_testid="status",
+    )
+
+
+def _override_editor(row: rx.Var) -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.hstack(
+                rx.input(
+                    name="days",
+                    default_value=State.override_input,
+                    placeholder="days",
+                    input_mode="decimal",
+                    aria_label="Override interval in days for " + row["title"],
+                    auto_focus=True,
+                    width="80px",
+                    data_testid="override-input",
+                ),
+                rx.button("Save", type="submit", size="2", data_testid="override-save"),
+                rx.button(
+                    "Cancel",
+                    type="button",
+                    variant="soft",
+                    color_scheme="gray",
+                    size="2",
+                    on_click=State.cancel_override,
+                ),
+                spacing="2",
+                align="center",
+            ),
+            rx.cond(
+                State.override_error != "",
+                rx.text(
+                    State.override_error,
+                    color_scheme="red",
+                    size="1",
+                    max_width="260px",
+                    role="alert",
+                    data_testid="override-error",
+                ),
+                rx.text("1 to 730 days", size="1", color_scheme="gray"),
+            ),
+            spacing="1",
+        ),
+        on_submit=State.save_override,
+        reset_on_submit=False,
+    )
+
+
+def _override_cell(row: rx.Var) -> rx.Component:
+    return rx.cond(
+        row["id"] == State.editing_id,
+        _override_editor(row),
+        rx.hstack(
+            rx.text(
+                rx.cond(row["override"] != "", row["override"] + " d", "—"),
+                size="2",
+                white_space="nowrap",
+                data_testid="override-value",
+            ),
+            rx.button(
+                rx.icon("pencil", size=14),
+                rx.cond(row["override"] != "", "Edit", "Set"),
+                on_click=State.edit_override(row["id"]),
+                variant="soft",
+                size="1",
+                aria_label="Edit the override of " + row["title"],
+                data_testid="override-edit",
+            ),
+            rx.cond(
+                row["override"] != "",
+                rx.button(
+                    "Clear",
+                    on_click=State.remove_override(row["id"]),
+                    variant="ghost",
+                    color_scheme="gray",
+                    size="1",
+                    aria_label="Clear the override of " + row["title"],
+                    data_testid="override-clear",
+                ),
+            ),
+            spacing="2",
+            align="center",
+        ),
+    )
+
+
+def _replacement_cell(row: rx.Var) -> rx.Component:
+    return rx.hstack(
+        rx.text(
+            rx.cond(row["replacement"] != "", "→ " + row["replacement"], "None"),
+            size="2",
+            color_scheme=rx.cond(row["replacement"] != "", "gray", "gray"),
+            data_testid="replacement-value",
+            max_width="160px",
+            trim="both",
+        ),
+        rx.button(
+            rx.cond(row["replacement"] != "", "Change", "Set"),
+            on_click=State.open_replacement(row["id"]),
+            variant="soft",
+            color_scheme="gray",
+            size="1",
+            aria_label="Set a replacement for " + row["title"],
+            data_testid="replacement-edit",
+        ),
+        spacing="2",
+        align="center",
+    )
+
+
+def _learned(row: rx.Var) -> rx.Component:
+    return rx.cond(
+        row["median"] != "—",
+        rx.vstack(
+            rx.text(row["median"] + " d median", size="2", weight="medium"),
+            rx.text(
+                "P25 " + row["p25"] + " · P75 " + row["p75"] + " · mean " + row["mean"],
+                size="1",
+                color_scheme="gray",
+                white_space="nowrap",
+            ),
+            spacing="0",
+        ),
+        rx.text("Not learned yet", size="2", color_scheme="gray"),
+    )
+
+
+def _effective(row: rx.Var) -> rx.Component:
+    return rx.vstack(
+        rx.text(row["effective"] + " d", size="2", weight="medium", data_testid="effective"),
+        rx.text(row["source"], size="1", color_scheme="gray", data_testid="effective-source"),
+        spacing="0",
+    )
+
+
+def _table_row(row: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.hstack(
+                _thumb(row),
+                rx.vstack(
+                    rx.text(row["title"], size="2", weight="medium"),
+                    rx.text(row["handle"], size="1", color_scheme="gray"),
+                    spacing="0",
+                    min_width="0",
+                ),
+                spacing="3",
+                align="center",
+            ),
+        ),
+        rx.table.cell(_status_badge(row)),
+        rx.table.cell(_learned(row)),
+        rx.table.cell(rx.text(row["n"], size="2", data_testid="n"), text_align="right"),
+        rx.table.cell(_effective(row)),
+        rx.table.cell(_override_cell(row)),
+        rx.table.cell(_replacement_cell(row)),
+        align="center",
+        data_testid="product-row",
+        data_product=row["handle"],
+    )
+
+
+def _table() -> rx.Component:
+    return rx.box(
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    rx.table.column_header_cell("Product"),
+                    rx.table.column_header_cell("Status"),
+                    rx.table.column_header_cell("Learned interval"),
+                    rx.table.column_header_cell(
+                        "N", title="Customers who reordered", text_align="right"
+                    ),
+                    rx.table.column_header_cell("Interval used"),
+                    rx.table.column_header_cell("Override"),
+                    rx.table.column_header_cell("Replacement"),
+                ),
+            ),
+            rx.table.body(rx.foreach(State.rows, _table_row)),
+            size="1",
+            variant="surface",
+            width="100%",
+        ),
+        overflow_x="auto",
+        width="100%",
+        style=desktop_only("block"),
+        data_testid="products-table",
+    )
+
+
+def _figure(label: str, value: rx.Var) -> rx.Component:
+    return rx.vstack(
+        rx.text(label, size="1", color_scheme="gray"),
+        rx.text(value, size="2", weight="medium"),
+        spacing="0",
+    )
+
+
+def _card(row: rx.Var) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                _thumb(row, "48px"),
+                rx.vstack(
+                    rx.text(row["title"], size="3", weight="medium"),
+                    rx.text(row["handle"], size="1", color_scheme="gray", word_break="break-all"),
+                    spacing="0",
+                    min_width="0",
+                    flex="1",
+                ),
+                _status_badge(row),
+                spacing="3",
+                align="center",
+                width="100%",
+            ),
+            rx.grid(
+                _figure("Median", row["median"]),
+                _figure("P25–P75", row["p25"] + "–" + row["p75"]),
+                _figure("Mean", row["mean"]),
+                _figure("Customers", row["n"]),
+                columns="4",
+                spacing="2",
+                width="100%",
+            ),
+            rx.text(
+                "Uses ",
+                rx.text.strong(row["effective"] + " days"),
+                " (" + row["source"] + ")",
+                size="2",
+                data_testid="effective",
+            ),
+            rx.hstack(
+                rx.text("Override", size="2", color_scheme="gray", min_width="88px"),
+                _override_cell(row),
+                align="start",
+                width="100%",
+                wrap="wrap",
+            ),
+            rx.hstack(
+                rx.text("Replacement", size="2", color_scheme="gray", min_width="88px"),
+                _replacement_cell(row),
+                align="center",
+                width="100%",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        data_testid="product-row",
+        data_product=row["handle"],
+    )
+
+
+def _cards() -> rx.Component:
+    return rx.vstack(
+        rx.foreach(State.rows, _card),
+        spacing="3",
+        width="100%",
+        style=phone_only(),
+        data_testid="products-cards",
+    )
+
+
+def _toolbar() -> rx.Component:
+    return rx.flex(
+        rx.form(
+            rx.hstack(
+                rx.input(
+                    rx.input.slot(rx.icon("search", size=16)),
+                    name="search",
+                    default_value=State.search,
+                    placeholder="Search title, handle or SKU",
+                    aria_label="Search products",
+                    flex="1",
+                    min_width="0",
+                    data_testid="product-search",
+                ),
+                rx.button("Search", type="submit", data_testid="product-search-submit"),
+                rx.cond(
+                    State.search != "",
+                    rx.button(
+                        "Clear",
+                        type="button",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=State.clear_search,
+                    ),
+                ),
+                spacing="2",
+                width="100%",
+            ),
+            on_submit=State.run_search,
+            reset_on_submit=False,
+            flex="1",
+            min_width="0",
+        ),
+        rx.hstack(
+            rx.select.root(
+                rx.select.trigger(aria_label="Sort by", data_testid="product-sort"),
+                rx.select.content(
+                    *(rx.select.item(label, value=value) for value, label in SORT_OPTIONS)
+                ),
+                value=State.sort,
+                on_change=State.change_sort,
+            ),
+            rx.icon_button(
+                rx.cond(
+                    State.descending,
+                    rx.icon("arrow-down-wide-narrow", size=16),
+                    rx.icon("arrow-up-narrow-wide", size=16),
+                ),
+                on_click=State.flip_direction,
+                variant="soft",
+                color_scheme="gray",
+                aria_label=rx.cond(State.descending, "Sorted descending", "Sorted ascending"),
+                data_testid="product-sort-direction",
+            ),
+            spacing="2",
+            align="center",
+        ),
+        direction=rx.breakpoints(initial="column", md="row"),
+        gap="3",
+        width="100%",
+    )
+
+
+def _pagination() -> rx.Component:
+    return rx.hstack(
+        rx.text(State.range_label, size="2", color_scheme="gray", data_testid="product-range"),
+        rx.spacer(),
+        rx.button(
+            rx.icon("chevron-left", size=16),
+            "Previous",
+            on_click=State.previous_page,
+            disabled=~State.has_previous,
+            variant="soft",
+            color_scheme="gray",
+            data_testid="page-previous",
+        ),
+        rx.button(
+            "Next",
+            rx.icon("chevron-right", size=16),
+            on_click=State.next_page,
+            disabled=~State.has_next,
+            variant="soft",
+            color_scheme="gray",
+            data_testid="page-next",
+        ),
+        align="center",
+        spacing="2",
+        width="100%",
+    )
+
+
+def _replacement_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Replacement for " + State.replacing_title),
+            rx.dialog.description(
+                "Carts show the replacement wherever a customer bought this product "
+                "(for a discontinued or renamed product).",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.cond(
+                State.replacing_current != "",
+                rx.text(
+                    "Now replaced by ",
+                    rx.text.strong(State.replacing_current),
+                    size="2",
+                    margin_top="8px",
+                ),
+            ),
+            rx.form(
+                rx.hstack(
+                    rx.input(
+                        name="replacement_search",
+                        placeholder="Search title, handle or SKU",
+                        aria_label="Search the replacement product",
+                        flex="1",
+                        auto_focus=True,
+                        data_testid="replacement-search",
+                    ),
+                    rx.button("Search", type="submit"),
+                    spacing="2",
+                    width="100%",
+                ),
+                on_submit=State.search_replacement,
+                reset_on_submit=False,
+                margin_top="16px",
+            ),
+            rx.cond(
+                State.replacement_error != "",
+                rx.callout(
+                    State.replacement_error,
+                    icon="triangle-alert",
+                    color_scheme="red",
+                    size="1",
+                    margin_top="12px",
+                    data_testid="replacement-error",
+                ),
+            ),
+            rx.vstack(
+                rx.foreach(
+                    State.replacement_results,
+                    lambda result: rx.hstack(
+                        rx.vstack(
+                            rx.text(result["title"], size="2", weight="medium"),
+                            rx.text(result["handle"], size="1", color_scheme="gray"),
+                            spacing="0",
+                            min_width="0",
+                        ),
+                        rx.spacer(),
+                        rx.button(
+                            "Choose",
+                            on_click=State.choose_replacement(result["id"]),
+                            size="1",
+                            data_testid="replacement-choose",
+                        ),
+                        align="center",
+                        width="100%",
+                        padding="8px 0",
+                        border_bottom=f"1px solid {rx.color('gray', 4)}",
+                    ),
+                ),
+                spacing="0",
+                width="100%",
+                margin_top="8px",
+                max_height="300px",
+                overflow_y="auto",
+            ),
+            rx.hstack(
+                rx.cond(
+                    State.replacing_current != "",
+                    rx.button(
+                        "Remove replacement",
+                        on_click=State.remove_replacement,
+                        variant="soft",
+                        color_scheme="red",
+                        data_testid="replacement-remove",
+                    ),
+                ),
+                rx.spacer(),
+                rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray")),
+                margin_top="16px",
+                width="100%",
+            ),
+            max_width="480px",
+        ),
+        open=State.replacing_id != "",
+        on_open_change=State.close_replacement,
+    )
+
+
+def _bulk_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Bulk override", size="4", as_="h2"),
+            rx.text(
+                "Upload a CSV with a header row: “handle” or “sku”, and “days” "
+                "(1 to 730). Good rows are applied; each problem is listed by row.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.code("handle,days\nhouse-blend-coffee,28", white_space="pre", size="1"),
+            rx.upload(
+                rx.vstack(
+                    rx.icon("upload", size=20, color=rx.color("gray", 10)),
+                    rx.text("Drop a CSV here, or click to choose one", size="2"),
+                    align="center",
+                    spacing="2",
+                ),
+                id=BULK_UPLOAD_ID,
+                accept={"text/csv": [".csv"]},
+                multiple=False,
+                max_files=1,
+                on_drop=State.upload_bulk(rx.upload_files(upload_id=BULK_UPLOAD_ID)),
+                border=f"1px dashed {rx.color('gray', 7)}",
+                border_radius="12px",
+                padding="20px",
+                width="100%",
+                cursor="pointer",
+                data_testid="bulk-upload",
+            ),
+            rx.cond(State.bulk_done, _bulk_report()),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _bulk_report() -> rx.Component:
+    return rx.vstack(
+        rx.cond(
+            State.bulk_file_error != "",
+            rx.callout(
+                State.bulk_file_error,
+                icon="triangle-alert",
+                color_scheme="red",
+                width="100%",
+                data_testid="bulk-file-error",
+            ),
+            rx.callout(
+                State.bulk_file_name
+                + ": "
+                + State.bulk_applied
+                + " of "
+                + State.bulk_rows
+                + " rows applied.",
+                icon="circle-check",
+                color_scheme=rx.cond(State.bulk_problems.length() > 0, "amber", "grass"),
+                width="100%",
+                data_testid="bulk-summary",
+            ),
+        ),
+        rx.cond(
+            State.bulk_problems.length() > 0,
+            rx.box(
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            rx.table.column_header_cell("Row"),
+                            rx.table.column_header_cell("Handle or SKU"),
+                            rx.table.column_header_cell("Problem"),
+                        )
+                    ),
+                    rx.table.body(
+                        rx.foreach(
+                            State.bulk_problems,
+                            lambda problem: rx.table.row(
+                                rx.table.cell(problem["row"]),
+                                rx.table.cell(problem["key"]),
+                                rx.table.cell(problem["message"]),
+                                data_testid="bulk-problem",
+                            ),
+                        )
+                    ),
+                    size="1",
+                    width="100%",
+                ),
+                max_height="320px",
+                overflow="auto",
+                width="100%",
+                data_testid="bulk-problems",
+            ),
+        ),
+        spacing="3",
+        width="100%",
+    )
 
 
 @admin_page("Products", routes.ADMIN_PRODUCTS)
 def admin_products_page() -> rx.Component:
     return rx.cond(
-        AdminProductsState.loaded, rx.text("Products"), rx.center(rx.spinner(), padding="48px")
+        State.loaded,
+        rx.vstack(
+            _toolbar(),
+            rx.cond(
+                State.notice != "",
+                rx.callout(
+                    State.notice,
+                    icon="circle-check",
+                    color_scheme="grass",
+                    width="100%",
+                    data_testid="products-notice",
+                ),
+            ),
+            rx.cond(
+                State.error != "",
+                rx.callout(State.error, icon="triangle-alert", color_scheme="red", width="100%"),
+            ),
+            _pagination(),
+            rx.cond(
+                State.total > 0,
+                rx.fragment(_table(), _cards()),
+                rx.callout(
+                    rx.cond(
+                        State.search != "",
+                        "No product matches that search.",
+                        "No products yet: sync from Shopify or import an order export.",
+                    ),
+                    icon="info",
+                    color_scheme="gray",
+                    width="100%",
+                ),
+            ),
+            rx.cond(State.total > 50, _pagination()),
+            _bulk_card(),
+            _replacement_dialog(),
+            spacing="4",
+            width="100%",
+            data_testid="admin-products",
+        ),
+        rx.center(rx.spinner(), padding="48px"),
     )

@@ -1,14 +1,132 @@
-"""The dashboard's Products page state."""
+"""The dashboard's Products page state: one page of products at a time, and the merchant's
+interval overrides and replacement mappings, each checked and saved by `services.products_admin`.
+"""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from repeatcart_app.state.auth import AuthState, require_admin
+from services import products_admin
+from services.db import session_scope
+from services.models import utcnow
+from services.products_admin import (
+    INTERVAL_RANGE_MESSAGE,
+    PAGE_SIZE,
+    SORT_KEYS,
+    ProductAdminError,
+    ProductRow,
+)
+
+BULK_UPLOAD_ID = "bulk_override_csv"
+SOURCE_LABELS = {
+    "override": "your override",
+    "product": "learned",
+    "store": "store median",
+    "default": "store default",
+}
+REPLACEMENT_RESULTS = 8
+
+
+def format_days(days: float | None) -> str:
+    """“30”, “29.8” or “—”: days as a merchant reads them."""
+    if days is None:
+        return "—"
+    text = f"{days:,.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _status(row: ProductRow) -> tuple[str, str]:
+    if row.status != "active":
+        return row.status.title(), "gray"
+    if not row.available:
+        return "Out of stock", "amber"
+    return "Available", "grass"
+
+
+def row_view(row: ProductRow) -> dict[str, str]:
+    """A table row as strings: the browser only shows it."""
+    status, status_color = _status(row)
+    return {
+        "id": str(row.id),
+        "title": row.title,
+        "handle": row.handle,
+        "sku": row.sku or "",
+        "image": row.image_url or "",
+        "status": status,
+        "status_color": status_color,
+        "p25": format_days(row.p25),
+        "median": format_days(row.median),
+        "p75": format_days(row.p75),
+        "mean": format_days(row.mean),
+        "n": f"{row.n:,}",
+        "effective": format_days(row.effective_days),
+        "source": SOURCE_LABELS.get(row.effective_source, row.effective_source),
+        "override": format_days(row.override_days) if row.override_days else "",
+        "replacement_id": str(row.replacement_id or ""),
+        "replacement": row.replacement_title or "",
+    }
 
 
 class AdminProductsState(AuthState):
     loaded: bool = False
+    search: str = ""
+    sort: str = "title"
+    descending: bool = False
+    offset: int = 0
+    total: int = 0
+    rows: list[dict[str, str]] = []
+    notice: str = ""
+    error: str = ""
+
+    # the row whose override is being edited ("" = none), what was typed, and what was wrong
+    editing_id: str = ""
+    override_input: str = ""
+    override_error: str = ""
+
+    # the replacement dialog
+    replacing_id: str = ""
+    replacing_title: str = ""
+    replacing_current: str = ""  # the title of the replacement it has now, if any
+    replacement_search: str = ""
+    replacement_results: list[dict[str, str]] = []
+    replacement_error: str = ""
+
+    # the last bulk upload's report
+    bulk_done: bool = False
+    bulk_file_name: str = ""
+    bulk_applied: str = "0"
+    bulk_rows: str = "0"
+    bulk_file_error: str = ""
+    bulk_problems: list[dict[str, str]] = []
+
+    @rx.var
+    def range_label(self) -> str:
+        if self.total == 0:
+            return "No products"
+        last = min(self.offset + PAGE_SIZE, self.total)
+        return f"{self.offset + 1:,}–{last:,} of {self.total:,}"
+
+    @rx.var
+    def has_previous(self) -> bool:
+        return self.offset > 0
+
+    @rx.var
+    def has_next(self) -> bool:
+        return self.offset + PAGE_SIZE < self.total
+
+    def _reload(self) -> None:
+        with session_scope() as session:
+            page = products_admin.product_page(
+                session, self.search, self.sort, self.descending, self.offset, PAGE_SIZE
+            )
+            if not page.rows and page.total and self.offset:  # the last page emptied
+                self.offset = max(0, (page.total - 1) // PAGE_SIZE * PAGE_SIZE)
+                page = products_admin.product_page(
+                    session, self.search, self.sort, self.descending, self.offset, PAGE_SIZE
+                )
+        self.total = page.total
+        self.rows = [row_view(row) for row in page.rows]
 
     @rx.event
     def load(self):
@@ -16,5 +134,254 @@ class AdminProductsState(AuthState):
         if denied is not None:
             self.loaded = False
             return denied
+        self.editing_id = ""
+        self.notice = self.error = ""
+        self._reload()
         self.loaded = True
         return None
+
+    @rx.event
+    def run_search(self, form_data: dict):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        self.search = str(form_data.get("search", ""))[:200].strip()
+        self.offset = 0
+        self._reload()
+        return None
+
+    @rx.event
+    def clear_search(self):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        self.search = ""
+        self.offset = 0
+        self._reload()
+        return None
+
+    @rx.event
+    def change_sort(self, value: str):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        self.sort = value if value in SORT_KEYS else "title"
+        # names read A→Z; intervals and N read most interesting (largest) first
+        self.descending = self.sort in {"median", "n"}
+        self.offset = 0
+        self._reload()
+        return None
+
+    @rx.event
+    def flip_direction(self):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        self.descending = not self.descending
+        self.offset = 0
+        self._reload()
+        return None
+
+    @rx.event
+    def next_page(self):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        if self.offset + PAGE_SIZE < self.total:
+            self.offset += PAGE_SIZE
+        self._reload()
+        return None
+
+    @rx.event
+    def previous_page(self):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        self.offset = max(0, self.offset - PAGE_SIZE)
+        self._reload()
+        return None
+
+    # ---- overrides ----------------------------------------------------------------------
+
+    @rx.event
+    def edit_override(self, product_id: str):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        row = next((row for row in self.rows if row["id"] == product_id), None)
+        self.editing_id = product_id
+        self.override_input = row["override"] if row else ""
+        self.override_error = ""
+        return None
+
+    @rx.event
+    def cancel_override(self):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        self.editing_id = ""
+        self.override_error = ""
+        return None
+
+    @rx.event
+    def save_override(self, form_data: dict):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        raw = str(form_data.get("days", ""))
+        self.override_input = raw
+        try:
+            product_id = int(self.editing_id)
+        except ValueError:
+            self.override_error = "Choose a product to edit first."
+            return None
+        try:
+            with session_scope() as session:
+                days = products_admin.set_override(session, product_id, raw, utcnow())
+        except ProductAdminError as error:
+            self.override_error = str(error)
+            return None
+        self.editing_id = ""
+        self.override_error = ""
+        title = next((r["title"] for r in self.rows if r["id"] == str(product_id)), "Product")
+        self.notice = f"{title}: every {format_days(days)} days from now on. Carts use it at once."
+        self.error = ""
+        self._reload()
+        return None
+
+    @rx.event
+    def remove_override(self, product_id: str):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        try:
+            with session_scope() as session:
+                products_admin.clear_override(session, int(product_id), utcnow())
+        except (ProductAdminError, ValueError) as error:
+            self.error = str(error)
+            return None
+        self.editing_id = ""
+        title = next((r["title"] for r in self.rows if r["id"] == product_id), "Product")
+        self.notice = f"{title}: back to the learned interval."
+        self.error = ""
+        self._reload()
+        return None
+
+    # ---- replacements -------------------------------------------------------------------
+
+    @rx.event
+    def open_replacement(self, product_id: str):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        row = next((row for row in self.rows if row["id"] == product_id), None)
+        if row is None:
+            return None
+        self.replacing_id = product_id
+        self.replacing_title = row["title"]
+        self.replacing_current = row["replacement"]
+        self.replacement_search = ""
+        self.replacement_results = []
+        self.replacement_error = ""
+        return None
+
+    @rx.event
+    def close_replacement(self, _open: bool = False):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        self.replacing_id = ""
+        self.replacement_results = []
+        self.replacement_error = ""
+        return None
+
+    @rx.event
+    def search_replacement(self, form_data: dict):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        self.replacement_search = str(form_data.get("replacement_search", ""))[:200].strip()
+        if not self.replacement_search:
+            self.replacement_results = []
+            return None
+        with session_scope() as session:
+            page = products_admin.product_page(
+                session, self.replacement_search, limit=REPLACEMENT_RESULTS
+            )
+        self.replacement_results = [
+            {"id": str(row.id), "title": row.title, "handle": row.handle, "status": row.status}
+            for row in page.rows
+            if str(row.id) != self.replacing_id
+        ]
+        self.replacement_error = "" if self.replacement_results else "No product matches."
+        return None
+
+    def _save_replacement(self, replacement_id: int | None) -> None:
+        try:
+            with session_scope() as session:
+                products_admin.set_replacement(
+                    session, int(self.replacing_id), replacement_id, utcnow()
+                )
+        except (ProductAdminError, ValueError) as error:
+            self.replacement_error = str(error)
+            return
+        self.notice = (
+            f"{self.replacing_title}: carts now show the replacement."
+            if replacement_id
+            else f"{self.replacing_title}: no replacement."
+        )
+        self.replacing_id = ""
+        self.replacement_results = []
+        self.replacement_error = ""
+        self._reload()
+
+    @rx.event
+    def choose_replacement(self, replacement_id: str):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        try:
+            target = int(replacement_id)
+        except ValueError:
+            self.replacement_error = "Choose a product from the list."
+            return None
+        self._save_replacement(target)
+        return None
+
+    @rx.event
+    def remove_replacement(self):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        self._save_replacement(None)
+        return None
+
+    # ---- bulk overrides -----------------------------------------------------------------
+
+    @rx.event
+    async def upload_bulk(self, files: list[rx.UploadFile]):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        self.bulk_done = False
+        if not files:
+            return None
+        upload = files[0]
+        data = await upload.read(products_admin.MAX_CSV_BYTES + 1)
+        with session_scope() as session:
+            report = products_admin.bulk_override(session, data, utcnow())
+        self.bulk_file_name = upload.name or "the file"
+        self.bulk_applied = f"{report.applied:,}"
+        self.bulk_rows = f"{report.rows:,}"
+        self.bulk_file_error = report.file_error
+        self.bulk_problems = [
+            {"row": str(problem.row), "key": problem.key or "—", "message": problem.message}
+            for problem in report.problems[:500]
+        ]
+        self.bulk_done = True
+        self._reload()
+        return rx.clear_selected_files(BULK_UPLOAD_ID)
+
+    @rx.var
+    def interval_rule(self) -> str:
+        return INTERVAL_RANGE_MESSAGE

@@ -1,0 +1,42 @@
+"""The Insights page in Chromium at phone and desktop sizes: both charts draw (SVG), the
+percentiles are marked, and the product picker switches the distribution."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import RunningApp, open_admin, screenshot
+
+pytestmark = pytest.mark.e2e
+
+
+def test_insights_draws_both_charts_and_switches_product(
+    page: Page, viewport: str, running_app: RunningApp
+):
+    open_admin(page, running_app, "/admin/insights")
+    distribution = page.get_by_test_id("distribution-chart")
+    expect(distribution.locator("svg.recharts-surface[role=application]")).to_be_visible()
+    expect(distribution.locator(".recharts-bar-rectangle").first).to_be_visible()
+    expect(distribution.locator(".recharts-reference-line")).to_have_count(1)
+    expect(distribution).to_contain_text("Median 27 d")
+    expect(distribution).to_contain_text("Middle half (P25–P75)")
+    expect(distribution).to_contain_text("Days between reorders")
+    expect(page.get_by_test_id("insights-product")).to_have_text("House Blend Coffee")
+    expect(page.get_by_test_id("insights-median")).to_have_text("27 d")
+
+    due = page.get_by_test_id("due-chart")
+    expect(due.locator("svg.recharts-surface[role=application]")).to_be_visible()
+    expect(due.locator(".recharts-bar-rectangle").first).to_be_attached()
+    expect(due).to_contain_text("Customers")
+    assert int(page.get_by_test_id("due-total").inner_text().replace(",", "")) > 0
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, f"admin-insights-{viewport}")
+
+    page.get_by_test_id("insights-search").fill("shampoo")
+    page.get_by_test_id("insights-search-submit").click()
+    page.get_by_test_id("insights-result").filter(has_text="Argan Repair Shampoo").click()
+    expect(page.get_by_test_id("insights-product")).to_have_text("Argan Repair Shampoo")
+    expect(distribution.locator(".recharts-bar-rectangle").first).to_be_visible()
+    due.scroll_into_view_if_needed()
+    screenshot(page, f"admin-insights-due-{viewport}")
