@@ -261,6 +261,13 @@ class _ProgressLine:
             print(file=sys.stderr)
 
 
+def _cmd_secret_key(_args: argparse.Namespace) -> int:
+    from services.secrets import new_key
+
+    print(new_key())
+    return 0
+
+
 def _safe_url() -> str:
     """The database URL without a password, for messages."""
     from sqlalchemy.engine import make_url
@@ -340,6 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("request_id", help="the data_request id Shopify sent")
     export.set_defaults(run=_cmd_privacy_export)
+
+    commands.add_parser(
+        "secret-key",
+        help="print a new encryption key for REPEATCART_SECRET_KEY, which encrypts the tokens "
+        "and API keys saved in the dashboard (to rotate: new key first, then the old one, "
+        "comma-separated)",
+    ).set_defaults(run=_cmd_secret_key)
     return parser
 
 

@@ -194,8 +194,13 @@ def _api_key(settings: Settings, integration: str) -> str:
 
 
 def enabled_integrations(settings: Settings) -> list[str]:
-    """Integrations whose API key is set, in a fixed order."""
-    return [name for name in INTEGRATIONS if _api_key(settings, name)]
+    """Integrations whose API key is set and that are switched on, in a fixed order. One
+    switched off gets nothing queued, so turning it back on does not release a backlog."""
+    return [
+        name
+        for name in INTEGRATIONS
+        if _api_key(settings, name) and getattr(settings, f"{name}_enabled", True)
+    ]
 
 
 # --- payloads ------------------------------------------------------------------------------
@@ -1405,11 +1410,18 @@ def _host() -> str:
 
 
 def retry_failed(
-    session: Session, ids: Sequence[int] | None = None, now: datetime | None = None
+    session: Session,
+    ids: Sequence[int] | None = None,
+    now: datetime | None = None,
+    *,
+    integration: str | None = None,
 ) -> int:
-    """Queue failed rows again (all, or the given ids) with a fresh attempt count; the error
-    they failed with stays readable until they are sent. Returns how many were re-queued."""
+    """Queue failed rows again (all, one integration's, or the given ids) with a fresh attempt
+    count; the error they failed with stays readable until they are sent. Returns how many
+    were re-queued."""
     query = update(OutboxMessage).where(OutboxMessage.status == FAILED)
+    if integration is not None:
+        query = query.where(OutboxMessage.integration == integration)
     if ids is not None:
         query = query.where(OutboxMessage.id.in_(list(ids)))  # type: ignore[union-attr]
     result = session.execute(

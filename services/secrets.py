@@ -64,8 +64,21 @@ def decrypt(token: str, settings: Settings | None = None) -> str:
         ) from error
 
 
+def reencrypt(token: str, settings: Settings | None = None) -> str:
+    """The same secret encrypted under the first (newest) key, for key rotation."""
+    try:
+        return cipher(settings).rotate(token.encode()).decode()
+    except InvalidToken as error:
+        raise SecretError("a saved secret cannot be decrypted to re-encrypt it") from error
+
+
 def last4(secret: str) -> str:
     """What the dashboard may show of a secret: its last four characters, never more than a
     quarter of it (a short secret shows less)."""
     shown = min(4, len(secret) // 4)
     return secret[-shown:] if shown else ""
+
+
+def new_key() -> str:
+    """A fresh Fernet key, for `REPEATCART_SECRET_KEY` (`repeatcart secret-key` prints one)."""
+    return Fernet.generate_key().decode()

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from services.config import Settings, get_settings
 from services.models import AppSetting, utcnow
-from services.secrets import SecretError, decrypt, encrypt, last4
+from services.secrets import SecretError, decrypt, encrypt, last4, reencrypt
 
 SECRET_SETTINGS = frozenset(
     {
@@ -46,6 +46,7 @@ class StoredSetting:
     shown: str  # the value, or for a secret its last 4 characters
     secret: bool
     updated_at: datetime
+    readable: bool = True  # False: a secret the current encryption key cannot decrypt
 
 
 def effective_settings(session: Session, base: Settings | None = None) -> Settings:
@@ -96,6 +97,9 @@ def save_settings(
         row = stored or AppSetting(name=name)
         if secret:
             if row.encrypted and row.value and _same_secret(row.value, text, settings):
+                # unchanged, but re-encrypted under the newest key (how rotation completes)
+                row.value = reencrypt(row.value, settings)
+                session.add(row)
                 continue
             row.value, row.encrypted, row.last4 = encrypt(text, settings), True, last4(text)
         else:
@@ -115,14 +119,42 @@ def clear_setting(session: Session, name: str) -> None:
         session.delete(row)
 
 
-def stored_settings(session: Session) -> dict[str, StoredSetting]:
-    """Saved settings as the dashboard may show them: secret values never leave this module."""
+def stored_settings(session: Session, settings: Settings | None = None) -> dict[str, StoredSetting]:
+    """Saved settings as the dashboard may show them: secret values never leave this module.
+
+    A secret is decrypted only to learn whether it still can be (`readable`), so the dashboard
+    can ask for it again after the encryption key changed instead of failing later in a job.
+    """
     return {
         row.name: StoredSetting(
-            row.name, row.last4 if row.encrypted else row.value, row.encrypted, row.updated_at
+            row.name,
+            row.last4 if row.encrypted else row.value,
+            row.encrypted,
+            row.updated_at,
+            _readable(row.value, settings) if row.encrypted else True,
         )
         for row in session.exec(select(AppSetting)).all()
     }
+
+
+def secret_display(
+    stored: dict[str, StoredSetting], name: str, base: Settings | None = None
+) -> tuple[str, str]:
+    """(last 4 characters, source) of a secret for the dashboard; source is `saved`,
+    `unreadable` (saved, but the encryption key changed), `environment` or `none`."""
+    row = stored.get(name)
+    if row is not None and row.secret:
+        return (row.shown, "saved") if row.readable else ("", "unreadable")
+    value = str(getattr(base or get_settings(), name, "") or "")
+    return (last4(value), "environment") if value else ("", "none")
+
+
+def _readable(stored: str, settings: Settings | None) -> bool:
+    try:
+        decrypt(stored, settings)
+    except SecretError:
+        return False
+    return True
 
 
 def _same_secret(stored: str, text: str, settings: Settings | None) -> bool:

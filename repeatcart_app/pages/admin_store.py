@@ -1,4 +1,4 @@
-"""`/admin/store`: the Store page."""
+"""`/admin/store`: the Shopify connection, the carts' public address, and Test connection."""
 
 from __future__ import annotations
 
@@ -9,8 +9,230 @@ from repeatcart_app.components.admin_frame import admin_page
 from repeatcart_app.state.admin_store import AdminStoreState
 
 
+def _label(text: str, field_id: str) -> rx.Component:
+    return rx.el.label(
+        rx.text(text, size="2", weight="medium"),
+        html_for=field_id,
+    )
+
+
+def _error(name: str) -> rx.Component:
+    message = AdminStoreState.errors.get(name, "")
+    return rx.cond(
+        message != "",
+        rx.text(message, size="2", color_scheme="red", data_testid=f"error-{name}"),
+    )
+
+
+def _text_field(
+    label: str, name: str, value: rx.Var, hint: str, placeholder: str = ""
+) -> rx.Component:
+    field_id = f"store-{name}"
+    return rx.vstack(
+        _label(label, field_id),
+        rx.input(
+            id=field_id,
+            name=name,
+            default_value=value,
+            placeholder=placeholder,
+            size="3",
+            width="100%",
+            auto_complete="off",
+            spell_check=False,
+            data_testid=f"field-{name}",
+        ),
+        rx.text(hint, size="1", color_scheme="gray"),
+        _error(name),
+        spacing="1",
+        width="100%",
+    )
+
+
+def _secret_field(
+    label: str,
+    name: str,
+    note: rx.Var,
+    saved: rx.Var,
+    unreadable: rx.Var,
+    hint: str,
+) -> rx.Component:
+    """A password input that starts empty: blank on save keeps the saved value."""
+    field_id = f"store-{name}"
+    return rx.vstack(
+        _label(label, field_id),
+        rx.input(
+            id=field_id,
+            name=name,
+            type="password",
+            placeholder="Blank keeps the saved value",
+            size="3",
+            width="100%",
+            auto_complete="new-password",
+            spell_check=False,
+            data_testid=f"field-{name}",
+        ),
+        rx.hstack(
+            rx.text(
+                note,
+                size="1",
+                color_scheme=rx.cond(unreadable, "red", "gray"),
+                data_testid=f"note-{name}",
+            ),
+            rx.cond(
+                saved,
+                rx.button(
+                    "Remove",
+                    type="button",
+                    size="1",
+                    variant="ghost",
+                    color_scheme="red",
+                    on_click=AdminStoreState.remove_secret(name),
+                    data_testid=f"remove-{name}",
+                ),
+            ),
+            spacing="3",
+            align="center",
+            wrap="wrap",
+        ),
+        rx.text(hint, size="1", color_scheme="gray"),
+        _error(name),
+        spacing="1",
+        width="100%",
+    )
+
+
+def _section(title: str, description: str, *children: rx.Component) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading(title, size="4", as_="h2"),
+            rx.text(description, size="2", color_scheme="gray"),
+            *children,
+            spacing="4",
+            width="100%",
+        ),
+        size=rx.breakpoints(initial="2", sm="3"),
+        width="100%",
+    )
+
+
+def _form() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            _section(
+                "Shopify",
+                "The shop RepeatCart reads orders and products from, through a custom app's "
+                "Admin API access token.",
+                _text_field(
+                    "Shop domain",
+                    "shopify_shop",
+                    AdminStoreState.shop,
+                    "The myshopify domain, not your storefront's own domain.",
+                    "your-shop.myshopify.com",
+                ),
+                _secret_field(
+                    "Admin API access token",
+                    "shopify_token",
+                    AdminStoreState.token_note,
+                    AdminStoreState.token_saved,
+                    AdminStoreState.token_unreadable,
+                    "From the custom app's API credentials (starts with shpat_).",
+                ),
+                _text_field(
+                    "API version",
+                    "shopify_api_version",
+                    AdminStoreState.api_version,
+                    "YYYY-MM, a version Shopify supports.",
+                    "2026-10",
+                ),
+                _secret_field(
+                    "Webhook secret",
+                    "shopify_webhook_secret",
+                    AdminStoreState.webhook_note,
+                    AdminStoreState.webhook_saved,
+                    AdminStoreState.webhook_unreadable,
+                    "The app's client secret, which signs the webhooks Shopify sends.",
+                ),
+            ),
+            _section(
+                "Carts",
+                "Where shoppers open their carts; every cart link starts with it.",
+                _text_field(
+                    "Public base URL",
+                    "public_url",
+                    AdminStoreState.public_url,
+                    "http:// or https:// and the address of this app.",
+                    "https://carts.your-shop.com",
+                ),
+            ),
+            rx.hstack(
+                rx.button("Save", type="submit", size="3", data_testid="save-store"),
+                rx.cond(
+                    AdminStoreState.form_message != "",
+                    rx.text(
+                        AdminStoreState.form_message,
+                        size="2",
+                        color_scheme=rx.cond(AdminStoreState.form_ok, "grass", "red"),
+                        role="status",
+                        data_testid="store-message",
+                    ),
+                ),
+                spacing="4",
+                align="center",
+                wrap="wrap",
+            ),
+            spacing="5",
+            width="100%",
+        ),
+        on_submit=AdminStoreState.save,
+        key=AdminStoreState.form_key,
+        width="100%",
+        data_testid="store-form",
+    )
+
+
+def _connection() -> rx.Component:
+    return _section(
+        "Test connection",
+        "Asks Shopify for the shop with the saved settings (save your changes first).",
+        rx.hstack(
+            rx.button(
+                rx.cond(AdminStoreState.testing, rx.spinner(size="2"), rx.icon("plug", size=16)),
+                "Test connection",
+                on_click=AdminStoreState.test_connection,
+                disabled=AdminStoreState.testing,
+                variant="soft",
+                size="3",
+                data_testid="test-connection",
+            ),
+            align="center",
+        ),
+        rx.cond(
+            AdminStoreState.connection_message != "",
+            rx.cond(
+                AdminStoreState.connection_ok,
+                rx.callout(
+                    AdminStoreState.connection_message,
+                    icon="circle-check",
+                    color_scheme="grass",
+                    width="100%",
+                    data_testid="connection-result",
+                ),
+                rx.callout(
+                    AdminStoreState.connection_message,
+                    icon="triangle-alert",
+                    color_scheme="red",
+                    width="100%",
+                    data_testid="connection-result",
+                ),
+            ),
+        ),
+    )
+
+
 @admin_page("Store", routes.ADMIN_STORE)
 def admin_store_page() -> rx.Component:
     return rx.cond(
-        AdminStoreState.loaded, rx.text("Store"), rx.center(rx.spinner(), padding="48px")
+        AdminStoreState.loaded,
+        rx.vstack(_form(), _connection(), spacing="5", width="100%", data_testid="admin-store"),
+        rx.center(rx.spinner(), padding="48px"),
     )

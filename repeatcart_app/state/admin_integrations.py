@@ -1,14 +1,144 @@
-"""The dashboard's Integrations page state."""
+"""The dashboard's Integrations page state: keys, on/off, test events, the delivery log.
+
+No key ever enters this state: a key goes from the submitted form to
+`services.integrations_admin`, which encrypts it; the page shows only "ends in ••••1234". Values
+are kept per integration in small dicts keyed by its name, and the delivery log holds only the
+visible page of rows.
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 import reflex as rx
 
 from repeatcart_app.state.auth import AuthState, require_admin
+from services.db import session_scope
+from services.dispatch import INTEGRATIONS
+from services.integrations_admin import (
+    LABELS,
+    DeliveryLog,
+    IntegrationView,
+    delivery_log,
+    integration_views,
+    remove_key,
+    resume,
+    retry_delivery,
+    save_integration,
+    send_test_event,
+    set_enabled,
+)
+
+_STATUS_COLORS = {
+    "sent": "grass",
+    "failed": "red",
+    "pending": "amber",
+    "sending": "blue",
+    "skipped": "gray",
+}
+
+
+def _key_note(view: IntegrationView) -> str:
+    if view.key_source == "unreadable":
+        return "The saved key can no longer be read (the encryption key changed): re-enter it."
+    if view.key_source == "none":
+        return "No key saved."
+    where = "saved here" if view.key_source == "saved" else "from the environment"
+    return f"Ends in ••••{view.key_last4} ({where})." if view.key_last4 else f"Set ({where})."
+
+
+def _status(view: IntegrationView) -> tuple[str, str]:
+    if view.key_source in ("none", "unreadable"):
+        return "No key", "gray"
+    if not view.enabled:
+        return "Off", "gray"
+    if view.stopped:
+        return "Stopped: key refused", "red"
+    return "On", "grass"
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    parts = [f"{counts[s]:,} {s}" for s in ("sent", "pending", "failed", "skipped") if counts[s]]
+    return " · ".join(parts) if parts else "Nothing sent yet."
+
+
+def _send_in_new_session(integration: str, recipient: str):
+    with session_scope() as session:
+        return send_test_event(session, integration, recipient)
 
 
 class AdminIntegrationsState(AuthState):
     loaded: bool = False
+    key_note: dict[str, str] = {}
+    key_saved: dict[str, bool] = {}
+    key_unreadable: dict[str, bool] = {}
+    enabled: dict[str, bool] = {}
+    status_label: dict[str, str] = {}
+    status_color: dict[str, str] = {}
+    stopped: dict[str, str] = {}
+    counts_line: dict[str, str] = {}
+    key_message: dict[str, str] = {}
+    key_ok: dict[str, bool] = {}
+    test_message: dict[str, str] = {}
+    test_ok: dict[str, bool] = {}
+    testing: dict[str, bool] = {}
+    form_key: int = 0
+
+    log_integration: str = "klaviyo"
+    failures_only: bool = False
+    log_page: int = 1
+    log_pages: int = 1
+    log_summary: str = ""
+    log_failed: int = 0
+    log_rows: list[dict[str, str]] = []
+    log_message: str = ""
+
+    def _refresh_cards(self) -> None:
+        with session_scope() as session:
+            views = integration_views(session)
+        self.key_note = {v.name: _key_note(v) for v in views}
+        self.key_saved = {v.name: v.key_source == "saved" for v in views}
+        self.key_unreadable = {v.name: v.key_source == "unreadable" for v in views}
+        self.enabled = {v.name: v.enabled for v in views}
+        self.status_label = {v.name: _status(v)[0] for v in views}
+        self.status_color = {v.name: _status(v)[1] for v in views}
+        self.stopped = {v.name: v.stopped for v in views}
+        self.counts_line = {v.name: _counts_line(v.counts) for v in views}
+
+    def _refresh_log(self) -> None:
+        with session_scope() as session:
+            log: DeliveryLog = delivery_log(
+                session,
+                self.log_integration,
+                failures_only=self.failures_only,
+                page=self.log_page,
+            )
+        self.log_page = log.page
+        self.log_pages = log.pages
+        self.log_failed = log.counts["failed"]
+        what = "failed messages" if self.failures_only else "messages"
+        self.log_summary = (
+            f"{log.total:,} {what} · page {log.page:,} of {log.pages:,}"
+            if log.total
+            else f"No {what} for {LABELS[self.log_integration]} yet."
+        )
+        self.log_rows = [
+            {
+                "id": str(row.id),
+                "status": row.status,
+                "color": _STATUS_COLORS.get(row.status, "gray"),
+                "kind": row.kind.replace("_", " "),
+                "email": row.email or "(no email)",
+                "attempts": f"{row.attempts:,} attempt" + ("" if row.attempts == 1 else "s"),
+                "error": row.error,
+                "when": f"{row.when:%Y-%m-%d %H:%M} UTC",
+            }
+            for row in log.rows
+        ]
+
+    def _message(self, name: str, text: str, ok: bool) -> None:
+        self.key_message = {**self.key_message, name: text}
+        self.key_ok = {**self.key_ok, name: ok}
 
     @rx.event
     def load(self):
@@ -16,5 +146,153 @@ class AdminIntegrationsState(AuthState):
         if denied is not None:
             self.loaded = False
             return denied
+        self._refresh_cards()
+        self.key_message, self.key_ok = {}, {}
+        self.test_message, self.test_ok = {}, {}
+        self.testing = {name: False for name in INTEGRATIONS}
+        self.log_page = 1
+        self.log_message = ""
+        self._refresh_log()
         self.loaded = True
+        return None
+
+    @rx.event
+    def save_key(self, name: str, form_data: dict):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        if name not in INTEGRATIONS:
+            return None
+        with session_scope() as session:
+            ok, message = save_integration(
+                session, name, str(form_data.get("api_key", "") or ""), by=self.current_email
+            )
+        self._message(name, message, ok)
+        if ok:
+            self.form_key += 1  # remounts the forms: the password field is empty again
+            self._refresh_cards()
+        return None
+
+    @rx.event
+    def remove_key(self, name: str):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        if name not in INTEGRATIONS:
+            return None
+        with session_scope() as session:
+            remove_key(session, name)
+        self._refresh_cards()
+        self._message(name, "Key removed.", True)
+        return None
+
+    @rx.event
+    def resume(self, name: str):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        if name not in INTEGRATIONS:
+            return None
+        with session_scope() as session:
+            resumed = resume(session, name)
+        self._refresh_cards()
+        self._message(
+            name,
+            "Delivery resumes on the next pass." if resumed else "Delivery was not stopped.",
+            True,
+        )
+        return None
+
+    @rx.event
+    def toggle(self, name: str, on: bool):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        if name not in INTEGRATIONS:
+            return None
+        with session_scope() as session:
+            set_enabled(session, name, bool(on), by=self.current_email)
+        self._refresh_cards()
+        label = LABELS[name]
+        self._message(name, f"{label} is {'on' if on else 'off'}.", True)
+        return None
+
+    @rx.event(background=True)
+    async def send_test(self, name: str, form_data: dict):
+        async with self:
+            denied = require_admin(self)
+            if denied is not None:
+                return denied
+            if name not in INTEGRATIONS or self.testing.get(name):
+                return None
+            self.testing = {**self.testing, name: True}
+            self.test_message = {**self.test_message, name: ""}
+        recipient = str(form_data.get("recipient", "") or "")
+        result = await asyncio.to_thread(_send_in_new_session, name, recipient)
+        async with self:
+            self.testing = {**self.testing, name: False}
+            self.test_message = {**self.test_message, name: result.message}
+            self.test_ok = {**self.test_ok, name: result.ok}
+        return None
+
+    @rx.event
+    def show_log(self, name: str | list[str]):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        name = name[0] if isinstance(name, list) and name else name
+        if isinstance(name, str) and name in INTEGRATIONS:
+            self.log_integration = name
+            self.log_page = 1
+            self.log_message = ""
+            self._refresh_log()
+        return None
+
+    @rx.event
+    def show_failures(self, only: bool):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        self.failures_only = bool(only)
+        self.log_page = 1
+        self.log_message = ""
+        self._refresh_log()
+        return None
+
+    @rx.event
+    def turn_page(self, step: int):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        self.log_page = max(1, self.log_page + int(step))
+        self._refresh_log()
+        return None
+
+    @rx.event
+    def refresh(self):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        self._refresh_cards()
+        self._refresh_log()
+        return None
+
+    @rx.event
+    def retry(self, row_id: str = ""):
+        """One failed message (its id) or, without one, every failed message shown's
+        integration has."""
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        ids = [int(row_id)] if row_id.isdigit() else None
+        with session_scope() as session:
+            count = retry_delivery(session, self.log_integration, ids)
+        noun = "message" if count == 1 else "messages"
+        self.log_message = (
+            f"{count:,} {noun} queued again; the next delivery pass sends them."
+            if count
+            else "Nothing to retry."
+        )
+        self._refresh_cards()
+        self._refresh_log()
         return None

@@ -1,14 +1,64 @@
-"""The dashboard's Store page state."""
+"""The dashboard's Store page state: the Shopify connection and the carts' public address.
+
+Secrets never enter this state: the form's password fields go straight from the submitted form
+to `services.store_admin`, and the page shows only "ends in ••••1234". The form is remounted
+(`form_key`) after a successful save, which empties the password fields; after a refused save
+it is left as typed, so nothing the merchant entered is lost.
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 import reflex as rx
 
 from repeatcart_app.state.auth import AuthState, require_admin
+from services.db import session_scope
+from services.store_admin import (
+    STORE_SECRETS,
+    StoreView,
+    check_saved_connection,
+    remove_store_secret,
+    save_store,
+    store_view,
+)
+
+_FIELDS = ("shopify_shop", "shopify_api_version", "public_url", *STORE_SECRETS)
 
 
 class AdminStoreState(AuthState):
     loaded: bool = False
+    shop: str = ""
+    api_version: str = ""
+    public_url: str = ""
+    token_note: str = ""
+    token_saved: bool = False
+    token_unreadable: bool = False
+    webhook_note: str = ""
+    webhook_saved: bool = False
+    webhook_unreadable: bool = False
+    errors: dict[str, str] = {}
+    form_message: str = ""
+    form_ok: bool = False
+    form_key: int = 0
+    testing: bool = False
+    connection_message: str = ""
+    connection_ok: bool = False
+
+    def _show(self, view: StoreView) -> None:
+        self.shop = view.shop
+        self.api_version = view.api_version
+        self.public_url = view.public_url
+        self.token_note = view.token.note
+        self.token_saved = view.token.source == "saved"
+        self.token_unreadable = view.token.source == "unreadable"
+        self.webhook_note = view.webhook_secret.note
+        self.webhook_saved = view.webhook_secret.source == "saved"
+        self.webhook_unreadable = view.webhook_secret.source == "unreadable"
+
+    def _reload(self) -> None:
+        with session_scope() as session:
+            self._show(store_view(session))
 
     @rx.event
     def load(self):
@@ -16,5 +66,65 @@ class AdminStoreState(AuthState):
         if denied is not None:
             self.loaded = False
             return denied
+        self._reload()
+        self.errors = {}
+        self.form_message = ""
+        self.connection_message = ""
+        self.testing = False
         self.loaded = True
+        return None
+
+    @rx.event
+    def save(self, form_data: dict):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        values = {name: str(form_data.get(name, "") or "") for name in _FIELDS}
+        with session_scope() as session:
+            result = save_store(session, values, by=self.current_email)
+        if not result.ok:
+            self.errors = result.errors
+            self.form_ok = False
+            self.form_message = "Nothing was saved: correct the fields marked in red."
+            return None
+        self.errors = {}
+        self._reload()
+        self.form_key += 1
+        self.form_ok = True
+        self.form_message = "Saved." if result.changed else "No changes to save."
+        self.connection_message = ""
+        return None
+
+    @rx.event
+    def remove_secret(self, name: str):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        if name not in STORE_SECRETS:
+            return None
+        with session_scope() as session:
+            remove_store_secret(session, name)
+        self._reload()
+        self.form_key += 1
+        self.form_ok = True
+        what = "Admin API token" if name == "shopify_token" else "Webhook secret"
+        self.form_message = f"{what} removed."
+        self.connection_message = ""
+        return None
+
+    @rx.event(background=True)
+    async def test_connection(self):
+        async with self:
+            denied = require_admin(self)
+            if denied is not None:
+                return denied
+            if self.testing:
+                return None
+            self.testing = True
+            self.connection_message = ""
+        result = await asyncio.to_thread(check_saved_connection)
+        async with self:
+            self.testing = False
+            self.connection_ok = result.ok
+            self.connection_message = result.message
         return None

@@ -410,6 +410,15 @@ def test_a_scan_run_twice_queues_nothing_new(world: World, store: Store) -> None
     assert cycle_key("due", ava.id, BOUGHT) in {key for _, key in keys}
 
 
+def test_an_integration_switched_off_gets_nothing_queued(world: World, store: Store) -> None:
+    ava = store.customer()
+    store.due(ava, store.product("Soap"))
+    summary = world.scan(postscript_enabled=False)
+    assert summary.of("postscript").queued == 0
+    assert summary.of("klaviyo").queued > 0  # the others still get theirs
+    assert "postscript" not in {row.integration for row in world.outbox()}
+
+
 def test_one_event_per_customer_per_cycle_until_they_reorder(world: World, store: Store) -> None:
     ava = store.customer()
     soap, tea = store.product("Soap"), store.product("Tea")
