@@ -1,14 +1,240 @@
-"""The dashboard's Sync page state."""
+"""The dashboard's Sync page state: sync status cards, "Sync now", and CSV order imports.
+
+The work runs in threads of the web process (`services.sync_admin`); this state only starts it
+and follows it. Two background events poll the database: one while a sync runs, one while an
+import runs; each stops when its work is done or when the browser has left the page.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+from datetime import datetime
+
 import reflex as rx
 
+from repeatcart_app import routes
 from repeatcart_app.state.auth import AuthState, require_admin
+from services import sync_admin
+from services.db import session_scope
+from services.models import utcnow
+
+UPLOAD_ID = "order-export"
+POLL_SECONDS = 1.0
+MAX_POLL_SECONDS = 6 * 3600
+"""A poller gives up after this long even if the work has not ended (a stuck sync)."""
+SHOWN_ROW_ERRORS = 200
+SYNC_KINDS = ("orders", "products")
+
+
+@dataclasses.dataclass
+class SyncCard:
+    """One sync stream (Orders or Catalog) as its card shows it."""
+
+    kind: str = ""
+    label: str = ""
+    running: bool = False
+    progress_known: bool = False
+    progress_percent: int = 0
+    progress_label: str = ""
+    status: str = "never"  # never | ok | failed | running
+    status_label: str = "Never run"
+    finished_relative: str = ""
+    finished_utc: str = ""
+    started_relative: str = ""
+    summary: str = ""
+    error: str = ""
+    message: str = ""
+    message_tone: str = "gray"  # gray | green | amber | red
+
+
+@dataclasses.dataclass
+class ImportRowError:
+    line: str = ""
+    order: str = ""
+    message: str = ""
+
+
+@dataclasses.dataclass
+class ImportHistoryRow:
+    id: int = 0
+    filename: str = ""
+    status: str = ""
+    status_label: str = ""
+    status_color: str = "gray"
+    started_utc: str = ""
+    started_relative: str = ""
+    rows: str = "0"
+    orders: str = "0"
+    errors: str = "0"
+    failure: str = ""
+
+
+def _utc_label(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def _relative(moment: datetime | None, now: datetime) -> str:
+    """ "3 min ago": what a merchant reads at a glance; the UTC time is shown beside it."""
+    if moment is None:
+        return ""
+    seconds = int((now - moment).total_seconds())
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''} ago"
+    days = seconds // 86400
+    return f"{days:,} day{'s' if days != 1 else ''} ago"
+
+
+def _summary_line(kind: str, summary: dict) -> str:
+    if not summary:
+        return ""
+    noun = "orders" if kind == "orders" else "products"
+    parts = [
+        f"{int(summary.get('created', 0)):,} new {noun}",
+        f"{int(summary.get('updated', 0)):,} updated",
+        f"{int(summary.get('unchanged', 0)):,} unchanged",
+    ]
+    if kind == "products":
+        parts.append(f"{int(summary.get('deleted', 0)):,} marked deleted")
+    seconds = summary.get("seconds")
+    if isinstance(seconds, int | float):
+        parts.append(f"took {seconds:,.1f} s")
+    return " · ".join(parts)
+
+
+def _card(stream: sync_admin.StreamStatus, now: datetime, message: str, tone: str) -> SyncCard:
+    noun = "orders" if stream.kind == "orders" else "products"
+    total = stream.progress_total
+    if stream.running:
+        status, label = "running", "Running"
+    elif stream.last_status == "ok":
+        status, label = "ok", "Succeeded"
+    elif stream.last_status == "failed":
+        status, label = "failed", "Failed"
+    else:
+        status, label = "never", "Never run"
+    if total:
+        percent = min(100, round(100 * stream.progress_done / total))
+        progress = f"{stream.progress_done:,} of {total:,} {noun}"
+    else:
+        percent = 0
+        progress = f"{stream.progress_done:,} {noun} so far"
+    return SyncCard(
+        kind=stream.kind,
+        label=stream.label,
+        running=stream.running,
+        progress_known=bool(total),
+        progress_percent=percent,
+        progress_label=progress,
+        status=status,
+        status_label=label,
+        finished_relative=_relative(stream.last_finished_at, now),
+        finished_utc=_utc_label(stream.last_finished_at),
+        started_relative=_relative(stream.last_started_at, now),
+        summary=_summary_line(stream.kind, stream.summary),
+        error=stream.last_error if stream.last_status == "failed" else "",
+        message=message,
+        message_tone=tone,
+    )
+
+
+_IMPORT_STATUS = {
+    "running": ("Importing", "blue"),
+    "done": ("Imported", "green"),
+    "failed": ("Failed", "red"),
+    "interrupted": ("Interrupted", "amber"),
+}
+
+
+def _history_row(run: sync_admin.ImportStatus, now: datetime) -> ImportHistoryRow:
+    label, color = _IMPORT_STATUS.get(run.status, (run.status, "gray"))
+    return ImportHistoryRow(
+        id=run.id,
+        filename=run.filename,
+        status=run.status,
+        status_label=label,
+        status_color=color,
+        started_utc=_utc_label(run.started_at),
+        started_relative=_relative(run.started_at, now),
+        rows=f"{run.rows_done:,}",
+        orders=f"{run.orders_imported:,}",
+        errors=f"{run.error_count:,}",
+        failure=run.failure,
+    )
+
+
+_SYNC_MESSAGES = {
+    "started": ("Sync started.", "green"),
+    "already running": ("A sync is already running; its progress is shown below.", "amber"),
+    "not configured": (
+        "Shopify is not connected: add the shop domain and Admin API access token on the Store "
+        "page, then sync.",
+        "red",
+    ),
+}
 
 
 class AdminSyncState(AuthState):
     loaded: bool = False
+    shopify_configured: bool = False
+    cards: list[SyncCard] = []
+    history: list[ImportHistoryRow] = []
+
+    # the import this browser follows: "" | uploading | importing | done | failed
+    import_phase: str = ""
+    import_filename: str = ""
+    upload_percent: int = 0
+    import_percent: int = 0
+    import_status_label: str = ""
+    import_message: str = ""
+    import_result: str = ""
+    import_error_count: str = "0"
+    import_errors_shown: str = "0"
+    import_errors: list[ImportRowError] = []
+
+    _sync_messages: dict[str, tuple[str, str]] = {}
+    _sync_polling: bool = False
+    _import_polling: bool = False
+    _followed_run_id: int = 0
+    _running_run_id: int = 0
+
+    @rx.var
+    def import_busy(self) -> bool:
+        return self.import_phase in ("uploading", "importing")
+
+    def _refresh(self) -> bool:
+        """Read everything the page shows; True when a sync is running."""
+        now = utcnow()
+        with session_scope() as session:
+            overview = sync_admin.sync_overview(session)
+        self.shopify_configured = overview.shopify_configured
+        streams = {"orders": overview.orders, "products": overview.products}
+        self.cards = [
+            _card(streams[kind], now, *self._sync_messages.get(kind, ("", "gray")))
+            for kind in SYNC_KINDS
+        ]
+        self.history = [_history_row(run, now) for run in overview.imports]
+        latest = overview.imports[0] if overview.imports else None
+        self._running_run_id = latest.id if latest and latest.status == "running" else 0
+        return overview.orders.running or overview.products.running
+
+    def _show_last_import(self) -> None:
+        with session_scope() as session:
+            status = (
+                sync_admin.import_status(session, self._followed_run_id)
+                if self._followed_run_id
+                else None
+            )
+        if status is None:
+            self.import_phase = ""
+            self.import_status_label = ""
+        else:
+            self._show_import(status)
 
     @rx.event
     def load(self):
@@ -16,5 +242,275 @@ class AdminSyncState(AuthState):
         if denied is not None:
             self.loaded = False
             return denied
+        self._sync_messages = {}
+        running = self._refresh()
         self.loaded = True
+        events = []
+        if running:
+            events.append(AdminSyncState.poll_sync)
+        if not self._import_polling:
+            if self._running_run_id:
+                events.append(AdminSyncState.follow_import(self._running_run_id))
+            elif self.import_busy:
+                self._show_last_import()  # it ended while the page was away
+        return events or None
+
+    @rx.event
+    def refresh(self):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        if self._refresh():
+            return AdminSyncState.poll_sync
         return None
+
+    @rx.event
+    async def sync_now(self, kind: str):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        if kind not in SYNC_KINDS:
+            return rx.toast.error("Unknown sync.")
+        # off the event loop: starting the job waits a moment for a lease race to show
+        outcome = await asyncio.to_thread(sync_admin.sync_now, kind)
+        self._sync_messages = {**self._sync_messages, kind: _SYNC_MESSAGES[outcome]}
+        running = self._refresh()
+        if running or outcome == "started":
+            return AdminSyncState.poll_sync
+        return None
+
+    @rx.event(background=True)
+    async def poll_sync(self):
+        """Follows running syncs once a second; stops when none runs or the page was left."""
+        async with self:
+            denied = require_admin(self)
+            if denied is not None:
+                return denied
+            if self._sync_polling:
+                return None
+            self._sync_polling = True
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + MAX_POLL_SECONDS
+            while loop.time() < deadline:
+                await asyncio.sleep(POLL_SECONDS)
+                async with self:
+                    if self.router.page.path != routes.ADMIN_SYNC:
+                        break
+                    if not self._refresh():
+                        break
+        finally:
+            async with self:
+                self._sync_polling = False
+        return None
+
+    @rx.event
+    def begin_upload(self):
+        """Runs before the upload: resets the report, so a previous result is not mistaken."""
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        if self.import_busy:
+            return None
+        self.import_phase = "uploading"
+        self.upload_percent = 0
+        self.import_percent = 0
+        self.import_status_label = "Uploading 0%"
+        self.import_message = ""
+        self.import_result = ""
+        self.import_error_count = "0"
+        self.import_errors_shown = "0"
+        self.import_errors = []
+        return None
+
+    @rx.event
+    def upload_progress(self, progress: dict):
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        if self.import_phase != "uploading":
+            return None  # a late browser report after the server already has the file
+        fraction = progress.get("progress")
+        if isinstance(fraction, int | float) and 0 <= fraction <= 1:
+            self.upload_percent = int(fraction * 100)
+            self.import_status_label = f"Uploading {self.upload_percent}%"
+        return None
+
+    @rx.event
+    def upload_rejected(self, codes: list[str]):
+        """The browser refused the file before sending it (too large, or not one file).
+
+        Only react-dropzone's error codes come here: the rejected File itself would be sent
+        along as a socket attachment, which for a huge file breaks the connection.
+        """
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        refused = {str(code) for code in codes} if isinstance(codes, list) else set()
+        self.import_phase = "failed"
+        self.import_status_label = ""
+        self.import_result = ""
+        self.import_errors = []
+        if "file-too-large" in refused:
+            self.import_message = (
+                f"The file is larger than {sync_admin.MAX_UPLOAD_BYTES // (1024 * 1024)} MB; "
+                "export a shorter date range from Shopify and import the parts one after another."
+            )
+        elif "too-many-files" in refused:
+            self.import_message = "Choose one file at a time."
+        else:
+            self.import_message = "This file cannot be imported: choose a CSV order export."
+        return None
+
+    @rx.event(background=True)
+    async def upload_export(self, chunks: rx.UploadChunkIterator):
+        """Receives the upload as a stream (the size limit holds as the bytes arrive)."""
+        async with self:
+            denied = require_admin(self)
+            if denied is not None:
+                return denied
+            if self._import_polling:
+                self.import_message = "An import is running: wait for it to finish."
+                return None
+            self._import_polling = True
+            self.import_phase = "uploading"
+        run_id: int | None = None
+        try:
+            run_id = await self._receive(chunks)
+        finally:
+            if run_id is None:
+                async with self:
+                    self._import_polling = False
+        if run_id is not None:
+            await self._follow(run_id)
+        return None
+
+    async def _receive(self, chunks: rx.UploadChunkIterator) -> int | None:
+        """Save the upload and record its run; None (with a message shown) when refused."""
+        sink = sync_admin.UploadSink(await asyncio.to_thread(sync_admin.upload_dir))
+        filename: str | None = None
+        try:
+            async for chunk in chunks:
+                if filename is None:
+                    filename = chunk.filename
+                elif chunk.filename != filename:
+                    raise sync_admin.UploadRefused("choose one file at a time")
+                sink.write(chunk.data)
+            sink.close()
+        except sync_admin.UploadRefused as refusal:  # too large, or more than one file
+            sink.discard()
+            await self._show_refusal(str(refusal))
+            return None
+        except BaseException:
+            sink.discard()
+            raise
+        if filename is None:
+            sink.discard()
+            await self._show_refusal("no file was received; choose a file and try again")
+            return None
+
+        def record() -> sync_admin.ImportStatus:
+            with session_scope() as session:
+                return sync_admin.start_import(session, sink.path, filename or "")
+
+        status = await asyncio.to_thread(record)
+        if status.status == "failed":
+            await self._show_refusal(status.failure)
+            return None
+        sync_admin.launch_import(status.id, sink.path)
+        async with self:
+            self.import_filename = status.filename
+            self.upload_percent = 100
+            self._show_import(status)
+        return status.id
+
+    async def _show_refusal(self, message: str) -> None:
+        async with self:
+            self.import_phase = "failed"
+            self.import_message = f"Not imported: {message}."
+            self.import_status_label = ""
+            self._refresh()
+
+    @rx.event(background=True)
+    async def follow_import(self, run_id: int):
+        """Resumes following an import that was running when the page was opened."""
+        async with self:
+            denied = require_admin(self)
+            if denied is not None:
+                return denied
+            if self._import_polling or not isinstance(run_id, int):
+                return None
+            self._import_polling = True
+            self.import_phase = "importing"
+        await self._follow(run_id)
+        return None
+
+    async def _follow(self, run_id: int) -> None:
+        """Poll the run until it ends (or the page is left), then show its report."""
+
+        def read() -> sync_admin.ImportStatus | None:
+            with session_scope() as session:
+                return sync_admin.import_status(session, run_id)
+
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + MAX_POLL_SECONDS
+            while loop.time() < deadline:
+                status = await asyncio.to_thread(read)
+                async with self:
+                    if status is None or self.router.page.path != routes.ADMIN_SYNC:
+                        break
+                    self._show_import(status)
+                    if status.status != "running":
+                        self._refresh()
+                        break
+                await asyncio.sleep(POLL_SECONDS / 2)
+        finally:
+            async with self:
+                self._import_polling = False
+
+    def _show_import(self, status: sync_admin.ImportStatus) -> None:
+        self._followed_run_id = status.id
+        self.import_filename = status.filename
+        if status.bytes_total:
+            self.import_percent = min(100, round(100 * status.bytes_done / status.bytes_total))
+        phase = status.summary.get("phase", "")
+        if status.status == "running":
+            self.import_phase = "importing"
+            if phase == "recomputing":
+                self.import_status_label = (
+                    f"Imported {status.rows_done:,} rows; updating due dates…"
+                )
+            else:
+                self.import_status_label = f"Importing {status.rows_done:,} rows…"
+        else:
+            self.import_phase = "done" if status.status == "done" else "failed"
+            if status.status == "done":
+                self.import_percent = 100
+                self.import_status_label = f"Done: {status.rows_done:,} rows read"
+            else:
+                self.import_status_label = f"Stopped after {status.rows_done:,} rows"
+            self.import_message = (
+                f"Not finished: {status.failure}. What was imported is kept; import the file "
+                "again to complete it (orders already imported are not duplicated)."
+                if status.status != "done"
+                else ""
+            )
+        created = status.summary.get("orders_created", 0)
+        updated = status.summary.get("orders_updated", 0)
+        unchanged = status.summary.get("orders_unchanged", 0)
+        self.import_result = (
+            f"{status.rows_done:,} rows read · {status.orders_imported:,} orders "
+            f"({created:,} new, {updated:,} updated, {unchanged:,} unchanged) · "
+            f"{status.error_count:,} rows with errors"
+        )
+        self.import_error_count = f"{status.error_count:,}"
+        self.import_errors_shown = f"{min(len(status.errors), SHOWN_ROW_ERRORS):,}"
+        self.import_errors = [
+            ImportRowError(
+                line=f"{error.get('line', '')}",
+                order=str(error.get("order") or "—"),
+                message=str(error.get("message", "")),
+            )
+            for error in status.errors[:SHOWN_ROW_ERRORS]
+        ]
