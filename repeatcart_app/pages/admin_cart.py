@@ -1,14 +1,537 @@
-"""`/admin/cart`: the Cart page."""
+"""`/admin/cart`: what every customer's cart shows, and when reminders go out.
+
+Four settings cards (each saved on its own, messages next to the fields) and a preview of any
+customer's cart in a new tab. Saved changes show on the next cart load.
+"""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from repeatcart_app import routes
+from repeatcart_app.components.admin_cart_parts import (
+    field,
+    product_thumb,
+    saved_note,
+    section_card,
+)
 from repeatcart_app.components.admin_frame import admin_page
-from repeatcart_app.state.admin_cart import AdminCartState
+from repeatcart_app.state.admin_cart import AdminCartState, CustomerRow, ProductRow
+from services.cart_settings import (
+    ACCENT_COLORS,
+    BANNER_MAX,
+    DEFAULT_INTERVAL_RANGE,
+    LEAD_DAYS_RANGE,
+    MIN_REORDER_RANGE,
+    YMAL_MAX,
+)
+
+
+def _text_input(name: str, value: rx.Var, **props) -> rx.Component:
+    return rx.input(
+        name=name,
+        id=name,
+        default_value=value,
+        size="3",
+        width="100%",
+        data_testid=f"input-{name}",
+        aria_invalid=rx.cond(AdminCartState.errors.contains(name), "true", "false"),
+        **props,
+    )
+
+
+def _save_row(section: str, note: str = "Saved: shows on the next cart load") -> rx.Component:
+    return rx.hstack(
+        rx.button("Save", type="submit", size="3", data_testid=f"save-{section}"),
+        saved_note(section, note),
+        align="center",
+        spacing="3",
+        wrap="wrap",
+    )
+
+
+def banner_card() -> rx.Component:
+    return section_card(
+        "Banner & discount",
+        "A short message at the top of every cart, and a code Shopify applies at checkout.",
+        rx.form(
+            rx.vstack(
+                field(
+                    "banner_text",
+                    "Banner text",
+                    f"Plain text, up to {BANNER_MAX} characters. Leave empty for no banner.",
+                    _text_input(
+                        "banner_text",
+                        AdminCartState.banner_text,
+                        placeholder="10% off your reorder — applied at checkout",
+                    ),
+                ),
+                field(
+                    "discount_code",
+                    "Discount code",
+                    "Must match a code in your Shopify admin. No spaces; letters in any "
+                    "language are fine. Leave empty for none.",
+                    _text_input(
+                        "discount_code",
+                        AdminCartState.discount_code,
+                        placeholder="REORDER10",
+                        auto_complete="off",
+                        spell_check=False,
+                    ),
+                ),
+                _save_row("banner"),
+                spacing="4",
+                width="100%",
+            ),
+            on_submit=AdminCartState.save_banner,
+            data_testid="form-banner",
+            key=AdminCartState.form_versions["banner"],
+        ),
+        "card-banner",
+    )
+
+
+def timing_card() -> rx.Component:
+    return section_card(
+        "Reminders timing",
+        "How due dates are worked out. Saving re-dates every customer's due items.",
+        rx.form(
+            rx.vstack(
+                rx.grid(
+                    field(
+                        "lead_days",
+                        "Lead days",
+                        f"Remind this many days before an item runs out "
+                        f"({LEAD_DAYS_RANGE[0]}–{LEAD_DAYS_RANGE[1]}).",
+                        _text_input("lead_days", AdminCartState.lead_days, input_mode="numeric"),
+                    ),
+                    field(
+                        "default_interval_days",
+                        "Default interval (days)",
+                        f"Used until the store has learned its own reorder pace "
+                        f"({DEFAULT_INTERVAL_RANGE[0]:g}–{DEFAULT_INTERVAL_RANGE[1]:g}).",
+                        _text_input(
+                            "default_interval_days",
+                            AdminCartState.default_interval_days,
+                            input_mode="decimal",
+                        ),
+                    ),
+                    field(
+                        "min_reorder_customers",
+                        "Minimum reorder customers",
+                        f"A product's own interval is used once this many customers have "
+                        f"reordered it ({MIN_REORDER_RANGE[0]}–{MIN_REORDER_RANGE[1]:,}).",
+                        _text_input(
+                            "min_reorder_customers",
+                            AdminCartState.min_reorder_customers,
+                            input_mode="numeric",
+                        ),
+                    ),
+                    columns=rx.breakpoints(initial="1", sm="3"),
+                    spacing="4",
+                    width="100%",
+                ),
+                _save_row("timing", "Saved"),
+                rx.cond(
+                    AdminCartState.recompute_note != "",
+                    rx.callout(
+                        AdminCartState.recompute_note,
+                        icon=rx.cond(AdminCartState.recomputing, "loader", "circle-check"),
+                        color_scheme=rx.cond(AdminCartState.recomputing, "blue", "gray"),
+                        size="1",
+                        width="100%",
+                        data_testid="recompute-note",
+                        data_running=rx.cond(AdminCartState.recomputing, "true", "false"),
+                        data_runs=AdminCartState.recompute_runs,
+                    ),
+                ),
+                spacing="4",
+                width="100%",
+            ),
+            on_submit=AdminCartState.save_timing,
+            data_testid="form-timing",
+            key=AdminCartState.form_versions["timing"],
+        ),
+        "card-timing",
+    )
+
+
+def _swatch(name: str, size: str = "16px") -> rx.Component:
+    return rx.box(
+        width=size,
+        height=size,
+        border_radius="50%",
+        background=f"var(--{name}-9)",
+        flex_shrink="0",
+        aria_hidden="true",
+    )
+
+
+def _colour_picker() -> rx.Component:
+    return rx.hstack(
+        rx.select.root(
+            rx.select.trigger(width="200px", data_testid="accent-trigger", id="accent_color"),
+            rx.select.content(
+                *[
+                    rx.select.item(
+                        rx.hstack(
+                            _swatch(name, "14px"), rx.text(name.capitalize()), align="center"
+                        ),
+                        value=name,
+                        data_testid=f"accent-{name}",
+                    )
+                    for name in ACCENT_COLORS
+                ],
+                position="popper",
+            ),
+            value=AdminCartState.accent_color,
+            on_change=AdminCartState.pick_accent,
+            name="accent_color",
+            size="3",
+        ),
+        rx.button(
+            "Check Out",
+            type="button",
+            color_scheme=AdminCartState.accent_color,
+            size="2",
+            tab_index=-1,
+            aria_hidden="true",
+            data_testid="accent-sample",
+        ),
+        align="center",
+        spacing="3",
+        wrap="wrap",
+    )
+
+
+def appearance_card() -> rx.Component:
+    return section_card(
+        "Appearance",
+        "Your cart's colour and logo, and whether sold-out items are listed.",
+        rx.form(
+            rx.vstack(
+                field(
+                    "accent_color",
+                    "Accent colour",
+                    "Buttons and highlights on the cart. The sample shows the Check Out button.",
+                    _colour_picker(),
+                ),
+                field(
+                    "logo_url",
+                    "Logo URL",
+                    "An https:// address of an image (about 32 px tall shows best). "
+                    "Leave empty to show the shop name.",
+                    rx.vstack(
+                        _text_input(
+                            "logo_url",
+                            AdminCartState.logo_url,
+                            placeholder="https://cdn.shopify.com/…/logo.png",
+                            type="url",
+                            on_blur=AdminCartState.preview_logo,
+                        ),
+                        rx.cond(
+                            AdminCartState.logo_preview != "",
+                            rx.box(
+                                rx.image(
+                                    src=AdminCartState.logo_preview,
+                                    alt="Logo preview",
+                                    height="32px",
+                                    max_width="200px",
+                                    object_fit="contain",
+                                ),
+                                padding="8px 12px",
+                                border=f"1px solid {rx.color('gray', 5)}",
+                                border_radius="8px",
+                                background=rx.color("gray", 1),
+                                data_testid="logo-preview",
+                            ),
+                        ),
+                        spacing="2",
+                        width="100%",
+                    ),
+                ),
+                rx.el.label(
+                    rx.hstack(
+                        rx.checkbox(
+                            name="hide_unavailable",
+                            default_checked=AdminCartState.hide_unavailable,
+                            size="3",
+                            data_testid="input-hide_unavailable",
+                        ),
+                        rx.vstack(
+                            rx.text("Hide unavailable items", size="2", weight="medium"),
+                            rx.text(
+                                "When off, sold-out items stay listed (marked Unavailable) so "
+                                "customers know they're coming back.",
+                                size="1",
+                                color_scheme="gray",
+                            ),
+                            spacing="1",
+                        ),
+                        align="start",
+                        spacing="3",
+                    ),
+                    cursor="pointer",
+                ),
+                _save_row("appearance"),
+                spacing="4",
+                width="100%",
+            ),
+            on_submit=AdminCartState.save_appearance,
+            data_testid="form-appearance",
+            key=AdminCartState.form_versions["appearance"],
+        ),
+        "card-appearance",
+    )
+
+
+def product_row(row: ProductRow, index: rx.Var) -> rx.Component:
+    last = AdminCartState.ymal.length() - 1
+    return rx.hstack(
+        product_thumb(row.image_url),
+        rx.vstack(
+            rx.text(row.title, size="2", weight="medium"),
+            rx.text(
+                rx.cond(row.sold, row.detail, "Not for sale now: hidden on carts"),
+                size="1",
+                color_scheme=rx.cond(row.sold, "gray", "amber"),
+            ),
+            spacing="0",
+            min_width="0",
+            flex="1",
+        ),
+        rx.hstack(
+            rx.icon_button(
+                rx.icon("arrow-up", size=16),
+                variant="soft",
+                color_scheme="gray",
+                disabled=index == 0,
+                on_click=AdminCartState.move_ymal(row.product_id, -1),
+                aria_label="Move up: " + row.title,
+            ),
+            rx.icon_button(
+                rx.icon("arrow-down", size=16),
+                variant="soft",
+                color_scheme="gray",
+                disabled=index == last,
+                on_click=AdminCartState.move_ymal(row.product_id, 1),
+                aria_label="Move down: " + row.title,
+            ),
+            rx.icon_button(
+                rx.icon("x", size=16),
+                variant="soft",
+                color_scheme="red",
+                on_click=AdminCartState.remove_ymal(row.product_id),
+                aria_label="Remove: " + row.title,
+            ),
+            spacing="1",
+            flex_shrink="0",
+        ),
+        align="center",
+        spacing="3",
+        width="100%",
+        padding_y="8px",
+        border_bottom=f"1px solid {rx.color('gray', 4)}",
+        data_testid="ymal-item",
+        data_product=row.product_id,
+    )
+
+
+def search_hit(row: ProductRow) -> rx.Component:
+    return rx.hstack(
+        product_thumb(row.image_url),
+        rx.vstack(
+            rx.text(row.title, size="2", weight="medium"),
+            rx.text(row.detail, size="1", color_scheme="gray"),
+            spacing="0",
+            min_width="0",
+            flex="1",
+        ),
+        rx.cond(
+            row.in_ymal,
+            rx.badge("In the list", color_scheme="gray", size="2"),
+            rx.button(
+                rx.icon("plus", size=14),
+                "Add",
+                size="2",
+                variant="soft",
+                on_click=AdminCartState.add_ymal(row.product_id),
+                aria_label="Add: " + row.title,
+            ),
+        ),
+        align="center",
+        spacing="3",
+        width="100%",
+        padding_y="8px",
+        border_bottom=f"1px solid {rx.color('gray', 4)}",
+        data_testid="ymal-hit",
+        data_product=row.product_id,
+    )
+
+
+def _search_form(placeholder: str, handler, label: str, testid: str) -> rx.Component:  # noqa: ANN001
+    return rx.form(
+        rx.hstack(
+            rx.input(
+                name="query",
+                placeholder=placeholder,
+                size="3",
+                flex="1",
+                min_width="0",
+                aria_label=label,
+                data_testid=f"{testid}-query",
+                auto_complete="off",
+            ),
+            rx.button(rx.icon("search", size=16), "Search", size="3", type="submit"),
+            spacing="2",
+            width="100%",
+        ),
+        on_submit=handler,
+        data_testid=f"{testid}-form",
+        width="100%",
+    )
+
+
+def ymal_card() -> rx.Component:
+    return section_card(
+        "You might also like",
+        f"Up to {YMAL_MAX} products suggested on every cart, in this order (products a customer "
+        "already has in their cart are skipped). Changes apply at once.",
+        rx.vstack(
+            rx.cond(
+                AdminCartState.ymal.length() > 0,
+                rx.vstack(
+                    rx.foreach(AdminCartState.ymal, product_row),
+                    spacing="0",
+                    width="100%",
+                    data_testid="ymal-list",
+                ),
+                rx.text(
+                    "No suggestions yet: search the catalog below and add some.",
+                    size="2",
+                    color_scheme="gray",
+                    data_testid="ymal-empty",
+                ),
+            ),
+            rx.text("Add products", size="2", weight="medium", padding_top="8px"),
+            _search_form(
+                "Title, handle or SKU",
+                AdminCartState.search_products,
+                "Search products",
+                "ymal-search",
+            ),
+            rx.cond(
+                AdminCartState.ymal_message != "",
+                rx.text(AdminCartState.ymal_message, size="2", color_scheme="red", role="alert"),
+            ),
+            rx.vstack(
+                rx.foreach(AdminCartState.ymal_hits, search_hit),
+                spacing="0",
+                width="100%",
+                data_testid="ymal-hits",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        "card-ymal",
+    )
+
+
+def customer_hit(row: CustomerRow) -> rx.Component:
+    return rx.hstack(
+        rx.vstack(
+            rx.text(row.name, size="2", weight="medium"),
+            rx.text(row.email, size="1", color_scheme="gray", word_break="break-all"),
+            spacing="0",
+            min_width="0",
+            flex="1",
+        ),
+        rx.button(
+            rx.icon("eye", size=14),
+            "Preview",
+            size="2",
+            variant="soft",
+            on_click=AdminCartState.prepare_preview(row.customer_id),
+            aria_label="Preview the cart of " + row.name,
+        ),
+        align="center",
+        spacing="3",
+        width="100%",
+        padding_y="8px",
+        border_bottom=f"1px solid {rx.color('gray', 4)}",
+        data_testid="customer-hit",
+    )
+
+
+def preview_card() -> rx.Component:
+    return section_card(
+        "Preview",
+        "See any customer's cart as they would. A preview is marked as such and is not counted "
+        "in analytics.",
+        rx.vstack(
+            _search_form(
+                "Email or name", AdminCartState.search_customers, "Search customers", "customer"
+            ),
+            rx.cond(
+                AdminCartState.preview_href != "",
+                rx.callout(
+                    rx.link(
+                        "Open " + AdminCartState.preview_name + "'s cart in a new tab",
+                        rx.icon(
+                            "external-link",
+                            size=14,
+                            display="inline-block",
+                            vertical_align="-2px",
+                            margin_left="4px",
+                        ),
+                        href=AdminCartState.preview_href,
+                        is_external=True,
+                        weight="medium",
+                        data_testid="open-preview",
+                    ),
+                    icon="eye",
+                    size="1",
+                    width="100%",
+                ),
+            ),
+            rx.cond(
+                AdminCartState.customer_hits.length() > 0,
+                rx.vstack(
+                    rx.foreach(AdminCartState.customer_hits, customer_hit),
+                    spacing="0",
+                    width="100%",
+                    data_testid="customer-hits",
+                ),
+                rx.cond(
+                    AdminCartState.customer_searched,
+                    rx.text("No customer matches.", size="2", color_scheme="gray"),
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        "card-preview",
+    )
 
 
 @admin_page("Cart", routes.ADMIN_CART)
 def admin_cart_page() -> rx.Component:
-    return rx.cond(AdminCartState.loaded, rx.text("Cart"), rx.center(rx.spinner(), padding="48px"))
+    return rx.cond(
+        AdminCartState.loaded,
+        rx.vstack(
+            rx.text(
+                "What every customer's cart shows. Saved changes appear on the next cart load.",
+                size="3",
+                color_scheme="gray",
+            ),
+            banner_card(),
+            timing_card(),
+            appearance_card(),
+            ymal_card(),
+            preview_card(),
+            spacing="5",
+            width="100%",
+            data_testid="admin-cart",
+        ),
+        rx.center(rx.spinner(), padding="48px"),
+    )

@@ -14,8 +14,25 @@ from repeatcart_app.components.snooze import cart_snooze_menu, cart_snoozed_bann
 from repeatcart_app.state.cart import CartLine, CartState
 
 
+def preview_marker() -> rx.Component:
+    """A thin strip on the merchant's preview (`?preview=1`): nothing here is counted."""
+    return rx.cond(
+        CartState.preview,
+        rx.text(
+            "Preview · not counted",
+            size="1",
+            color_scheme="gray",
+            text_align="center",
+            padding_y="2px",
+            background_color=rx.color("gray", 3),
+            data_testid="preview-marker",
+        ),
+    )
+
+
 def header() -> rx.Component:
     return rx.box(
+        preview_marker(),
         rx.hstack(
             rx.cond(
                 CartState.logo_url != "",
@@ -82,7 +99,6 @@ def banner() -> rx.Component:
         rx.callout(
             CartState.banner_text,
             icon="tag",
-            color_scheme="grass",
             variant="soft",
             width="100%",
             size="2",
@@ -217,7 +233,15 @@ def cart_page() -> rx.Component:
     return rx.box(
         rx.match(
             CartState.status,
-            ("ready", cart_drawer_root(header(), cart_content(), checkout_bar())),
+            (
+                "ready",
+                # the shop's accent colour (Shop.accent_color, a Radix colour name)
+                rx.theme(
+                    cart_drawer_root(header(), cart_content(), checkout_bar()),
+                    accent_color=CartState.accent_color,
+                    has_background=False,
+                ),
+            ),
             ("expired", expired()),
             ("error", failed()),
             loading(),

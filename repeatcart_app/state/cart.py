@@ -5,6 +5,9 @@ backend vars (leading underscore) and never reach the browser.
 
 "Remind me later" writes a snooze and reloads the view; the shopper's own selection survives it
 (only the snoozed product follows what a fresh page would pre-select).
+
+`?preview=1` is the merchant previewing from the dashboard: the same page, marked, recording no
+cart events, writing no snoozes and adding no attribution to the checkout link.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sqlmodel import Session
 from repeatcart_app.routes import checkout_preview_url
 from services.analytics import CartEventKind, record_cart_event
 from services.cart_view import CartView, current_shop, load_cart
-from services.carts import checkout_permalink, clamp_quantity, normalise_channel
+from services.carts import PREVIEW_PARAM, checkout_permalink, clamp_quantity, normalise_channel
 from services.config import get_settings
 from services.db import session_scope
 from services.models import utcnow
@@ -105,6 +108,8 @@ class CartState(rx.State):
     lines: list[CartLine] = []
     quantities: dict[str, int] = {}
     cart_snoozed_until: str = ""
+    accent_color: str = "grass"
+    preview: bool = False
 
     _link_id: int = 0
     _customer_id: int = 0
@@ -116,6 +121,7 @@ class CartState(rx.State):
     def load(self):
         """Load the cart behind the URL's token; any bad token ends on the same expired view."""
         self._channel = normalise_channel(self.router.url.query_parameters.get("ch"))
+        self.preview = self.router.url.query_parameters.get(PREVIEW_PARAM) == "1"
         view, now = None, utcnow()
         try:
             with session_scope() as session:
@@ -146,6 +152,7 @@ class CartState(rx.State):
         self.logo_url = view.shop.logo_url
         self.banner_text = view.shop.banner_text
         self.discount_code = view.shop.discount_code
+        self.accent_color = view.shop.accent_color or "grass"
         self.currency = currency
         self.first_name = view.first_name
         self._link_id = view.link_id
@@ -180,7 +187,7 @@ class CartState(rx.State):
         quantity: int | None = None,
         value_cents: int | None = None,
     ) -> None:
-        if not self._link_id:
+        if not self._link_id or self.preview:
             return
         record_cart_event(
             session,
@@ -255,8 +262,8 @@ class CartState(rx.State):
             self._shop_domain,
             selected,
             discount_code=self.discount_code,
-            cart_id=self._link_id,
-            channel=self._channel,
+            cart_id=None if self.preview else self._link_id,
+            channel=None if self.preview else self._channel,
         )
         self._log("checkout", value_cents=self.subtotal_cents)
         if get_settings().checkout_preview_enabled:
@@ -281,6 +288,8 @@ class CartState(rx.State):
 
         The event keeps the weeks in `quantity` (0 = resumed), like a removal's quantity 0.
         """
+        if self.preview:
+            return  # the merchant's preview never changes the customer's reminders
         now = utcnow()
         product_id = line.product_id if line is not None else None
         try:

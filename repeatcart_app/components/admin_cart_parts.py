@@ -1,0 +1,82 @@
+"""Small building blocks of the dashboard's Cart page: cards, labelled fields, thumbnails."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from repeatcart_app.state.admin_cart import AdminCartState
+
+
+def section_card(title: str, description: str, body: rx.Component, testid: str) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.vstack(
+                rx.heading(title, as_="h2", size="4"),
+                rx.text(description, size="2", color_scheme="gray"),
+                spacing="1",
+            ),
+            body,
+            spacing="4",
+            width="100%",
+        ),
+        size="3",
+        width="100%",
+        data_testid=testid,
+    )
+
+
+def field(name: str, label: str, help_text: str, control: rx.Component) -> rx.Component:
+    """A label, the control, its help and, after a refused save, the server's message."""
+    return rx.vstack(
+        rx.el.label(rx.text(label, size="2", weight="medium"), html_for=name),
+        control,
+        rx.cond(
+            AdminCartState.errors.contains(name),
+            rx.text(
+                rx.icon("circle-alert", size=14, display="inline", vertical_align="-2px"),
+                " ",
+                AdminCartState.errors[name],
+                size="2",
+                color_scheme="red",
+                role="alert",
+                data_testid=f"error-{name}",
+            ),
+            rx.text(help_text, size="1", color_scheme="gray"),
+        ),
+        spacing="1",
+        width="100%",
+        min_width="0",
+    )
+
+
+def saved_note(section: str, message: str = "Saved: shows on the next cart load") -> rx.Component:
+    return rx.cond(
+        AdminCartState.saved_section == section,
+        rx.text(
+            rx.icon("check", size=14, display="inline", vertical_align="-2px"),
+            " " + message,
+            size="2",
+            color_scheme="grass",
+            role="status",
+            data_testid=f"saved-{section}",
+        ),
+    )
+
+
+def product_thumb(src: rx.Var) -> rx.Component:
+    return rx.box(
+        rx.cond(
+            src != "",
+            rx.image(src=src, alt="", width="40px", height="40px", object_fit="cover"),
+            rx.icon("package", size=20, color=rx.color("gray", 8)),
+        ),
+        width="40px",
+        height="40px",
+        border_radius="6px",
+        overflow="hidden",
+        background=rx.color("gray", 3),
+        display="flex",
+        align_items="center",
+        justify_content="center",
+        flex_shrink="0",
+    )
