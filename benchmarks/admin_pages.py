@@ -13,8 +13,8 @@ data is on screen, checked in the page on every animation frame:
 
 - cart: the 'due' sample's cart until its Check Out button is enabled (desktop) or a selected
   item and the header's "Cart, N" count show (phone), as `page_load.py` measures it;
-- each admin page: until the element marked `data-testid="<page>-ready"` is in the page — each
-  page renders it only once its loader has filled in the figures, rows or charts.
+- each admin page: until its content, marked `data-testid="admin-<page>"`, is in the page —
+  each page renders it only once its loader has filled in the figures, rows or charts.
 
 Analytics is opened on a 12-month range (`?range=365`). Median and p95 per page and each page's
 median over the cart page's are printed. Goal: every admin page ≤ 1.5× the cart page. This
@@ -58,14 +58,14 @@ SESSION_COOKIE = "repeatcart_admin"
 # page name -> (path, the marker each page renders once its data is shown)
 ADMIN_PAGES: dict[str, tuple[str, str]] = {
     "overview": ("/admin", "admin-home"),
-    "analytics 12 mo": ("/admin/analytics?range=365", "analytics-ready"),
-    "customers": ("/admin/customers", "customers-ready"),
-    "products": ("/admin/products", "products-ready"),
-    "insights": ("/admin/insights", "insights-ready"),
-    "cart settings": ("/admin/cart", "cart-settings-ready"),
-    "integrations": ("/admin/integrations", "integrations-ready"),
-    "sync": ("/admin/sync", "sync-ready"),
-    "store": ("/admin/store", "store-ready"),
+    "analytics 12 mo": ("/admin/analytics?range=365", "admin-analytics"),
+    "customers": ("/admin/customers", "admin-customers"),
+    "products": ("/admin/products", "admin-products"),
+    "insights": ("/admin/insights", "admin-insights"),
+    "cart settings": ("/admin/cart", "admin-cart"),
+    "integrations": ("/admin/integrations", "admin-integrations"),
+    "sync": ("/admin/sync", "admin-sync"),
+    "store": ("/admin/store", "admin-store"),
 }
 
 

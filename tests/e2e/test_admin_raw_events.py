@@ -139,4 +139,3 @@ def _delta_sets(update: dict, var: str, value: object) -> bool:
         state_delta.get(f"{var}_rx_state_", state_delta.get(var)) == value
         for state_delta in update.get("delta", {}).values()
     )
-
