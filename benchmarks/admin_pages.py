@@ -16,7 +16,7 @@ data is on screen, checked in the page on every animation frame:
 - each admin page: until its content, marked `data-testid="admin-<page>"`, is in the page —
   each page renders it only once its loader has filled in the figures, rows or charts.
 
-Analytics is opened on a 12-month range (`?range=365`). Median and p95 per page and each page's
+Analytics is opened on a 12-month range (`?range=12m`). Median and p95 per page and each page's
 median over the cart page's are printed. Goal: every admin page ≤ 1.5× the cart page. This
 script prints figures; it asserts nothing.
 """
@@ -58,7 +58,7 @@ SESSION_COOKIE = "repeatcart_admin"
 # page name -> (path, the marker each page renders once its data is shown)
 ADMIN_PAGES: dict[str, tuple[str, str]] = {
     "overview": ("/admin", "admin-home"),
-    "analytics 12 mo": ("/admin/analytics?range=365", "admin-analytics"),
+    "analytics 12 mo": ("/admin/analytics?range=12m", "admin-analytics"),
     "customers": ("/admin/customers", "admin-customers"),
     "products": ("/admin/products", "admin-products"),
     "insights": ("/admin/insights", "admin-insights"),

@@ -25,6 +25,7 @@ def record_cart_event(
     currency: str | None = None,
     at: datetime | None = None,
 ) -> CartEvent:
+    """Add one shopper action (the caller commits); `services.analytics_report` counts them."""
     event = CartEvent(
         cart_link_id=cart_link_id,
         customer_id=customer_id,

@@ -114,8 +114,12 @@ class Customer(SQLModel, table=True):
 
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
-    # a customer's orders by date (the dashboard's "last order" column and sort)
-    __table_args__ = (Index("ix_orders_customer_processed", "customer_id", "test", "processed_at"),)
+    __table_args__ = (
+        # a customer's orders by date (the dashboard's "last order" column and sort)
+        Index("ix_orders_customer_processed", "customer_id", "test", "processed_at"),
+        # orders in a date range (analytics)
+        Index("ix_orders_processed_at", "processed_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     shopify_gid: str = Field(unique=True)
@@ -199,7 +203,10 @@ class CartEvent(SQLModel, table=True):
     """One shopper action on a cart, for the merchant's analytics."""
 
     __tablename__ = "cart_event"
-    __table_args__ = (Index("ix_cart_event_kind_time", "kind", "occurred_at"),)
+    # covers the analytics report: a kind's events in a date range, with their cart and channel
+    __table_args__ = (
+        Index("ix_cart_event_kind_time", "kind", "occurred_at", "cart_link_id", "channel"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     cart_link_id: int = Field(foreign_key="cart_link.id", index=True)

@@ -1,0 +1,300 @@
+"""The Analytics page's figures on hand-made events and orders whose totals are known."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, text
+from sqlmodel import Session, col
+
+from services.analytics import record_cart_event
+from services.analytics_report import (
+    CHANNELS,
+    AnalyticsInputError,
+    analytics_report,
+    bucket_expression,
+    day_range,
+    parse_days,
+    preset_days,
+)
+from services.models import CartEvent, CartLink, Customer, Order, Shop
+
+START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+END = datetime(2026, 3, 9, tzinfo=UTC)  # exclusive: the next Monday
+
+
+def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(2026, 3, day, hour, minute, tzinfo=UTC)
+
+
+def _links(session: Session, count: int) -> list[int]:
+    links = []
+    for number in range(count):
+        customer = Customer(email=f"c{number}@example.com")
+        session.add(customer)
+        session.flush()
+        link = CartLink(customer_id=customer.id, token=f"token-{number:02d}-abcdefghijklmnopqrstu")
+        session.add(link)
+        session.flush()
+        links.append(link.id)
+    return links
+
+
+_order_number = iter(range(1, 10_000))
+
+
+def _order(session: Session, when: datetime, cents: int, cart: int | None, **fields) -> None:
+    number = next(_order_number)
+    session.add(
+        Order(
+            shopify_gid=f"gid://shopify/Order/{number}",
+            processed_at=when,
+            total_cents=cents,
+            attributed_cart_id=cart,
+            **fields,
+        )
+    )
+
+
+def _store(session: Session) -> list[int]:
+    """The events and orders of the expected figures below (see each comment)."""
+    session.add(Shop(shop_domain="figures.myshopify.com", currency="USD"))
+    l1, l2, l3, l4 = _links(session, 4)
+
+    def event(link: int, kind: str, channel: str | None, when: datetime) -> None:
+        record_cart_event(
+            session, cart_link_id=link, customer_id=1, kind=kind, channel=channel, at=when
+        )  # type: ignore[arg-type]
+
+    event(l1, "view", "email", at(2, 10))  # session (l1, Mar 2) with a checkout
+    event(l1, "view", "email", at(2, 11))
+    event(l1, "checkout", "email", at(2, 11, 5))
+    event(l2, "view", "sms", at(2, 12))  # session (l2, Mar 2), no checkout
+    event(l2, "view", "direct", at(3, 9))  # session (l2, Mar 3) with a checkout
+    event(l2, "checkout", "direct", at(3, 9, 10))
+    event(l3, "view", "email", at(4, 8))  # one session, under email and under sms
+    event(l3, "view", "sms", at(4, 9))
+    event(l3, "add", "sms", at(4, 9, 1))  # not a view or checkout: not counted
+    event(l1, "checkout", "email", at(5, 7))  # a checkout without a view that day
+    event(l2, "view", None, at(6, 15))  # no channel: direct
+    event(l4, "view", "tiktok", START)  # the exact start instant: in; unknown channel: other
+    event(l4, "view", "email", END)  # the exact end instant: out
+    event(l4, "view", "email", START - timedelta(microseconds=1))  # out
+    event(l4, "checkout", "email", END)  # out
+
+    _order(session, at(2, 12), 5000, l1, attributed_channel="email")
+    _order(session, at(3, 10), 3001, l2)  # no channel attribute: direct
+    _order(session, at(4, 10), 2500, l3, attributed_channel="sms")
+    _order(session, START, 1000, l4, attributed_channel="postscript")  # exact start: in
+    _order(session, END, 4444, l4, attributed_channel="email")  # exact end: out
+    _order(session, at(4, 11), 9999, l1, attributed_channel="email", test=True)
+    _order(session, at(4, 12), 8888, l1, attributed_channel="email", cancelled_at=at(4, 13))
+    _order(session, at(4, 14), 7777, l1, attributed_channel="email", currency="EUR")
+    _order(session, at(5, 10), 10000, None)  # not from a cart: in "all orders" only
+    _order(session, at(5, 11), 6666, None, test=True)
+    session.commit()
+    return [l1, l2, l3, l4]
+
+
+def test_every_figure_is_exact(session: Session) -> None:
+    _store(session)
+    if session.get_bind().dialect.name == "postgresql":
+        # days are UTC days whatever the connection's time zone
+        session.execute(text("SET TIME ZONE 'Pacific/Auckland'"))
+    report = analytics_report(session, START, END)
+
+    assert report.currency == "USD"
+    assert report.granularity == "day"
+    totals = report.totals
+    assert (totals.views, totals.sessions, totals.checkouts, totals.checkout_sessions) == (
+        8,
+        6,
+        3,
+        2,
+    )
+    assert totals.checkout_rate == pytest.approx(2 / 6)
+    assert (totals.attributed_orders, totals.attributed_revenue_cents) == (4, 11501)
+    assert (totals.all_orders, totals.all_revenue_cents) == (5, 21501)
+    assert totals.aov_cart_cents == 2875  # 11501 / 4 = 2875.25
+    assert totals.aov_all_cents == 4300  # 21501 / 5 = 4300.2
+    assert totals.revenue_per_session_cents == 1917  # 11501 / 6 = 1916.83
+    assert not report.empty
+
+    rows = {row.channel: row for row in report.channels}
+    assert list(rows) == list(CHANNELS)
+    figures = {
+        name: (
+            row.views,
+            row.sessions,
+            row.checkouts,
+            row.checkout_sessions,
+            row.attributed_orders,
+            row.attributed_revenue_cents,
+        )
+        for name, row in rows.items()
+    }
+    assert figures == {
+        "direct": (2, 2, 1, 1, 1, 3001),
+        "email": (3, 2, 2, 1, 1, 5000),
+        "sms": (2, 2, 0, 0, 1, 2500),
+        "klaviyo": (0, 0, 0, 0, 0, 0),
+        "postscript": (0, 0, 0, 0, 1, 1000),
+        "attentive": (0, 0, 0, 0, 0, 0),
+        "other": (1, 1, 0, 0, 0, 0),
+    }
+    assert rows["email"].checkout_rate == pytest.approx(0.5)
+    assert rows["postscript"].checkout_rate is None
+
+    series = [
+        (
+            p.bucket,
+            p.views,
+            p.sessions,
+            p.checkouts,
+            p.attributed_orders,
+            p.attributed_revenue_cents,
+        )
+        for p in report.series
+    ]
+    assert series == [
+        (date(2026, 3, 2), 4, 3, 1, 2, 6000),
+        (date(2026, 3, 3), 1, 1, 1, 1, 3001),
+        (date(2026, 3, 4), 2, 1, 0, 1, 2500),
+        (date(2026, 3, 5), 0, 0, 1, 0, 0),
+        (date(2026, 3, 6), 1, 1, 0, 0, 0),
+        (date(2026, 3, 7), 0, 0, 0, 0, 0),
+        (date(2026, 3, 8), 0, 0, 0, 0, 0),
+    ]
+
+
+def test_channel_filter_limits_every_cart_figure(session: Session) -> None:
+    _store(session)
+    report = analytics_report(session, START, END, channel="email")
+    totals = report.totals
+    assert (totals.views, totals.sessions, totals.checkouts, totals.checkout_sessions) == (
+        3,
+        2,
+        2,
+        1,
+    )
+    assert (totals.attributed_orders, totals.attributed_revenue_cents) == (1, 5000)
+    assert (totals.all_orders, totals.all_revenue_cents) == (5, 21501)  # never filtered
+    assert totals.revenue_per_session_cents == 2500
+    assert [row.channel for row in report.channels] == ["email"]
+    assert [(p.views, p.sessions, p.checkouts) for p in report.series[:4]] == [
+        (2, 1, 1),
+        (0, 0, 0),
+        (1, 1, 0),
+        (0, 0, 1),
+    ]
+    other = analytics_report(session, START, END, channel="other")
+    assert (other.totals.views, other.totals.sessions, other.totals.attributed_orders) == (1, 1, 0)
+
+
+def test_weekly_buckets_beyond_92_days_start_on_monday(session: Session) -> None:
+    links = _store(session)
+    # Sunday's last second is in the week of Mar 2, Monday's first in the week of Mar 9
+    record_cart_event(
+        session,
+        cart_link_id=links[0],
+        customer_id=1,
+        kind="view",
+        channel="sms",
+        at=datetime(2026, 3, 8, 23, 59, 59, tzinfo=UTC),
+    )
+    record_cart_event(
+        session, cart_link_id=links[0], customer_id=1, kind="view", channel="sms", at=END
+    )
+    session.commit()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET TIME ZONE 'America/Los_Angeles'"))  # weeks are UTC weeks too
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 10, tzinfo=UTC)  # 99 days
+    report = analytics_report(session, start, end)
+
+    assert report.granularity == "week"
+    assert report.series[0].bucket == date(2025, 12, 29)  # the Monday of Jan 1's week
+    assert report.series[-1].bucket == date(2026, 4, 6)
+    assert all(p.bucket.weekday() == 0 for p in report.series)
+    by_week = {p.bucket: p for p in report.series}
+    week = by_week[date(2026, 3, 2)]
+    # the whole hand-made week, its end boundary rows included now that the range is wider
+    assert (week.views, week.sessions, week.checkouts) == (9, 7, 3)
+    assert (week.attributed_orders, week.attributed_revenue_cents) == (4, 11501)
+    following = by_week[date(2026, 3, 9)]
+    assert (following.views, following.sessions, following.checkouts) == (2, 2, 1)
+    assert (following.attributed_orders, following.attributed_revenue_cents) == (1, 4444)
+    assert sum(p.views for p in report.series) == report.totals.views == 12
+    assert sum(p.sessions for p in report.series) == report.totals.sessions == 10
+
+
+def test_a_range_without_data_is_empty_not_an_error(session: Session) -> None:
+    _store(session)
+    start, end = day_range(date(2025, 6, 1), date(2025, 6, 30))
+    report = analytics_report(session, start, end)
+    assert report.empty
+    assert report.totals.sessions == report.totals.views == report.totals.all_orders == 0
+    assert report.totals.checkout_rate is None
+    assert report.totals.aov_cart_cents is None
+    assert report.totals.aov_all_cents is None
+    assert report.totals.revenue_per_session_cents is None
+    assert len(report.series) == 30
+    assert all(p.views == p.attributed_orders == 0 for p in report.series)
+    assert analytics_report(session, START, START).series == []  # start == end is allowed
+
+
+def test_bad_ranges_and_channels_are_refused_with_a_message(session: Session) -> None:
+    with pytest.raises(AnalyticsInputError, match="on or before"):
+        analytics_report(session, END, START)
+    with pytest.raises(AnalyticsInputError, match="at most 3 years"):
+        analytics_report(session, START - timedelta(days=3 * 365 + 2), START)
+    with pytest.raises(AnalyticsInputError, match="UTC"):
+        analytics_report(session, START.replace(tzinfo=None), END)
+    with pytest.raises(AnalyticsInputError, match="Unknown channel"):
+        analytics_report(session, START, END, channel="fax")
+    analytics_report(session, START - timedelta(days=3 * 365 + 1), START)  # the limit itself
+
+
+def test_bucket_expression_is_the_same_utc_text_on_both_databases(session: Session) -> None:
+    (link,) = _links(session, 1)
+    last_instant = datetime(2026, 3, 8, 23, 59, 59, 999_999, tzinfo=UTC)  # a Sunday
+    record_cart_event(
+        session, cart_link_id=link, customer_id=1, kind="view", channel="sms", at=last_instant
+    )
+    session.commit()
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SET TIME ZONE 'Asia/Tokyo'"))
+    column = col(CartEvent.occurred_at)
+    day, week = session.execute(
+        select(
+            bucket_expression(column, "day", dialect), bucket_expression(column, "week", dialect)
+        )
+    ).one()
+    assert (day, week) == ("2026-03-08", "2026-03-02")
+
+
+def test_days_up_to_92_then_weeks(session: Session) -> None:
+    _store(session)
+    daily = analytics_report(session, START, START + timedelta(days=92))
+    weekly = analytics_report(session, START, START + timedelta(days=92, microseconds=1))
+    assert (daily.granularity, len(daily.series)) == ("day", 92)
+    assert (weekly.granularity, len(weekly.series)) == ("week", 14)
+    assert daily.totals == weekly.totals
+
+
+def test_date_inputs_and_presets() -> None:
+    assert parse_days("2026-03-02", " 2026-03-08 ") == (date(2026, 3, 2), date(2026, 3, 8))
+    assert day_range(date(2026, 3, 2), date(2026, 3, 8)) == (START, END)
+    with pytest.raises(AnalyticsInputError, match="start date is not a date"):
+        parse_days("03/02/2026", "2026-03-08")
+    with pytest.raises(AnalyticsInputError, match="end date is not a date"):
+        parse_days("2026-03-02", "")
+    with pytest.raises(AnalyticsInputError, match="on or before"):
+        parse_days("2026-03-09", "2026-03-08")
+    with pytest.raises(AnalyticsInputError, match="at most 3 years"):
+        parse_days("2020-01-01", "2026-03-08")
+    assert preset_days("7d", date(2026, 3, 8)) == (date(2026, 3, 2), date(2026, 3, 8))
+    assert preset_days("12m", date(2026, 3, 8))[0] == date(2025, 3, 9)
+    with pytest.raises(AnalyticsInputError):
+        preset_days("forever", date(2026, 3, 8))
