@@ -21,7 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, select
 
 from services.carts import active_link_for, cart_url, get_or_create_link, preview_url, rotate_link
-from services.messaging.phone import to_e164
+from services.messaging.phone import readable_phone, to_e164
 from services.models import (
     Customer,
     DueItem,
@@ -399,7 +399,7 @@ def _rows_for(session: Session, ids: list[int], now: datetime) -> list[CustomerR
                 id=customer_id,
                 name=display_name(first, last, email),
                 email=email or "",
-                phone=phone or "",
+                phone=readable_phone(phone),
                 orders=count,
                 last_order_at=last_order,
                 next_due_at=summary.next_due if summary else None,
@@ -506,7 +506,7 @@ def customer_detail(session: Session, customer_id: int, now: datetime) -> Custom
         id=customer_id,
         name=display_name(customer.first_name, customer.last_name, customer.email),
         email=customer.email or "",
-        phone=customer.phone or "",
+        phone=readable_phone(customer.phone),
         status=status_from(summaries.get(customer_id), cart_snooze),
         orders=order_count,
         recent_orders=recent_orders,

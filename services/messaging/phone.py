@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import phonenumbers
 
-__all__ = ["is_e164", "to_e164"]
+__all__ = ["is_e164", "readable_phone", "to_e164"]
 
 
 def to_e164(raw: str | None, default_region: str = "US") -> str | None:
@@ -31,3 +31,15 @@ def to_e164(raw: str | None, default_region: str = "US") -> str | None:
 def is_e164(value: str | None) -> bool:
     """True for a valid number already written in E.164 (what the providers are sent)."""
     return bool(value) and value.startswith("+") and to_e164(value) == value
+
+
+def readable_phone(value: str | None) -> str:
+    """A stored number as people read it (`"+14155552671"` → `"+1 415-555-2671"`), for the
+    dashboard; a number phonenumbers cannot parse is shown as stored."""
+    if not value:
+        return ""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return value
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

@@ -290,7 +290,7 @@ def test_detail_shows_recent_orders_due_products_and_snoozes(
     assert (detail.name, detail.email, detail.phone) == (
         "Ava Delgado",
         "ava.due@example.com",
-        "+14155550142",
+        "+1 415-555-0142",
     )
     assert detail.orders == 12
     assert [order.name for order in detail.recent_orders] == [f"#{1011 - i}" for i in range(10)]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.messaging.phone import is_e164, to_e164
+from services.messaging.phone import is_e164, readable_phone, to_e164
 
 
 @pytest.mark.parametrize(
@@ -42,3 +42,17 @@ def test_is_e164_accepts_only_the_canonical_form():
     assert not is_e164("+11234567890")
     assert not is_e164(None)
     assert not is_e164("")
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("+14155552671", "+1 415-555-2671"),
+        ("+447911123456", "+44 7911 123456"),
+        ("", ""),
+        (None, ""),
+        ("not a number", "not a number"),  # shown as stored rather than lost
+    ],
+)
+def test_stored_numbers_are_shown_readably(stored, shown):
+    assert readable_phone(stored) == shown
