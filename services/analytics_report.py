@@ -18,7 +18,9 @@ Definitions (the page's help text says the same):
 
 A range is half-open, ``start <= t < end``, so back-to-back ranges never count a moment twice.
 Over time the figures are per UTC day for ranges up to 92 days, per ISO week (Monday) beyond.
-Each query groups in SQL and returns at most a few hundred numbers, never rows.
+Each query groups in SQL and returns at most a few hundred numbers, never rows. Cart events of
+closed UTC days are counted once into `cart_event_day` (lazily, and by the nightly job), so a
+12-month page reads a row per day and channel; partial days and today are counted live.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col
 
-from services.models import CartEvent, Order, Shop
+from services.models import CartEvent, CartEventDay, Order, Shop, utcnow
 
 CHANNELS: tuple[str, ...] = (
     "direct",
@@ -60,6 +62,8 @@ MAX_RANGE = timedelta(days=3 * 365 + 1)
 PRESETS: dict[str, int] = {"7d": 7, "30d": 30, "90d": 90, "12m": 365}
 
 Granularity = Literal["day", "week"]
+Figures = tuple[int, int, int, int]  # views, checkouts, sessions, sessions with a checkout
+ALL_CHANNELS = ""  # the `cart_event_day` row of a day's totals
 
 
 class AnalyticsInputError(ValueError):
@@ -267,14 +271,7 @@ def analytics_report(
     granularity = granularity_for(start, end)
     currency = session.execute(select(Shop.currency).limit(1)).scalar() or "USD"
 
-    event_channel = channel_expression(col(CartEvent.channel))
     order_channel = channel_expression(col(Order.attributed_channel))
-    event_filter = [
-        col(CartEvent.kind).in_(("view", "checkout")),
-        _in_range(col(CartEvent.occurred_at), start, end),
-    ]
-    if channel is not None:
-        event_filter.append(event_channel == channel)
     order_filter = [
         _in_range(col(Order.processed_at), start, end),
         col(Order.test).is_(False),
@@ -285,50 +282,21 @@ def analytics_report(
     if channel is not None:
         cart_order_filter.append(order_channel == channel)
 
-    def events_by_part(with_channels: bool) -> dict[str, dict[str, tuple[int, int, int, int]]]:
+    def events_by_part(
+        span_start: datetime, span_end: datetime, with_channels: bool
+    ) -> dict[str, dict[str, Figures]]:
         """(views, checkouts, sessions, sessions with a checkout) per bucket ("bucket") and, if
-        asked, per channel ("channel"), in one statement.
+        asked, per channel ("channel"), in one statement, for events of [span_start, span_end).
 
         The events of the range are read once, grouped per (cart, day, channel): each row is a
         session candidate. Its per-channel sums are the channel rows; regrouped per (cart, day)
         (one session whatever the channels) and then per day they are the time series. Weeks
         are made from days, so SQLite's date functions run per day, not per event.
         """
-        is_checkout = case((col(CartEvent.kind) == "checkout", 1), else_=0)
-        # only views and checkouts are read, so views = events - checkouts (one CASE per row)
-        grain = (
-            select(
-                col(CartEvent.cart_link_id).label("link"),
-                day_expression(col(CartEvent.occurred_at), dialect).label("day"),
-                event_channel.label("ch"),
-                func.count().label("events"),
-                func.sum(is_checkout).label("checkouts"),
-            )
-            .where(*event_filter)
-            .group_by(literal_column("link"), literal_column("day"), literal_column("ch"))
-            .cte("cart_days")
-        )
-
-        def session_sums(events: Any, checkouts: Any) -> list[ColumnElement]:
-            viewed = events > checkouts
-            return [
-                func.sum(events - checkouts).label("views"),
-                func.sum(checkouts).label("checkouts"),
-                func.sum(case((viewed, 1), else_=0)).label("sessions"),
-                func.sum(case((and_(viewed, checkouts > 0), 1), else_=0)).label("bought"),
-            ]
-
-        per_session = (
-            select(
-                grain.c.day,
-                func.sum(grain.c.events).label("events"),
-                func.sum(grain.c.checkouts).label("checkouts"),
-            )
-            .group_by(grain.c.link, grain.c.day)
-            .subquery()
-        )
+        grain = _cart_days(span_start, span_end, channel, dialect)
+        per_session = _per_session(grain)
         per_day = (
-            select(per_session.c.day, *session_sums(per_session.c.events, per_session.c.checkouts))
+            select(per_session.c.day, *_session_sums(per_session.c.events, per_session.c.checkouts))
             .group_by(per_session.c.day)
             .subquery()
         )
@@ -341,10 +309,10 @@ def analytics_report(
             query = union_all(
                 query,
                 select(
-                    _sql("channel"), grain.c.ch, *session_sums(grain.c.events, grain.c.checkouts)
+                    _sql("channel"), grain.c.ch, *_session_sums(grain.c.events, grain.c.checkouts)
                 ).group_by(grain.c.ch),
             )
-        found: dict[str, dict[str, tuple[int, int, int, int]]] = {"bucket": {}, "channel": {}}
+        found: dict[str, dict[str, Figures]] = {"bucket": {}, "channel": {}}
         for part, key, views, checkouts, sessions, bought in session.execute(query).all():
             found[part][key] = (
                 int(views or 0),
@@ -384,7 +352,19 @@ def analytics_report(
         return found
 
     # one channel: its row is the totals, so the events are not grouped per channel again
-    events = events_by_part(with_channels=channel is None)
+    with_channels = channel is None
+    events: dict[str, dict[str, Figures]] = {"bucket": {}, "channel": {}}
+    closed = _closed_days(start, end, utcnow())
+    spans = [(start, end)]
+    if closed is not None:  # the live parts: a partial first day, today, a partial last day
+        spans = [(start, _midnight(closed[0])), (_midnight(closed[1]), end)]
+    for span_start, span_end in spans:
+        if span_start < span_end:
+            _add_figures(events, events_by_part(span_start, span_end, with_channels))
+    if closed is not None:
+        _add_figures(
+            events, _rolled_up_events(session, *closed, channel, granularity, with_channels)
+        )
     events_per_bucket = events["bucket"]
     events_per_channel = (
         events["channel"]
@@ -430,6 +410,197 @@ def analytics_report(
         channels=channels,
         series=series,
     )
+
+
+# --- cart events: the SQL, and the closed days' rollup --------------------------------------
+
+
+def _cart_days(start: datetime, end: datetime, channel: str | None, dialect: str) -> Any:
+    """Views and checkouts of [start, end) grouped per (cart, UTC day, channel): each row is a
+    session candidate. Only views and checkouts are read, so views = events - checkouts."""
+    event_channel = channel_expression(col(CartEvent.channel))
+    where = [
+        col(CartEvent.kind).in_(("view", "checkout")),
+        _in_range(col(CartEvent.occurred_at), start, end),
+    ]
+    if channel is not None:
+        where.append(event_channel == channel)
+    is_checkout = case((col(CartEvent.kind) == "checkout", 1), else_=0)
+    return (
+        select(
+            col(CartEvent.cart_link_id).label("link"),
+            day_expression(col(CartEvent.occurred_at), dialect).label("day"),
+            event_channel.label("ch"),
+            func.count().label("events"),
+            func.sum(is_checkout).label("checkouts"),
+        )
+        .where(*where)
+        .group_by(literal_column("link"), literal_column("day"), literal_column("ch"))
+        .cte("cart_days")
+    )
+
+
+def _per_session(grain: Any) -> Any:
+    """`_cart_days` regrouped per (cart, day): one session whatever the channels."""
+    return (
+        select(
+            grain.c.day,
+            func.sum(grain.c.events).label("events"),
+            func.sum(grain.c.checkouts).label("checkouts"),
+        )
+        .group_by(grain.c.link, grain.c.day)
+        .subquery()
+    )
+
+
+def _session_sums(events: Any, checkouts: Any) -> list[ColumnElement]:
+    viewed = events > checkouts
+    return [
+        func.sum(events - checkouts).label("views"),
+        func.sum(checkouts).label("checkouts"),
+        func.sum(case((viewed, 1), else_=0)).label("sessions"),
+        func.sum(case((and_(viewed, checkouts > 0), 1), else_=0)).label("bought"),
+    ]
+
+
+def _closed_days(start: datetime, end: datetime, now: datetime) -> tuple[date, date] | None:
+    """The whole UTC days inside [start, end) that ended before today, as [first, last)."""
+    first = start.astimezone(UTC).date()
+    if datetime.combine(first, time.min, tzinfo=UTC) < start:
+        first += timedelta(days=1)
+    last = min(end.astimezone(UTC).date(), now.astimezone(UTC).date())
+    return (first, last) if first < last else None
+
+
+def count_closed_days(session: Session, now: datetime) -> None:
+    """Count every closed day the Analytics page can ask for that is not counted yet (the
+    nightly job runs it, so the first page view of the day reads only stored days)."""
+    today = now.astimezone(UTC).date()
+    _fill_days(session, today - MAX_RANGE, today)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _rolled_up_events(
+    session: Session,
+    first: date,
+    last: date,
+    channel: str | None,
+    granularity: Granularity,
+    with_channels: bool,
+) -> dict[str, dict[str, Figures]]:
+    """`events_by_part`'s figures for the closed days [first, last), read from
+    `cart_event_day`; days not counted yet are counted first and stored.
+
+    A closed day's events no longer change (carts record events as they happen), so each is
+    counted once: the page then reads a row per day and channel instead of every event.
+    """
+    _fill_days(session, first, last)
+    rows = session.exec(
+        select(
+            CartEventDay.channel,
+            CartEventDay.day,
+            CartEventDay.views,
+            CartEventDay.checkouts,
+            CartEventDay.sessions,
+            CartEventDay.checkout_sessions,
+        ).where(
+            col(CartEventDay.day) >= first.isoformat(),
+            col(CartEventDay.day) < last.isoformat(),
+            col(CartEventDay.channel).in_((channel,) if channel else (ALL_CHANNELS, *CHANNELS)),
+        )
+    )
+    found: dict[str, dict[str, Figures]] = {"bucket": {}, "channel": {}}
+    for row_channel, day, *figures in rows:
+        if (channel is None) == (row_channel == ALL_CHANNELS):
+            bucket = date.fromisoformat(day)
+            if granularity == "week":
+                bucket -= timedelta(days=bucket.weekday())
+            _add_to(found["bucket"], bucket.isoformat(), tuple(figures))  # type: ignore[arg-type]
+        if with_channels and row_channel != ALL_CHANNELS:
+            _add_to(found["channel"], row_channel, tuple(figures))  # type: ignore[arg-type]
+    return found
+
+
+def _fill_days(session: Session, first: date, last: date) -> None:
+    """Count and store the closed days of [first, last) that `cart_event_day` lacks (a day
+    with no events gets a zero totals row, so it is not counted again)."""
+    stored = set(
+        session.scalars(
+            select(CartEventDay.day).where(
+                CartEventDay.channel == ALL_CHANNELS,
+                col(CartEventDay.day) >= first.isoformat(),
+                col(CartEventDay.day) < last.isoformat(),
+            )
+        )
+    )
+    missing = [
+        day
+        for day in (first + timedelta(days=n) for n in range((last - first).days))
+        if day.isoformat() not in stored
+    ]
+    if not missing:
+        return
+    dialect = session.get_bind().dialect.name
+    start = datetime.combine(missing[0], time.min, tzinfo=UTC)
+    end = datetime.combine(missing[-1], time.min, tzinfo=UTC) + timedelta(days=1)
+    grain = _cart_days(start, end, None, dialect)
+    per_session = _per_session(grain)
+    query = union_all(
+        select(
+            literal(ALL_CHANNELS).label("ch"),
+            per_session.c.day,
+            *_session_sums(per_session.c.events, per_session.c.checkouts),
+        ).group_by(per_session.c.day),
+        select(grain.c.ch, grain.c.day, *_session_sums(grain.c.events, grain.c.checkouts)).group_by(
+            grain.c.ch, grain.c.day
+        ),
+    )
+    wanted = {day.isoformat() for day in missing}
+    rows = {(str(day), ALL_CHANNELS): (0, 0, 0, 0) for day in wanted}  # quiet days are stored too
+    for row_channel, day, views, checkouts, sessions, bought in session.execute(query).all():
+        key = day.isoformat() if isinstance(day, date) else str(day)
+        if key in wanted:
+            rows[(key, row_channel)] = (
+                int(views or 0),
+                int(checkouts or 0),
+                int(sessions or 0),
+                int(bought or 0),
+            )
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    values = [
+        {
+            "day": day,
+            "channel": row_channel,
+            "views": figures[0],
+            "checkouts": figures[1],
+            "sessions": figures[2],
+            "checkout_sessions": figures[3],
+        }
+        for (day, row_channel), figures in rows.items()
+    ]
+    # two pages counting the same day at once store it once
+    statement = insert(CartEventDay.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+        index_elements=["day", "channel"]
+    )
+    session.execute(statement, values)
+    session.flush()
+
+
+def _add_figures(into: dict[str, dict[str, Figures]], more: dict[str, dict[str, Figures]]) -> None:
+    for part, figures in more.items():
+        for key, values in figures.items():
+            _add_to(into.setdefault(part, {}), key, values)
+
+
+def _add_to(into: dict[str, Figures], key: str, values: Figures) -> None:
+    old = into.get(key, (0, 0, 0, 0))
+    into[key] = (old[0] + values[0], old[1] + values[1], old[2] + values[2], old[3] + values[3])
 
 
 def _sum_columns(rows: Iterable[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:

@@ -34,6 +34,7 @@ from services.carts import get_or_create_link, new_token
 from services.config import DEMO_SHOP_DOMAIN
 from services.models import (
     CartEvent,
+    CartEventDay,
     CartLink,
     Customer,
     DueItem,
@@ -462,6 +463,7 @@ def product_image_path(handle: str) -> str:
 
 # Children first, so foreign keys never block a delete.
 _TABLES_CHILDREN_FIRST: tuple[type[SQLModel], ...] = (
+    CartEventDay,
     CartEvent,
     CartLink,
     DueItem,

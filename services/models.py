@@ -431,3 +431,20 @@ class ImportRun(SQLModel, table=True):
     started_at: datetime = _utc(nullable=False, default=True)
     finished_at: datetime | None = _utc()
     failure: str = ""
+
+
+class CartEventDay(SQLModel, table=True):
+    """One closed UTC day of cart events, counted once (analytics read these, not the events).
+
+    `channel` "" holds the day's totals, where a cart opened from two channels is one session;
+    the other rows are per channel. Today is never stored: it is still being written.
+    """
+
+    __tablename__ = "cart_event_day"
+
+    day: str = Field(primary_key=True)  # YYYY-MM-DD, UTC
+    channel: str = Field(primary_key=True)
+    views: int = 0
+    checkouts: int = 0
+    sessions: int = 0
+    checkout_sessions: int = 0

@@ -22,6 +22,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from services.analytics_report import count_closed_days
 from services.auth import purge_stale
 from services.config import Settings, get_settings
 from services.db import session_scope
@@ -70,6 +71,8 @@ def _nightly(settings: Settings) -> str:
         with ShopifyClient.from_settings(settings) as client:
             parts.append(sync_products(client, full=True, settings=settings).line())
     parts.append(recompute_nightly())
+    with session_scope() as session:
+        count_closed_days(session, utcnow())
     return "; ".join(parts)
 
 

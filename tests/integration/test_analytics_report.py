@@ -11,14 +11,16 @@ from sqlmodel import Session, col
 from services.analytics import record_cart_event
 from services.analytics_report import (
     CHANNELS,
+    MAX_RANGE,
     AnalyticsInputError,
     analytics_report,
     bucket_expression,
+    count_closed_days,
     day_range,
     parse_days,
     preset_days,
 )
-from services.models import CartEvent, CartLink, Customer, Order, Shop
+from services.models import CartEvent, CartEventDay, CartLink, Customer, Order, Shop
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 END = datetime(2026, 3, 9, tzinfo=UTC)  # exclusive: the next Monday
@@ -298,3 +300,56 @@ def test_date_inputs_and_presets() -> None:
     assert preset_days("12m", date(2026, 3, 8))[0] == date(2025, 3, 9)
     with pytest.raises(AnalyticsInputError):
         preset_days("forever", date(2026, 3, 8))
+
+
+def _figures(report) -> tuple:  # noqa: ANN001
+    return (report.totals, report.channels, report.series)
+
+
+@pytest.mark.parametrize("channel", [None, "email"])
+def test_closed_days_read_from_the_rollup_equal_the_live_count(
+    session: Session, monkeypatch: pytest.MonkeyPatch, channel: str | None
+) -> None:
+    _store(session)
+    # a range with partial first and last days, so both paths take part
+    start, end = START + timedelta(hours=10), END + timedelta(hours=6)
+    # seen from the range's first day, no day of it has closed: every event is counted live
+    monkeypatch.setattr("services.analytics_report.utcnow", lambda: START)
+    live = analytics_report(session, start, end, channel)
+    assert session.exec(select(CartEventDay)).first() is None
+    monkeypatch.undo()
+
+    first = analytics_report(session, start, end, channel)  # counts and stores the closed days
+    stored = session.scalars(select(CartEventDay.day).where(CartEventDay.channel == "")).all()
+    assert sorted(stored) == [f"2026-03-0{day}" for day in range(3, 9)]  # whole days only
+    again = analytics_report(session, start, end, channel)  # reads them
+
+    assert _figures(first) == _figures(live) == _figures(again)
+    assert live.totals.views > 0
+
+
+def test_a_closed_day_is_counted_once(session: Session) -> None:
+    links = _store(session)
+    before = analytics_report(session, START, END).totals
+    # an event written later into a closed day (carts never do this) is not counted again:
+    # closed days are read from the rollup, not recounted
+    record_cart_event(
+        session, cart_link_id=links[0], customer_id=1, kind="view", channel="email", at=at(3, 5)
+    )
+    session.commit()
+    assert analytics_report(session, START, END).totals == before
+
+
+def test_the_nightly_count_stores_every_closed_day_but_today(session: Session) -> None:
+    _store(session)
+    now = END + timedelta(days=2, hours=5)
+    count_closed_days(session, now)
+    days = session.scalars(select(CartEventDay.day).where(CartEventDay.channel == "")).all()
+    assert max(days) == (now.date() - timedelta(days=1)).isoformat()
+    assert len(days) == (MAX_RANGE.days)
+    march_3 = session.execute(
+        select(CartEventDay.views, CartEventDay.sessions, CartEventDay.checkout_sessions).where(
+            CartEventDay.day == "2026-03-03", CartEventDay.channel == ""
+        )
+    ).one()
+    assert tuple(march_3) == (1, 1, 1)  # l2's direct view and checkout
