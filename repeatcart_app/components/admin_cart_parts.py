@@ -1,28 +1,10 @@
-"""Small building blocks of the dashboard's Cart page: cards, labelled fields, thumbnails."""
+"""Small building blocks of the dashboard's Cart page: labelled fields, saved notes, thumbnails."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from repeatcart_app.state.admin_cart import AdminCartState
-
-
-def section_card(title: str, description: str, body: rx.Component, testid: str) -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.vstack(
-                rx.heading(title, as_="h2", size="4"),
-                rx.text(description, size="2", color_scheme="gray"),
-                spacing="1",
-            ),
-            body,
-            spacing="4",
-            width="100%",
-        ),
-        size="3",
-        width="100%",
-        data_testid=testid,
-    )
 
 
 def field(name: str, label: str, help_text: str, control: rx.Component) -> rx.Component:

@@ -3,8 +3,11 @@ with the cart link (copy, preview, rotate), due products, snoozes and recent ord
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import reflex as rx
 
+from repeatcart_app.components import admin_parts
 from repeatcart_app.state.admin_customers import AdminCustomersState as State
 
 STATUS_COLOURS = {
@@ -18,18 +21,8 @@ STATUS_COLOURS = {
 
 def status_badge(kind: rx.Var, label: rx.Var, testid: str = "status") -> rx.Component:
     """Calm, soft badges; the colour says the kind, the words say the rest."""
-    return rx.match(
-        kind,
-        *(
-            (
-                name,
-                rx.badge(
-                    label, color_scheme=colour, variant="soft", radius="full", data_testid=testid
-                ),
-            )
-            for name, colour in STATUS_COLOURS.items()
-        ),
-        rx.badge(label, color_scheme="gray", variant="soft", radius="full", data_testid=testid),
+    return admin_parts.status_badge(
+        kind, label, STATUS_COLOURS, variant="soft", radius="full", data_testid=testid
     )
 
 
@@ -142,37 +135,41 @@ def _link_section() -> rx.Component:
     )
 
 
+def _list_or_note(
+    items: rx.Var, render: Callable[[rx.Var], rx.Component], empty: str
+) -> rx.Component:
+    """The items one under another, or a quiet line saying there are none."""
+    return rx.cond(
+        items.length() > 0,  # type: ignore[attr-defined]
+        rx.vstack(rx.foreach(items, render), spacing="2", width="100%"),
+        rx.text(empty, size="2", color_scheme="gray"),
+    )
+
+
 def _due_section() -> rx.Component:
     return _section(
         "Due products",
-        rx.cond(
-            State.due_products.length() > 0,  # type: ignore[attr-defined]
-            rx.vstack(
-                rx.foreach(
-                    State.due_products,
-                    lambda item: rx.flex(
-                        rx.vstack(
-                            rx.text(item["title"], size="2", weight="medium"),
-                            rx.text(
-                                "Due " + item["due"] + " · " + item["source"],
-                                size="1",
-                                color_scheme="gray",
-                            ),
-                            spacing="0",
-                            min_width="0",
-                        ),
-                        status_badge(item["status_kind"], item["status"], "due-status"),
-                        justify="between",
-                        align="center",
-                        gap="8px",
-                        width="100%",
-                        data_testid="due-product",
+        _list_or_note(
+            State.due_products,
+            lambda item: rx.flex(
+                rx.vstack(
+                    rx.text(item["title"], size="2", weight="medium"),
+                    rx.text(
+                        "Due " + item["due"] + " · " + item["source"],
+                        size="1",
+                        color_scheme="gray",
                     ),
+                    spacing="0",
+                    min_width="0",
                 ),
-                spacing="2",
+                status_badge(item["status_kind"], item["status"], "due-status"),
+                justify="between",
+                align="center",
+                gap="8px",
                 width="100%",
+                data_testid="due-product",
             ),
-            rx.text("Nothing is due for this customer.", size="2", color_scheme="gray"),
+            "Nothing is due for this customer.",
         ),
         testid="detail-due",
     )
@@ -197,42 +194,35 @@ def _snooze_section() -> rx.Component:
 def _orders_section() -> rx.Component:
     return _section(
         "Recent orders",
-        rx.cond(
-            State.recent_orders.length() > 0,  # type: ignore[attr-defined]
-            rx.vstack(
-                rx.foreach(
-                    State.recent_orders,
-                    lambda order: rx.vstack(
-                        rx.flex(
-                            rx.hstack(
-                                rx.text(order["name"], size="2", weight="medium"),
-                                rx.text(order["date"], size="2", color_scheme="gray"),
-                                rx.cond(
-                                    order["note"] != "",
-                                    rx.badge(order["note"], color_scheme="gray", variant="soft"),
-                                ),
-                                spacing="2",
-                                align="center",
-                                wrap="wrap",
-                            ),
-                            rx.text(order["total"], size="2", weight="medium"),
-                            justify="between",
-                            align="center",
-                            gap="8px",
-                            width="100%",
+        _list_or_note(
+            State.recent_orders,
+            lambda order: rx.vstack(
+                rx.flex(
+                    rx.hstack(
+                        rx.text(order["name"], size="2", weight="medium"),
+                        rx.text(order["date"], size="2", color_scheme="gray"),
+                        rx.cond(
+                            order["note"] != "",
+                            rx.badge(order["note"], color_scheme="gray", variant="soft"),
                         ),
-                        rx.text(order["lines"], size="1", color_scheme="gray"),
-                        spacing="0",
-                        width="100%",
-                        padding_bottom="8px",
-                        border_bottom=f"1px solid {rx.color('gray', 4)}",
-                        data_testid="recent-order",
+                        spacing="2",
+                        align="center",
+                        wrap="wrap",
                     ),
+                    rx.text(order["total"], size="2", weight="medium"),
+                    justify="between",
+                    align="center",
+                    gap="8px",
+                    width="100%",
                 ),
-                spacing="2",
+                rx.text(order["lines"], size="1", color_scheme="gray"),
+                spacing="0",
                 width="100%",
+                padding_bottom="8px",
+                border_bottom=f"1px solid {rx.color('gray', 4)}",
+                data_testid="recent-order",
             ),
-            rx.text("No orders yet.", size="2", color_scheme="gray"),
+            "No orders yet.",
         ),
         testid="detail-orders",
     )

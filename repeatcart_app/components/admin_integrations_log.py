@@ -8,26 +8,16 @@ from __future__ import annotations
 
 import reflex as rx
 
+from repeatcart_app.components.admin_parts import TONES, status_badge
 from repeatcart_app.state.admin_integrations import AdminIntegrationsState as State
 from services.dispatch import INTEGRATIONS
 from services.integrations_admin import LABELS
 
 
-def _status_badge(row: rx.Var) -> rx.Component:
-    return rx.match(
-        row["color"],
-        ("grass", rx.badge(row["status"], color_scheme="grass")),
-        ("red", rx.badge(row["status"], color_scheme="red")),
-        ("amber", rx.badge(row["status"], color_scheme="amber")),
-        ("blue", rx.badge(row["status"], color_scheme="blue")),
-        rx.badge(row["status"], color_scheme="gray"),
-    )
-
-
 def _row(row: rx.Var) -> rx.Component:
     return rx.box(
         rx.flex(
-            _status_badge(row),
+            status_badge(row["color"], row["status"], TONES),
             rx.text(row["kind"], size="2", weight="medium"),
             rx.text(row["email"], size="2", word_break="break-all", flex="1 1 12rem"),
             rx.hstack(

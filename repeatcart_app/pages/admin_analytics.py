@@ -7,6 +7,7 @@ import reflex as rx
 from repeatcart_app import routes
 from repeatcart_app.components import charts
 from repeatcart_app.components.admin_frame import admin_page
+from repeatcart_app.components.admin_parts import when_loaded
 from repeatcart_app.state.admin_analytics import (
     ALL_CHANNELS,
     CHANNEL_LABELS,
@@ -161,6 +162,26 @@ def _kpis() -> rx.Component:
     )
 
 
+def _area(key: str, name: str, colour: rx.Var) -> rx.Component:
+    return rx.recharts.area(
+        data_key=key,
+        name=name,
+        stroke=colour,
+        fill=colour,
+        fill_opacity=0.15,
+        stroke_width=2,
+        dot=False,
+        type_="monotone",
+        is_animation_active=False,
+    )
+
+
+def _channel_bar(key: str, name: str, colour: rx.Var) -> rx.Component:
+    return rx.recharts.bar(
+        data_key=key, name=name, fill=colour, max_bar_size=10, is_animation_active=False
+    )
+
+
 def _activity_chart() -> rx.Component:
     return charts.chart_card(
         "Views and checkouts",
@@ -171,28 +192,8 @@ def _activity_chart() -> rx.Component:
             charts.value_axis(),
             charts.tooltip(),
             charts.legend(),
-            rx.recharts.area(
-                data_key="views",
-                name="Views",
-                stroke=charts.PRIMARY,
-                fill=charts.PRIMARY,
-                fill_opacity=0.15,
-                stroke_width=2,
-                dot=False,
-                type_="monotone",
-                is_animation_active=False,
-            ),
-            rx.recharts.area(
-                data_key="checkouts",
-                name="Checkouts",
-                stroke=charts.SECONDARY,
-                fill=charts.SECONDARY,
-                fill_opacity=0.15,
-                stroke_width=2,
-                dot=False,
-                type_="monotone",
-                is_animation_active=False,
-            ),
+            _area("views", "Views", charts.PRIMARY),
+            _area("checkouts", "Checkouts", charts.SECONDARY),
             data=State.series,
             margin={"top": 8, "right": 8, "left": 0, "bottom": 0},
         ),
@@ -251,27 +252,9 @@ def _channel_chart() -> rx.Component:
             ),
             charts.tooltip(),
             charts.legend(),
-            rx.recharts.bar(
-                data_key="views",
-                name="Views",
-                fill=charts.PRIMARY,
-                max_bar_size=10,
-                is_animation_active=False,
-            ),
-            rx.recharts.bar(
-                data_key="checkouts",
-                name="Checkouts",
-                fill=charts.SECONDARY,
-                max_bar_size=10,
-                is_animation_active=False,
-            ),
-            rx.recharts.bar(
-                data_key="orders",
-                name="Orders",
-                fill=charts.TERTIARY,
-                max_bar_size=10,
-                is_animation_active=False,
-            ),
+            _channel_bar("views", "Views", charts.PRIMARY),
+            _channel_bar("checkouts", "Checkouts", charts.SECONDARY),
+            _channel_bar("orders", "Orders", charts.TERTIARY),
             data=State.channel_chart,
             layout="vertical",
             margin={"top": 0, "right": 8, "left": 0, "bottom": 0},
@@ -381,7 +364,7 @@ def _empty() -> rx.Component:
 
 @admin_page("Analytics", routes.ADMIN_ANALYTICS)
 def admin_analytics_page() -> rx.Component:
-    return rx.cond(
+    return when_loaded(
         State.loaded,
         rx.vstack(
             _controls(),
@@ -403,5 +386,4 @@ def admin_analytics_page() -> rx.Component:
             width="100%",
             data_testid="admin-analytics",
         ),
-        rx.center(rx.spinner(), padding="48px"),
     )

@@ -9,13 +9,9 @@ from __future__ import annotations
 import reflex as rx
 
 from repeatcart_app import routes
-from repeatcart_app.components.admin_cart_parts import (
-    field,
-    product_thumb,
-    saved_note,
-    section_card,
-)
+from repeatcart_app.components.admin_cart_parts import field, product_thumb, saved_note
 from repeatcart_app.components.admin_frame import admin_page
+from repeatcart_app.components.admin_parts import section_card, when_loaded
 from repeatcart_app.state.admin_cart import AdminCartState, CustomerRow, ProductRow
 from services.cart_settings import (
     ACCENT_COLORS,
@@ -87,7 +83,7 @@ def banner_card() -> rx.Component:
             data_testid="form-banner",
             key=AdminCartState.form_versions["banner"],
         ),
-        "card-banner",
+        testid="card-banner",
     )
 
 
@@ -152,7 +148,7 @@ def timing_card() -> rx.Component:
             data_testid="form-timing",
             key=AdminCartState.form_versions["timing"],
         ),
-        "card-timing",
+        testid="card-timing",
     )
 
 
@@ -281,24 +277,42 @@ def appearance_card() -> rx.Component:
             data_testid="form-appearance",
             key=AdminCartState.form_versions["appearance"],
         ),
-        "card-appearance",
+        testid="card-appearance",
+    )
+
+
+def _product_line(
+    row: ProductRow, detail: rx.Component, action: rx.Component, testid: str
+) -> rx.Component:
+    """One product in the list or in the search results: thumbnail, title, a line, an action."""
+    return rx.hstack(
+        product_thumb(row.image_url),
+        rx.vstack(
+            rx.text(row.title, size="2", weight="medium"),
+            detail,
+            spacing="0",
+            min_width="0",
+            flex="1",
+        ),
+        action,
+        align="center",
+        spacing="3",
+        width="100%",
+        padding_y="8px",
+        border_bottom=f"1px solid {rx.color('gray', 4)}",
+        data_testid=testid,
+        data_product=row.product_id,
     )
 
 
 def product_row(row: ProductRow, index: rx.Var) -> rx.Component:
     last = AdminCartState.ymal.length() - 1
-    return rx.hstack(
-        product_thumb(row.image_url),
-        rx.vstack(
-            rx.text(row.title, size="2", weight="medium"),
-            rx.text(
-                rx.cond(row.sold, row.detail, "Not for sale now: hidden on carts"),
-                size="1",
-                color_scheme=rx.cond(row.sold, "gray", "amber"),
-            ),
-            spacing="0",
-            min_width="0",
-            flex="1",
+    return _product_line(
+        row,
+        rx.text(
+            rx.cond(row.sold, row.detail, "Not for sale now: hidden on carts"),
+            size="1",
+            color_scheme=rx.cond(row.sold, "gray", "amber"),
         ),
         rx.hstack(
             rx.icon_button(
@@ -327,26 +341,14 @@ def product_row(row: ProductRow, index: rx.Var) -> rx.Component:
             spacing="1",
             flex_shrink="0",
         ),
-        align="center",
-        spacing="3",
-        width="100%",
-        padding_y="8px",
-        border_bottom=f"1px solid {rx.color('gray', 4)}",
-        data_testid="ymal-item",
-        data_product=row.product_id,
+        "ymal-item",
     )
 
 
 def search_hit(row: ProductRow) -> rx.Component:
-    return rx.hstack(
-        product_thumb(row.image_url),
-        rx.vstack(
-            rx.text(row.title, size="2", weight="medium"),
-            rx.text(row.detail, size="1", color_scheme="gray"),
-            spacing="0",
-            min_width="0",
-            flex="1",
-        ),
+    return _product_line(
+        row,
+        rx.text(row.detail, size="1", color_scheme="gray"),
         rx.cond(
             row.in_ymal,
             rx.badge("In the list", color_scheme="gray", size="2"),
@@ -359,13 +361,7 @@ def search_hit(row: ProductRow) -> rx.Component:
                 aria_label="Add: " + row.title,
             ),
         ),
-        align="center",
-        spacing="3",
-        width="100%",
-        padding_y="8px",
-        border_bottom=f"1px solid {rx.color('gray', 4)}",
-        data_testid="ymal-hit",
-        data_product=row.product_id,
+        "ymal-hit",
     )
 
 
@@ -433,7 +429,7 @@ def ymal_card() -> rx.Component:
             spacing="3",
             width="100%",
         ),
-        "card-ymal",
+        testid="card-ymal",
     )
 
 
@@ -510,13 +506,13 @@ def preview_card() -> rx.Component:
             spacing="3",
             width="100%",
         ),
-        "card-preview",
+        testid="card-preview",
     )
 
 
 @admin_page("Cart", routes.ADMIN_CART)
 def admin_cart_page() -> rx.Component:
-    return rx.cond(
+    return when_loaded(
         AdminCartState.loaded,
         rx.vstack(
             rx.text(
@@ -533,5 +529,4 @@ def admin_cart_page() -> rx.Component:
             width="100%",
             data_testid="admin-cart",
         ),
-        rx.center(rx.spinner(), padding="48px"),
     )

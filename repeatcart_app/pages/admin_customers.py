@@ -11,6 +11,7 @@ import reflex as rx
 from repeatcart_app import routes
 from repeatcart_app.components.admin_customers_detail import customer_detail_dialog, status_badge
 from repeatcart_app.components.admin_frame import admin_page
+from repeatcart_app.components.admin_parts import pagination, when_loaded
 from repeatcart_app.components.layout import desktop_only, phone_only
 from repeatcart_app.state.admin_customers import AdminCustomersState as State
 
@@ -47,13 +48,26 @@ def _toolbar() -> rx.Component:
                 rx.select.item("Last order", value="last_order"),
             ),
             value=State.sort,
-            on_change=State.set_sort,
+            on_change=State.change_sort,
             size="3",
         ),
         spacing="2",
         align="center",
     )
     return rx.flex(search, sort, gap="12px", wrap="wrap", align="center", width="100%")
+
+
+def _name_link(item: rx.Var) -> rx.Component:
+    """Opens the customer's panel; the row or card around it opens it too, so stop there."""
+    return rx.link(
+        item["name"],
+        href="#",
+        on_click=State.open_customer(item["id"]).prevent_default.stop_propagation,
+        weight="medium",
+        high_contrast=True,
+        underline="hover",
+        data_testid="customer-open",
+    )
 
 
 def _desktop_table() -> rx.Component:
@@ -72,15 +86,7 @@ def _desktop_table() -> rx.Component:
         return rx.table.row(
             rx.table.cell(
                 rx.vstack(
-                    rx.link(
-                        item["name"],
-                        href="#",
-                        on_click=State.open_customer(item["id"]).prevent_default.stop_propagation,
-                        weight="medium",
-                        high_contrast=True,
-                        underline="hover",
-                        data_testid="customer-open",
-                    ),
+                    _name_link(item),
                     rx.text(item["email"], size="1", color_scheme="gray", word_break="break-all"),
                     spacing="0",
                 ),
@@ -117,15 +123,7 @@ def _phone_cards() -> rx.Component:
         return rx.card(
             rx.vstack(
                 rx.flex(
-                    rx.link(
-                        item["name"],
-                        href="#",
-                        on_click=State.open_customer(item["id"]).prevent_default.stop_propagation,
-                        weight="medium",
-                        high_contrast=True,
-                        underline="hover",
-                        data_testid="customer-open",
-                    ),
+                    _name_link(item),
                     status_badge(item["status_kind"], item["status"]),
                     justify="between",
                     align="center",
@@ -158,45 +156,6 @@ def _phone_cards() -> rx.Component:
         width="100%",
         style=phone_only(),
         data_testid="customer-cards",
-    )
-
-
-def _pagination() -> rx.Component:
-    return rx.flex(
-        rx.text(State.range_label, size="2", color_scheme="gray", data_testid="range-label"),
-        rx.hstack(
-            rx.button(
-                rx.icon("chevron-left", size=16),
-                "Previous",
-                on_click=State.previous_page,
-                disabled=~State.has_previous,
-                variant="soft",
-                color_scheme="gray",
-                data_testid="previous-page",
-            ),
-            rx.text(
-                "Page " + State.page.to_string() + " of " + State.pages.to_string(),
-                size="2",
-                color_scheme="gray",
-                white_space="nowrap",
-            ),
-            rx.button(
-                "Next",
-                rx.icon("chevron-right", size=16),
-                on_click=State.next_page,
-                disabled=~State.has_next,
-                variant="soft",
-                color_scheme="gray",
-                data_testid="next-page",
-            ),
-            spacing="2",
-            align="center",
-        ),
-        justify="between",
-        align="center",
-        gap="12px",
-        wrap="wrap",
-        width="100%",
     )
 
 
@@ -236,7 +195,7 @@ def _empty() -> rx.Component:
 
 @admin_page("Customers", routes.ADMIN_CUSTOMERS)
 def admin_customers_page() -> rx.Component:
-    return rx.cond(
+    return when_loaded(
         State.loaded,
         rx.vstack(
             _toolbar(),
@@ -249,7 +208,13 @@ def admin_customers_page() -> rx.Component:
                 rx.vstack(
                     _desktop_table(),
                     _phone_cards(),
-                    _pagination(),
+                    pagination(
+                        State,
+                        range_testid="range-label",
+                        previous_testid="previous-page",
+                        next_testid="next-page",
+                        page_count=True,
+                    ),
                     spacing="4",
                     width="100%",
                 ),
@@ -260,5 +225,4 @@ def admin_customers_page() -> rx.Component:
             width="100%",
             data_testid="admin-customers",
         ),
-        rx.center(rx.spinner(), padding="48px"),
     )

@@ -7,6 +7,7 @@ import reflex as rx
 
 from repeatcart_app import routes
 from repeatcart_app.components.admin_frame import admin_page
+from repeatcart_app.components.admin_parts import when_loaded
 from repeatcart_app.state.admin_insights import AdminInsightsState
 
 State = AdminInsightsState
@@ -92,27 +93,24 @@ def _legend() -> rx.Component:
     )
 
 
-def _distribution_chart() -> rx.Component:
-    return rx.recharts.bar_chart(
+def _axes(x_key: str, x_label: str, y_label: str, min_tick_gap: int) -> list[rx.Component]:
+    """Grid, labelled axes (counts on y, whole numbers) and tooltip, alike on both charts."""
+    return [
         rx.recharts.cartesian_grid(vertical=False, stroke_dasharray="3 3"),
         rx.recharts.x_axis(
-            data_key="label",
+            data_key=x_key,
             tick=AXIS_TICK,
             interval="preserveStartEnd",
-            min_tick_gap=8,
+            min_tick_gap=min_tick_gap,
             height=48,
-            label={
-                "value": "Days between reorders (per unit)",
-                "position": "insideBottom",
-                "fontSize": 12,
-            },
+            label={"value": x_label, "position": "insideBottom", "fontSize": 12},
         ),
         rx.recharts.y_axis(
             allow_decimals=False,
             tick=AXIS_TICK,
             width=44,
             label={
-                "value": "Reorders",
+                "value": y_label,
                 "angle": -90,
                 "position": "insideLeft",
                 "fontSize": 12,
@@ -120,6 +118,12 @@ def _distribution_chart() -> rx.Component:
             },
         ),
         rx.recharts.graphing_tooltip(),
+    ]
+
+
+def _distribution_chart() -> rx.Component:
+    return rx.recharts.bar_chart(
+        *_axes("label", "Days between reorders (per unit)", "Reorders", min_tick_gap=8),
         rx.recharts.bar(
             data_key="middle",
             name="Middle half (P25–P75)",
@@ -212,28 +216,7 @@ def _distribution_card() -> rx.Component:
 
 def _due_chart() -> rx.Component:
     return rx.recharts.bar_chart(
-        rx.recharts.cartesian_grid(vertical=False, stroke_dasharray="3 3"),
-        rx.recharts.x_axis(
-            data_key="day",
-            tick=AXIS_TICK,
-            interval="preserveStartEnd",
-            min_tick_gap=16,
-            height=48,
-            label={"value": "Due date (UTC)", "position": "insideBottom", "fontSize": 12},
-        ),
-        rx.recharts.y_axis(
-            allow_decimals=False,
-            tick=AXIS_TICK,
-            width=44,
-            label={
-                "value": "Customers",
-                "angle": -90,
-                "position": "insideLeft",
-                "fontSize": 12,
-                "style": {"textAnchor": "middle"},
-            },
-        ),
-        rx.recharts.graphing_tooltip(),
+        *_axes("day", "Due date (UTC)", "Customers", min_tick_gap=16),
         rx.recharts.bar(
             data_key="customers",
             name="Customers due",
@@ -279,7 +262,7 @@ def _due_card() -> rx.Component:
 
 @admin_page("Insights", routes.ADMIN_INSIGHTS)
 def admin_insights_page() -> rx.Component:
-    return rx.cond(
+    return when_loaded(
         State.loaded,
         rx.vstack(
             _distribution_card(),
@@ -288,5 +271,4 @@ def admin_insights_page() -> rx.Component:
             width="100%",
             data_testid="admin-insights",
         ),
-        rx.center(rx.spinner(), padding="48px"),
     )

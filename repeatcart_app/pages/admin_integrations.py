@@ -8,6 +8,7 @@ import reflex as rx
 from repeatcart_app import routes
 from repeatcart_app.components.admin_frame import admin_page
 from repeatcart_app.components.admin_integrations_log import delivery_log_section
+from repeatcart_app.components.admin_parts import TONES, secret_note, status_badge, when_loaded
 from repeatcart_app.state.admin_integrations import AdminIntegrationsState as State
 from services.dispatch import INTEGRATIONS
 from services.integrations_admin import LABELS, RECIPIENT_KIND
@@ -20,12 +21,7 @@ _ABOUT = {
 
 
 def _badge(name: str) -> rx.Component:
-    return rx.match(
-        State.status_color[name],
-        ("grass", rx.badge(State.status_label[name], color_scheme="grass", size="2")),
-        ("red", rx.badge(State.status_label[name], color_scheme="red", size="2")),
-        rx.badge(State.status_label[name], color_scheme="gray", size="2"),
-    )
+    return status_badge(State.status_color[name], State.status_label[name], TONES, size="2")
 
 
 def _feedback(message: rx.Var, ok: rx.Var, testid: str) -> rx.Component:
@@ -63,28 +59,14 @@ def _key_form(name: str) -> rx.Component:
                 width="100%",
                 direction=rx.breakpoints(initial="column", sm="row"),
             ),
-            rx.hstack(
-                rx.text(
-                    State.key_note[name],
-                    size="1",
-                    color_scheme=rx.cond(State.key_unreadable[name], "red", "gray"),
-                    data_testid=f"{name}-key-note",
-                ),
-                rx.cond(
-                    State.key_saved[name],
-                    rx.button(
-                        "Remove key",
-                        type="button",
-                        size="1",
-                        variant="ghost",
-                        color_scheme="red",
-                        on_click=State.remove_key(name),
-                        data_testid=f"{name}-remove-key",
-                    ),
-                ),
-                spacing="3",
-                align="center",
-                wrap="wrap",
+            secret_note(
+                State.key_note[name],
+                unreadable=State.key_unreadable[name],
+                saved=State.key_saved[name],
+                remove_label="Remove key",
+                on_remove=State.remove_key(name),
+                note_testid=f"{name}-key-note",
+                remove_testid=f"{name}-remove-key",
             ),
             _feedback(State.key_message[name], State.key_ok[name], f"{name}-key-message"),
             spacing="2",
@@ -213,7 +195,7 @@ def _integration_card(name: str) -> rx.Component:
 
 @admin_page("Integrations", routes.ADMIN_INTEGRATIONS)
 def admin_integrations_page() -> rx.Component:
-    return rx.cond(
+    return when_loaded(
         State.loaded,
         rx.vstack(
             rx.text(
@@ -228,5 +210,4 @@ def admin_integrations_page() -> rx.Component:
             width="100%",
             data_testid="admin-integrations",
         ),
-        rx.center(rx.spinner(), padding="48px"),
     )

@@ -7,6 +7,7 @@ import reflex as rx
 
 from repeatcart_app import routes
 from repeatcart_app.components.admin_frame import admin_page
+from repeatcart_app.components.admin_parts import TONES, pagination, status_badge, when_loaded
 from repeatcart_app.components.layout import desktop_only, phone_only
 from repeatcart_app.state.admin_products import BULK_UPLOAD_ID, AdminProductsState
 
@@ -43,11 +44,8 @@ def _thumb(row: rx.Var, size: str = "40px") -> rx.Component:
 
 
 def _status_badge(row: rx.Var) -> rx.Component:
-    return rx.badge(
-        row["status"],
-        color_scheme=rx.match(row["status_color"], ("grass", "grass"), ("amber", "amber"), "gray"),
-        variant="soft",
-        data_testid="status",
+    return status_badge(
+        row["status_color"], row["status"], TONES, variant="soft", data_testid="status"
     )
 
 
@@ -317,8 +315,8 @@ def _toolbar() -> rx.Component:
             rx.hstack(
                 rx.input(
                     rx.input.slot(rx.icon("search", size=16)),
-                    name="search",
-                    default_value=State.search,
+                    name="query",
+                    default_value=State.query,
                     placeholder="Search title, handle or SKU",
                     aria_label="Search products",
                     flex="1",
@@ -327,7 +325,7 @@ def _toolbar() -> rx.Component:
                 ),
                 rx.button("Search", type="submit", data_testid="product-search-submit"),
                 rx.cond(
-                    State.search != "",
+                    State.query != "",
                     rx.button(
                         "Clear",
                         type="button",
@@ -339,7 +337,7 @@ def _toolbar() -> rx.Component:
                 spacing="2",
                 width="100%",
             ),
-            on_submit=State.run_search,
+            on_submit=State.search,
             reset_on_submit=False,
             flex="1",
             min_width="0",
@@ -375,30 +373,12 @@ def _toolbar() -> rx.Component:
 
 
 def _pagination() -> rx.Component:
-    return rx.hstack(
-        rx.text(State.range_label, size="2", color_scheme="gray", data_testid="product-range"),
-        rx.spacer(),
-        rx.button(
-            rx.icon("chevron-left", size=16),
-            "Previous",
-            on_click=State.previous_page,
-            disabled=~State.has_previous,
-            variant="soft",
-            color_scheme="gray",
-            data_testid="page-previous",
-        ),
-        rx.button(
-            "Next",
-            rx.icon("chevron-right", size=16),
-            on_click=State.next_page,
-            disabled=~State.has_next,
-            variant="soft",
-            color_scheme="gray",
-            data_testid="page-next",
-        ),
-        align="center",
-        spacing="2",
-        width="100%",
+    return pagination(
+        State,
+        range_testid="product-range",
+        previous_testid="page-previous",
+        next_testid="page-next",
+        empty_label="No products",
     )
 
 
@@ -602,7 +582,7 @@ def _bulk_report() -> rx.Component:
 
 @admin_page("Products", routes.ADMIN_PRODUCTS)
 def admin_products_page() -> rx.Component:
-    return rx.cond(
+    return when_loaded(
         State.loaded,
         rx.vstack(
             _toolbar(),
@@ -626,7 +606,7 @@ def admin_products_page() -> rx.Component:
                 rx.fragment(_table(), _cards()),
                 rx.callout(
                     rx.cond(
-                        State.search != "",
+                        State.query != "",
                         "No product matches that search.",
                         "No products yet: sync from Shopify or import an order export.",
                     ),
@@ -642,5 +622,4 @@ def admin_products_page() -> rx.Component:
             width="100%",
             data_testid="admin-products",
         ),
-        rx.center(rx.spinner(), padding="48px"),
     )

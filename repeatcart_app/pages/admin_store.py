@@ -6,6 +6,12 @@ import reflex as rx
 
 from repeatcart_app import routes
 from repeatcart_app.components.admin_frame import admin_page
+from repeatcart_app.components.admin_parts import (
+    result_callout,
+    secret_note,
+    section_card,
+    when_loaded,
+)
 from repeatcart_app.state.admin_store import AdminStoreState
 
 
@@ -71,28 +77,14 @@ def _secret_field(
             spell_check=False,
             data_testid=f"field-{name}",
         ),
-        rx.hstack(
-            rx.text(
-                note,
-                size="1",
-                color_scheme=rx.cond(unreadable, "red", "gray"),
-                data_testid=f"note-{name}",
-            ),
-            rx.cond(
-                saved,
-                rx.button(
-                    "Remove",
-                    type="button",
-                    size="1",
-                    variant="ghost",
-                    color_scheme="red",
-                    on_click=AdminStoreState.remove_secret(name),
-                    data_testid=f"remove-{name}",
-                ),
-            ),
-            spacing="3",
-            align="center",
-            wrap="wrap",
+        secret_note(
+            note,
+            unreadable=unreadable,
+            saved=saved,
+            remove_label="Remove",
+            on_remove=AdminStoreState.remove_secret(name),
+            note_testid=f"note-{name}",
+            remove_testid=f"remove-{name}",
         ),
         rx.text(hint, size="1", color_scheme="gray"),
         _error(name),
@@ -101,24 +93,10 @@ def _secret_field(
     )
 
 
-def _section(title: str, description: str, *children: rx.Component) -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading(title, size="4", as_="h2"),
-            rx.text(description, size="2", color_scheme="gray"),
-            *children,
-            spacing="4",
-            width="100%",
-        ),
-        size=rx.breakpoints(initial="2", sm="3"),
-        width="100%",
-    )
-
-
 def _form() -> rx.Component:
     return rx.form(
         rx.vstack(
-            _section(
+            section_card(
                 "Shopify",
                 "The shop RepeatCart reads orders and products from, through a custom app's "
                 "Admin API access token.",
@@ -153,7 +131,7 @@ def _form() -> rx.Component:
                     "The app's client secret, which signs the webhooks Shopify sends.",
                 ),
             ),
-            _section(
+            section_card(
                 "Carts",
                 "Where shoppers open their carts; every cart link starts with it.",
                 _text_field(
@@ -191,7 +169,7 @@ def _form() -> rx.Component:
 
 
 def _connection() -> rx.Component:
-    return _section(
+    return section_card(
         "Test connection",
         "Asks Shopify for the shop with the saved settings (save your changes first).",
         rx.hstack(
@@ -206,33 +184,17 @@ def _connection() -> rx.Component:
             ),
             align="center",
         ),
-        rx.cond(
-            AdminStoreState.connection_message != "",
-            rx.cond(
-                AdminStoreState.connection_ok,
-                rx.callout(
-                    AdminStoreState.connection_message,
-                    icon="circle-check",
-                    color_scheme="grass",
-                    width="100%",
-                    data_testid="connection-result",
-                ),
-                rx.callout(
-                    AdminStoreState.connection_message,
-                    icon="triangle-alert",
-                    color_scheme="red",
-                    width="100%",
-                    data_testid="connection-result",
-                ),
-            ),
+        result_callout(
+            AdminStoreState.connection_message,
+            AdminStoreState.connection_ok,
+            "connection-result",
         ),
     )
 
 
 @admin_page("Store", routes.ADMIN_STORE)
 def admin_store_page() -> rx.Component:
-    return rx.cond(
+    return when_loaded(
         AdminStoreState.loaded,
         rx.vstack(_form(), _connection(), spacing="5", width="100%", data_testid="admin-store"),
-        rx.center(rx.spinner(), padding="48px"),
     )

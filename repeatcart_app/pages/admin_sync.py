@@ -6,6 +6,7 @@ import reflex as rx
 
 from repeatcart_app import routes
 from repeatcart_app.components.admin_frame import admin_page
+from repeatcart_app.components.admin_parts import status_badge, when_loaded
 from repeatcart_app.state.admin_sync import (
     UPLOAD_ID,
     AdminSyncState,
@@ -18,16 +19,17 @@ from services.sync_admin import MAX_UPLOAD_BYTES
 MAX_UPLOAD_MB = MAX_UPLOAD_BYTES // (1024 * 1024)
 
 
+SYNC_COLOURS = {
+    "ok": "green",
+    "done": "green",
+    "failed": "red",
+    "interrupted": "amber",
+    "running": "blue",
+}
+
+
 def _status_badge(status: rx.Var, label: rx.Var, testid: rx.Var | str) -> rx.Component:
-    return rx.match(
-        status,
-        ("ok", rx.badge(label, color_scheme="green", data_testid=testid)),
-        ("done", rx.badge(label, color_scheme="green", data_testid=testid)),
-        ("failed", rx.badge(label, color_scheme="red", data_testid=testid)),
-        ("interrupted", rx.badge(label, color_scheme="amber", data_testid=testid)),
-        ("running", rx.badge(label, color_scheme="blue", data_testid=testid)),
-        rx.badge(label, color_scheme="gray", data_testid=testid),
-    )
+    return status_badge(status, label, SYNC_COLOURS, data_testid=testid)
 
 
 def _message(card: SyncCard) -> rx.Component:
@@ -397,7 +399,7 @@ def _history() -> rx.Component:
 
 @admin_page("Sync", routes.ADMIN_SYNC)
 def admin_sync_page() -> rx.Component:
-    return rx.cond(
+    return when_loaded(
         AdminSyncState.loaded,
         rx.vstack(
             rx.hstack(
@@ -446,5 +448,4 @@ def admin_sync_page() -> rx.Component:
             width="100%",
             data_testid="admin-sync",
         ),
-        rx.center(rx.spinner(), padding="48px"),
     )

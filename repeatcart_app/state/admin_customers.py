@@ -11,6 +11,7 @@ from typing import TypedDict
 import reflex as rx
 
 from repeatcart_app.state.auth import AuthState, require_admin
+from repeatcart_app.state.paged_list import PagedList
 from services.customers_admin import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_SORT,
@@ -80,14 +81,9 @@ def _customer_id(value: object) -> int | None:
     return number if number > 0 else None
 
 
-class AdminCustomersState(AuthState):
+class AdminCustomersState(PagedList, AuthState):
     loaded: bool = False
-    query: str = ""
     sort: str = DEFAULT_SORT
-    page: int = 1
-    pages: int = 1
-    total: int = 0
-    range_label: str = ""
     searched: str = ""  # the query the rows answer, for "No customer matches …"
     rows: list[CustomerRowView] = []
 
@@ -113,14 +109,6 @@ class AdminCustomersState(AuthState):
     def sort_options(self) -> list[list[str]]:
         return [[key, label] for key, label in SORTS.items()]
 
-    @rx.var
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @rx.var
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
     def _fetch(self) -> None:
         with session_scope() as session:
             result = customer_page(
@@ -128,13 +116,8 @@ class AdminCustomersState(AuthState):
             )
         self.query = result.query
         self.sort = result.sort
-        self.page = result.page
-        self.pages = result.pages
-        self.total = result.total
         self.searched = result.query
-        self.range_label = (
-            f"{result.first:,}–{result.last:,} of {result.total:,}" if result.rows else ""
-        )
+        self._show_range(result.total, result.page, result.page_size)
         self.rows = [
             CustomerRowView(
                 id=row.id,
@@ -167,58 +150,15 @@ class AdminCustomersState(AuthState):
         denied = require_admin(self)
         if denied is not None:
             return denied
-        self.query = normalise_query(str(value))
-        self.page = 1
-        self._fetch()
+        self.query = self._clean_query(str(value))
+        self._first_page()
         return None
 
-    @rx.event
-    def search(self, form_data: dict):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
-        self.query = normalise_query(str(form_data.get("query", "")))
-        self.page = 1
-        self._fetch()
-        return None
+    def _clean_query(self, raw: str) -> str:
+        return normalise_query(raw)
 
-    @rx.event
-    def clear_search(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
-        self.query = ""
-        self.page = 1
-        self._fetch()
-        return None
-
-    @rx.event
-    def set_sort(self, value: str):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
-        self.sort = normalise_sort(str(value))
-        self.page = 1
-        self._fetch()
-        return None
-
-    @rx.event
-    def next_page(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
-        self.page += 1
-        self._fetch()
-        return None
-
-    @rx.event
-    def previous_page(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
-        self.page = max(1, self.page - 1)
-        self._fetch()
-        return None
+    def _apply_sort(self, value: str) -> None:
+        self.sort = normalise_sort(value)
 
     def _load_detail(self, customer_id: int) -> bool:
         """Fill the panel; False (and the list refreshed) when the customer is gone."""

@@ -7,6 +7,7 @@ import reflex as rx
 
 from repeatcart_app.state.admin_products import format_days
 from repeatcart_app.state.auth import AuthState, require_admin
+from repeatcart_app.state.paged_list import search_text
 from services import insights, products_admin
 from services.db import session_scope
 from services.models import utcnow
@@ -105,7 +106,7 @@ class AdminInsightsState(AuthState):
         denied = require_admin(self)
         if denied is not None:
             return denied
-        self.product_search = str(form_data.get("product_search", ""))[:200].strip()
+        self.product_search = search_text(form_data.get("product_search"))
         if not self.product_search:
             self.product_results = []
             self.picker_message = ""

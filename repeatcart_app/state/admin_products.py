@@ -5,8 +5,10 @@ interval overrides and replacement mappings, each checked and saved by `services
 from __future__ import annotations
 
 import reflex as rx
+from sqlmodel import Session
 
 from repeatcart_app.state.auth import AuthState, require_admin
+from repeatcart_app.state.paged_list import PagedList, search_text
 from services import products_admin
 from services.db import session_scope
 from services.models import utcnow
@@ -68,13 +70,10 @@ def row_view(row: ProductRow) -> dict[str, str]:
     }
 
 
-class AdminProductsState(AuthState):
+class AdminProductsState(PagedList, AuthState):
     loaded: bool = False
-    search: str = ""
     sort: str = "title"
     descending: bool = False
-    offset: int = 0
-    total: int = 0
     rows: list[dict[str, str]] = []
     notice: str = ""
     error: str = ""
@@ -100,33 +99,27 @@ class AdminProductsState(AuthState):
     bulk_file_error: str = ""
     bulk_problems: list[dict[str, str]] = []
 
-    @rx.var
-    def range_label(self) -> str:
-        if self.total == 0:
-            return "No products"
-        last = min(self.offset + PAGE_SIZE, self.total)
-        return f"{self.offset + 1:,}–{last:,} of {self.total:,}"
-
-    @rx.var
-    def has_previous(self) -> bool:
-        return self.offset > 0
-
-    @rx.var
-    def has_next(self) -> bool:
-        return self.offset + PAGE_SIZE < self.total
-
-    def _reload(self) -> None:
+    def _fetch(self) -> None:
         with session_scope() as session:
-            page = products_admin.product_page(
-                session, self.search, self.sort, self.descending, self.offset, PAGE_SIZE
-            )
-            if not page.rows and page.total and self.offset:  # the last page emptied
-                self.offset = max(0, (page.total - 1) // PAGE_SIZE * PAGE_SIZE)
-                page = products_admin.product_page(
-                    session, self.search, self.sort, self.descending, self.offset, PAGE_SIZE
-                )
-        self.total = page.total
+            page = self._product_page(session)
+            if not page.rows and page.total and self.page > 1:  # the last page emptied
+                self.page = -(-page.total // PAGE_SIZE)
+                page = self._product_page(session)
+        self._show_range(page.total, self.page, PAGE_SIZE)
         self.rows = [row_view(row) for row in page.rows]
+
+    def _product_page(self, session: Session) -> products_admin.ProductPage:
+        return products_admin.product_page(
+            session, self.query, self.sort, self.descending, (self.page - 1) * PAGE_SIZE, PAGE_SIZE
+        )
+
+    def _clean_query(self, raw: str) -> str:
+        return search_text(raw)
+
+    def _apply_sort(self, value: str) -> None:
+        self.sort = value if value in SORT_KEYS else "title"
+        # names read A→Z; intervals and N read most interesting (largest) first
+        self.descending = self.sort in {"median", "n"}
 
     @rx.event
     def load(self):
@@ -136,40 +129,8 @@ class AdminProductsState(AuthState):
             return denied
         self.editing_id = ""
         self.notice = self.error = ""
-        self._reload()
+        self._fetch()
         self.loaded = True
-        return None
-
-    @rx.event
-    def run_search(self, form_data: dict):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
-        self.search = str(form_data.get("search", ""))[:200].strip()
-        self.offset = 0
-        self._reload()
-        return None
-
-    @rx.event
-    def clear_search(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
-        self.search = ""
-        self.offset = 0
-        self._reload()
-        return None
-
-    @rx.event
-    def change_sort(self, value: str):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
-        self.sort = value if value in SORT_KEYS else "title"
-        # names read A→Z; intervals and N read most interesting (largest) first
-        self.descending = self.sort in {"median", "n"}
-        self.offset = 0
-        self._reload()
         return None
 
     @rx.event
@@ -178,27 +139,7 @@ class AdminProductsState(AuthState):
         if denied is not None:
             return denied
         self.descending = not self.descending
-        self.offset = 0
-        self._reload()
-        return None
-
-    @rx.event
-    def next_page(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
-        if self.offset + PAGE_SIZE < self.total:
-            self.offset += PAGE_SIZE
-        self._reload()
-        return None
-
-    @rx.event
-    def previous_page(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
-        self.offset = max(0, self.offset - PAGE_SIZE)
-        self._reload()
+        self._first_page()
         return None
 
     # ---- overrides ----------------------------------------------------------------------
@@ -246,7 +187,7 @@ class AdminProductsState(AuthState):
         title = next((r["title"] for r in self.rows if r["id"] == str(product_id)), "Product")
         self.notice = f"{title}: every {format_days(days)} days from now on. Carts use it at once."
         self.error = ""
-        self._reload()
+        self._fetch()
         return None
 
     @rx.event
@@ -264,7 +205,7 @@ class AdminProductsState(AuthState):
         title = next((r["title"] for r in self.rows if r["id"] == product_id), "Product")
         self.notice = f"{title}: back to the learned interval."
         self.error = ""
-        self._reload()
+        self._fetch()
         return None
 
     # ---- replacements -------------------------------------------------------------------
@@ -300,7 +241,7 @@ class AdminProductsState(AuthState):
         denied = require_admin(self)
         if denied is not None:
             return denied
-        self.replacement_search = str(form_data.get("replacement_search", ""))[:200].strip()
+        self.replacement_search = search_text(form_data.get("replacement_search"))
         if not self.replacement_search:
             self.replacement_results = []
             return None
@@ -333,7 +274,7 @@ class AdminProductsState(AuthState):
         self.replacing_id = ""
         self.replacement_results = []
         self.replacement_error = ""
-        self._reload()
+        self._fetch()
 
     @rx.event
     def choose_replacement(self, replacement_id: str):
@@ -379,7 +320,7 @@ class AdminProductsState(AuthState):
             for problem in report.problems[:500]
         ]
         self.bulk_done = True
-        self._reload()
+        self._fetch()
         return rx.clear_selected_files(BULK_UPLOAD_ID)
 
     @rx.var

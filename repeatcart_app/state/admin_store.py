@@ -60,6 +60,14 @@ class AdminStoreState(AuthState):
         with session_scope() as session:
             self._show(store_view(session))
 
+    def _saved(self, message: str) -> None:
+        """After a change was stored: show what is saved now, in fresh (empty) secret fields."""
+        self._reload()
+        self.form_key += 1  # remounts the form: password fields are empty again
+        self.form_ok = True
+        self.form_message = message
+        self.connection_message = ""  # it tested the settings before the change
+
     @rx.event
     def load(self):
         denied = require_admin(self)
@@ -88,11 +96,7 @@ class AdminStoreState(AuthState):
             self.form_message = "Nothing was saved: correct the fields marked in red."
             return None
         self.errors = {}
-        self._reload()
-        self.form_key += 1
-        self.form_ok = True
-        self.form_message = "Saved." if result.changed else "No changes to save."
-        self.connection_message = ""
+        self._saved("Saved." if result.changed else "No changes to save.")
         return None
 
     @rx.event
@@ -104,12 +108,8 @@ class AdminStoreState(AuthState):
             return None
         with session_scope() as session:
             remove_store_secret(session, name)
-        self._reload()
-        self.form_key += 1
-        self.form_ok = True
         what = "Admin API token" if name == "shopify_token" else "Webhook secret"
-        self.form_message = f"{what} removed."
-        self.connection_message = ""
+        self._saved(f"{what} removed.")
         return None
 
     @rx.event(background=True)
