@@ -309,6 +309,9 @@ def _cards() -> rx.Component:
     )
 
 
+SEARCH_INPUT_ID = "product-search"
+
+
 def _toolbar() -> rx.Component:
     return rx.flex(
         rx.form(
@@ -316,6 +319,7 @@ def _toolbar() -> rx.Component:
                 rx.input(
                     rx.input.slot(rx.icon("search", size=16)),
                     name="query",
+                    id=SEARCH_INPUT_ID,
                     default_value=State.query,
                     placeholder="Search title, handle or SKU",
                     aria_label="Search products",
@@ -331,7 +335,7 @@ def _toolbar() -> rx.Component:
                         type="button",
                         variant="soft",
                         color_scheme="gray",
-                        on_click=State.clear_search,
+                        on_click=[rx.set_value(SEARCH_INPUT_ID, ""), State.clear_search],
                     ),
                 ),
                 spacing="2",

@@ -72,6 +72,9 @@ def test_products_page_lists_products_with_their_intervals(
     _search(page, "no such product at all")
     expect(page.get_by_test_id("product-range")).to_have_text("No products")
     expect(page.get_by_text("No product matches that search.")).to_be_visible()
+    page.get_by_role("button", name="Clear", exact=True).click()
+    expect(page.get_by_test_id("product-range")).to_have_text(f"1–{total} of {total}")
+    expect(page.get_by_test_id("product-search")).to_have_value("")
 
 
 def test_an_override_moves_a_product_out_of_due_and_back(
