@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from services.config import Settings, get_settings
+from services.db import get_engine
 from services.models import AppSetting, utcnow
 from services.secrets import SecretError, decrypt, encrypt, last4, reencrypt
 
@@ -166,8 +167,6 @@ def _same_secret(stored: str, text: str, settings: Settings | None) -> bool:
 
 def load_effective_settings(base: Settings | None = None) -> Settings:
     """`effective_settings` in a session of its own, for the start of a job or command."""
-    from services.db import get_engine  # db imports config only; kept local to stay light
-
     base = base or get_settings()
     with Session(get_engine(base.database_url)) as session:
         return effective_settings(session, base)

@@ -35,7 +35,7 @@ from services.shopify.order_export import (
     read_order_export,
 )
 from services.shopify.records import OrderRecord
-from services.store_settings import load_effective_settings
+from services.store_settings import effective_settings, load_effective_settings
 from services.worker import JOBS, run_job
 
 __all__ = [
@@ -149,9 +149,11 @@ def sync_overview(
     now = utcnow()
     held = _held_leases(session, now)
     runs = session.exec(
-        select(ImportRun).order_by(col(ImportRun.started_at).desc(), col(ImportRun.id).desc())
-    ).fetchmany(imports)
-    effective = settings or load_effective_settings()
+        select(ImportRun)
+        .order_by(col(ImportRun.started_at).desc(), col(ImportRun.id).desc())
+        .limit(imports)
+    ).all()
+    effective = effective_settings(session, settings)
     return SyncOverview(
         orders=_stream(session, "orders", held),
         products=_stream(session, "products", held),

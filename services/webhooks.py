@@ -120,7 +120,8 @@ def receive_webhook(
     header = {key.lower(): value for key, value in headers.items()}
     topic = header.get("x-shopify-topic", "").strip().lower()[:100]
     domain = header.get("x-shopify-shop-domain", "").strip().lower()[:255]
-    secret = effective_settings(session).shopify_webhook_secret
+    settings = effective_settings(session)  # read once: it decrypts the saved secrets
+    secret = settings.shopify_webhook_secret
     if not verify_hmac(secret, raw_body, header.get("x-shopify-hmac-sha256")):
         why = "invalid signature" if secret else "invalid signature (no webhook secret set)"
         logger.warning("webhook refused: %s topic=%s shop=%s", why, topic, domain)
@@ -131,7 +132,7 @@ def receive_webhook(
         return ReceiveResult("bad_request", reason="body is not JSON")
     if not isinstance(payload, dict):
         return ReceiveResult("bad_request", reason="body is not a JSON object")
-    if domain not in known_shop_domains(session):
+    if domain not in known_shop_domains(session, settings.shopify_shop):
         logger.warning("webhook ignored: unknown shop %r topic=%s", domain, topic)
         return ReceiveResult("ignored", reason="unknown shop")
     if topic not in SUPPORTED_TOPICS:
@@ -156,9 +157,9 @@ def receive_webhook(
     return ReceiveResult("accepted", webhook_id=event.id)
 
 
-def known_shop_domains(session: Session) -> set[str]:
+def known_shop_domains(session: Session, configured_shop: str) -> set[str]:
     """The configured shop and the stored shop row: webhooks from any other shop are ignored."""
-    domains = {effective_settings(session).shopify_shop.strip().lower()}
+    domains = {configured_shop.strip().lower()}
     domains.update(domain.strip().lower() for domain in session.exec(select(Shop.shop_domain)))
     return domains - {""}
 
