@@ -28,6 +28,7 @@ from services.replenishment import (
     DueEntry,
     compose_cart,
 )
+from services.shop_record import checkout_host, checkout_preview_on
 from services.shopify.records import gid_tail
 from services.snoozes import active_snoozes
 
@@ -42,6 +43,8 @@ class ShopView:
     accent_color: str
     logo_url: str
     store_url: str
+    checkout_host: str = ""  # where Check Out goes; "" when the shop is unknown (no checkout)
+    checkout_preview: bool = False  # Check Out opens the local preview (the demo shop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,8 @@ def shop_view(shop: Shop | None) -> ShopView:
         accent_color=shop.accent_color,
         logo_url=shop.logo_url,
         store_url=shop.store_url or f"https://{shop.shop_domain}",
+        checkout_host=checkout_host(shop),
+        checkout_preview=checkout_preview_on(shop.shop_domain),
     )
 
 

@@ -14,12 +14,13 @@ from urllib.parse import quote, urlencode
 
 from sqlmodel import Session, select
 
-from services.config import get_settings
 from services.models import CartLink, utcnow
 from services.replenishment import clamp_quantity as clamp_cart_quantity
 
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 CHANNEL_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")
+SHOP_HOST_PATTERN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+"""A lower-case host name with a dot: what a checkout link may point at."""
 CART_ATTRIBUTE = "_repeatcart_cart"
 CHANNEL_ATTRIBUTE = "_repeatcart_channel"
 
@@ -49,8 +50,10 @@ def normalise_channel(raw: str | None) -> str:
     return value if CHANNEL_PATTERN.fullmatch(value) else "other"
 
 
-def cart_url(token: str, public_url: str | None = None, channel: str | None = None) -> str:
-    base = (public_url or get_settings().public_url).rstrip("/")
+def cart_url(token: str, public_url: str, channel: str | None = None) -> str:
+    """The link a shopper opens; `public_url` is the effective one (the dashboard's over the
+    environment), so the caller reads it from `effective_settings`."""
+    base = public_url.rstrip("/")
     url = f"{base}/cart/{token}"
     return f"{url}?{urlencode({'ch': channel})}" if channel else url
 
@@ -60,7 +63,7 @@ PREVIEW_PARAM = "preview"
 The page is the same, marked as a preview, and nothing it shows is counted in analytics."""
 
 
-def preview_url(token: str, public_url: str | None = None) -> str:
+def preview_url(token: str, public_url: str) -> str:
     """The customer's cart as the merchant previews it (not counted as the shopper's visit)."""
     return f"{cart_url(token, public_url)}?{urlencode({PREVIEW_PARAM: '1'})}"
 
@@ -116,9 +119,12 @@ def checkout_permalink(
 
     `lines` are (numeric Shopify variant id, quantity). Attributes whose key starts with `_` are
     hidden from the shopper at checkout but land on the order, where attribution reads them.
+    An empty or malformed `shop_domain` raises `ValueError`: a link to nowhere is never built.
     """
     if not lines:
         raise ValueError("a checkout needs at least one line")
+    if not SHOP_HOST_PATTERN.fullmatch(shop_domain):
+        raise ValueError(f"no checkout link to an unknown shop host {shop_domain!r}")
     path = ",".join(f"{variant_id}:{clamp_quantity(qty)}" for variant_id, qty in lines)
     params: list[tuple[str, str]] = []
     if discount_code.strip():

@@ -13,6 +13,7 @@ from services.carts import cart_url, get_or_create_link
 from services.config import get_settings
 from services.db import migrate, session_scope
 from services.models import AdminUser, Customer, Shop, utcnow
+from services.store_settings import effective_settings, load_effective_settings
 
 
 def _cmd_migrate(_args: argparse.Namespace) -> int:
@@ -25,9 +26,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from services.demo import DemoRefused, build_demo_store, sample_tokens
 
     migrate()
+    public_url = load_effective_settings().public_url
     with session_scope() as session:
         has_shop = session.exec(select(Shop)).first() is not None
-    admin: dict[str, str | None] = {"url": f"{get_settings().public_url.rstrip('/')}/admin"}
+    admin: dict[str, str | None] = {"url": f"{public_url.rstrip('/')}/admin"}
     if args.if_empty and has_shop:
         with session_scope() as session:
             tokens = sample_tokens(session)
@@ -56,11 +58,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 f"{summary.customers} customers, {summary.orders} orders; "
                 f"{summary.due_customers} customers due now."
             )
-    carts = {kind: cart_url(token) for kind, token in tokens.items()}
+    carts = {kind: cart_url(token, public_url) for kind, token in tokens.items()}
     if args.json:
-        print(
-            json.dumps({"app": get_settings().public_url, "carts": carts, "admin": admin}, indent=2)
-        )
+        print(json.dumps({"app": public_url, "carts": carts, "admin": admin}, indent=2))
         return 0
     if carts:
         print("Sample carts:")
@@ -120,15 +120,23 @@ def _cmd_cart_link(args: argparse.Namespace) -> int:
             print(f"error: no customer with email {email}", file=sys.stderr)
             return 1
         link = get_or_create_link(session, customer.id)  # type: ignore[arg-type]
-        print(cart_url(link.token))
+        print(cart_url(link.token, effective_settings(session).public_url))
     return 0
 
 
 def _cmd_import_orders(args: argparse.Namespace) -> int:
     from services.ingest import import_order_export
+    from services.placeholder_merge import merge_after_order_import
+    from services.shop_record import ShopSetupError, ensure_shop
     from services.shopify.order_export import OrderExportError
 
     migrate()
+    try:  # the file's orders belong to the configured shop: record it, or refuse a switch
+        with session_scope() as session:
+            ensure_shop(session, load_effective_settings(), utcnow())
+    except ShopSetupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     progress = _ProgressLine(args.file) if sys.stderr.isatty() else None
     try:
         with session_scope() as session:
@@ -155,14 +163,19 @@ def _cmd_import_orders(args: argparse.Namespace) -> int:
         print(f"  {where}: {error.reason}")
     if report.error_count > shown:
         print(f"  ... and {report.error_count - shown} more")
+    merge = merge_after_order_import(utcnow())
+    if merge is not None:
+        print(merge.line())
+        for line in merge.detail_lines():
+            print(line)
     return 0
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
     from services.logs import configure_logging
     from services.provider_http import ProviderError
+    from services.shop_record import ShopSetupError
     from services.shopify.client import ShopifyClient
-    from services.store_settings import load_effective_settings
     from services.sync import sync_orders, sync_products
 
     migrate()
@@ -171,14 +184,49 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     try:
         with ShopifyClient.from_settings(settings) as client:
             if not args.orders_only:
-                print(sync_products(client, full=args.full, settings=settings).line())
+                catalog = sync_products(client, full=args.full, settings=settings)
+                print(catalog.line())
+                if catalog.placeholders is not None:
+                    for line in catalog.placeholders.detail_lines():
+                        print(line)
             if not args.products_only:
                 bulk = False if args.no_bulk else None
                 report = sync_orders(client, full=args.full, bulk=bulk, settings=settings)
                 print(report.line())
-    except ProviderError as error:
+    except (ProviderError, ShopSetupError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _cmd_connect_shop(args: argparse.Namespace) -> int:
+    from services.config import DEMO_SHOP_DOMAIN
+    from services.provider_http import ProviderError
+    from services.shop_record import ShopSetupError, describe_shopify_error, ensure_shop
+    from services.shopify.client import ShopifyClient
+
+    migrate()
+    settings = load_effective_settings()
+    if settings.shopify_shop == DEMO_SHOP_DOMAIN or not settings.shopify_token:
+        print(
+            "error: no shop is configured: set REPEATCART_SHOPIFY_SHOP and "
+            "REPEATCART_SHOPIFY_TOKEN (or save them on the dashboard's Store page)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        with ShopifyClient.from_settings(settings) as client, session_scope() as session:
+            shop = ensure_shop(session, settings, utcnow(), client, replace_data=args.replace_data)
+            assert shop is not None
+            name, domain, currency, zone = shop.name, shop.shop_domain, shop.currency, shop.timezone
+    except ShopSetupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except ProviderError as error:
+        print(f"error: {describe_shopify_error(error, settings)}", file=sys.stderr)
+        return 1
+    print(f"Connected to {name} ({domain}): currency {currency}, time zone {zone or 'unknown'}.")
+    print(f"Check Out sends shoppers to https://{domain}/cart/…")
     return 0
 
 
@@ -322,6 +370,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-bulk", action="store_true", help="page a first import instead of a bulk operation"
     )
     sync.set_defaults(run=_cmd_sync)
+
+    connect = commands.add_parser(
+        "connect-shop",
+        help="check the configured shop against the Admin API and record it (name, domains, "
+        "currency, time zone); refuses another shop while this database holds one's data",
+    )
+    connect.add_argument(
+        "--replace-data",
+        action="store_true",
+        help="erase the data of the shop this database holds and connect the configured one",
+    )
+    connect.set_defaults(run=_cmd_connect_shop)
 
     worker = commands.add_parser("worker", help="run the background jobs (sync, recompute)")
     worker.add_argument("--once", action="store_true", help="run every job once and exit")

@@ -64,6 +64,9 @@ class Shop(SQLModel, table=True):
     accent_color: str = "grass"
     logo_url: str = ""
     store_url: str = ""
+    primary_domain: str = ""  # the host shoppers know the store by, from the Admin API
+    timezone: str = ""  # the shop's IANA time zone, from the Admin API
+    identity_checked_at: datetime | None = _utc()
     store_interval_days: float | None = None
     store_p75_days: float | None = None
     updated_at: datetime = _utc(nullable=False, default=True)

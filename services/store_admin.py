@@ -16,7 +16,18 @@ from urllib.parse import urlsplit
 from sqlmodel import Session
 
 from services.config import Settings, get_settings
+from services.db import session_scope
+from services.models import utcnow
 from services.provider_http import ProviderError, RetryPolicy
+from services.shop_record import (
+    ShopIdentity,
+    ShopSetupError,
+    describe_shopify_error,
+    fetch_identity,
+    is_shop_domain,
+    record_shop,
+    switch_refusal,
+)
 from services.shopify.client import ShopifyClient
 from services.store_settings import (
     clear_setting,
@@ -42,7 +53,6 @@ __all__ = [
 ]
 
 STORE_SECRETS = ("shopify_token", "shopify_webhook_secret")
-_SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 _VERSION = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _MAX_SECRET = 500
 CONNECTION_TIMEOUT = 8.0  # the merchant waits on the button: a few seconds, not a sync's 30
@@ -81,6 +91,7 @@ class StoreView:
 class StoreSaveResult:
     errors: dict[str, str] = field(default_factory=dict)
     changed: list[str] = field(default_factory=list)
+    switch_from: str = ""  # the shop whose data a save to another shop would erase
 
     @property
     def ok(self) -> bool:
@@ -94,6 +105,7 @@ class ConnectionResult:
     shop_name: str = ""
     shop_domain: str = ""
     currency: str = ""
+    identity: ShopIdentity | None = None
 
 
 def store_view(session: Session, base: Settings | None = None) -> StoreView:
@@ -123,7 +135,7 @@ def validate_store(values: dict[str, str]) -> tuple[dict[str, str], dict[str, st
     errors: dict[str, str] = {}
     clean: dict[str, str] = {}
     shop = normalise_shop(values.get("shopify_shop", ""))
-    if not _SHOP.match(shop):
+    if not is_shop_domain(shop):
         errors["shopify_shop"] = (
             "Enter the shop's myshopify domain, like your-shop.myshopify.com "
             "(Shopify admin → Settings → Domains)."
@@ -150,12 +162,24 @@ def validate_store(values: dict[str, str]) -> tuple[dict[str, str], dict[str, st
 
 
 def save_store(
-    session: Session, values: dict[str, str], *, by: str = "", settings: Settings | None = None
+    session: Session,
+    values: dict[str, str],
+    *,
+    by: str = "",
+    settings: Settings | None = None,
+    replace_data: bool = False,
 ) -> StoreSaveResult:
-    """Validate every field, then save all or nothing; a blank secret keeps the stored one."""
+    """Validate every field, then save all or nothing; a blank secret keeps the stored one.
+
+    The shop row follows what is saved (so carts can check out at once); a shop other than the
+    one whose data the database holds is refused unless `replace_data` (erase it) is given.
+    """
     clean, errors = validate_store(values)
     if errors:
         return StoreSaveResult(errors=errors)
+    refusal = switch_refusal(session, clean["shopify_shop"])
+    if refusal is not None and not replace_data:
+        return StoreSaveResult(errors={"shopify_shop": str(refusal)}, switch_from=refusal.held)
     # a value equal to what applies now is not pinned, so a later environment change still counts
     current = effective_settings(session, settings)
     clean = {
@@ -164,7 +188,8 @@ def save_store(
         if name in STORE_SECRETS or value != getattr(current, name)
     }
     changed = save_settings(session, clean, by=by, settings=settings)
-    session.flush()
+    shop = effective_settings(session, settings).shopify_shop
+    record_shop(session, shop, utcnow(), replace_data=replace_data)
     return StoreSaveResult(changed=changed)
 
 
@@ -178,8 +203,18 @@ def remove_store_secret(session: Session, name: str) -> None:
 
 def check_saved_connection(base: Settings | None = None) -> ConnectionResult:
     """Test connection with the settings as saved; the token is decrypted here, not by the
-    caller, and lives only for this call."""
-    return check_connection(load_effective_settings(base))
+    caller, and lives only for this call. A shop that answers is recorded (name, domains,
+    currency, time zone), so what the carts show is what Shopify says."""
+    settings = load_effective_settings(base)
+    result = check_connection(settings)
+    if not result.ok or result.identity is None:
+        return result
+    try:
+        with session_scope(settings.database_url) as session:
+            record_shop(session, settings.shopify_shop, utcnow(), result.identity)
+    except ShopSetupError as refusal:
+        return ConnectionResult(False, f"{result.message} {refusal}")
+    return result
 
 
 def check_connection(settings: Settings) -> ConnectionResult:
@@ -192,37 +227,17 @@ def check_connection(settings: Settings) -> ConnectionResult:
         with ShopifyClient.from_settings(
             settings, timeout=CONNECTION_TIMEOUT, policy=CONNECTION_RETRY
         ) as client:
-            shop = client.shop()
+            identity = fetch_identity(client)
     except ProviderError as error:
-        return ConnectionResult(False, _redact(_explain(error, settings), token))
+        return ConnectionResult(False, _redact(describe_shopify_error(error, settings), token))
     except Exception as error:  # noqa: BLE001  (a bad URL must not crash the page)
         message = f"Could not reach Shopify at {settings.shopify_shop}: {type(error).__name__}."
         return ConnectionResult(False, _redact(message, token))
-    name = str(shop.get("name") or "")
-    domain = str(shop.get("myshopifyDomain") or settings.shopify_shop)
-    currency = str(shop.get("currencyCode") or "")
-    message = f"Connected to {name} ({domain})" + (f", currency {currency}." if currency else ".")
-    return ConnectionResult(True, message, name, domain, currency)
-
-
-def _explain(error: ProviderError, settings: Settings) -> str:
-    if error.status in (401, 403):
-        return (
-            f"Shopify refused the token (HTTP {error.status}): check the Admin API access token "
-            "and that the app is installed with read_orders, read_products and read_customers."
-        )
-    if error.status == 404:
-        return (
-            f"Shopify has no Admin API at {settings.shopify_shop} for version "
-            f"{settings.shopify_api_version} (HTTP 404): check the shop domain and the API "
-            "version (a supported one, like 2026-10)."
-        )
-    if error.status is None:
-        return (
-            f"Could not reach Shopify at {settings.shopify_shop}: check the shop domain and "
-            f"this server's network ({error})."
-        )
-    return f"Shopify answered with an error (HTTP {error.status}): {error.detail or error}"
+    domain = identity.domain or settings.shopify_shop
+    message = f"Connected to {identity.name} ({domain})" + (
+        f", currency {identity.currency}." if identity.currency else "."
+    )
+    return ConnectionResult(True, message, identity.name, domain, identity.currency, identity)
 
 
 def _redact(text: str, secret: str) -> str:

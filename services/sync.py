@@ -24,8 +24,10 @@ from services.config import Settings, get_settings
 from services.db import session_scope
 from services.ingest import refresh_due_dates, upsert_orders
 from services.models import SyncState, utcnow
+from services.placeholder_merge import PlaceholderMergeReport, merge_after_catalog_sync
 from services.provider_http import ProviderError
 from services.recompute import recompute_all
+from services.shop_record import ShopSetupError, refresh_before_sync
 from services.shopify.client import ShopifyClient
 from services.shopify.parse import order_record
 from services.shopify.records import OrderRecord
@@ -65,6 +67,8 @@ class SyncReport:
     paced_seconds: float = 0.0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    placeholders: PlaceholderMergeReport | None = None
+    """The merge of order-export placeholders into the catalog that ends a catalog sync."""
 
     @property
     def records(self) -> int:
@@ -86,7 +90,8 @@ class SyncReport:
             f"due dates: {self.recompute}",
             f"{self.seconds:.1f} s",
         ]
-        return ", ".join(parts) + "".join(f"; {note}" for note in self.notes)
+        notes = [*self.notes, *([self.placeholders.line()] if self.placeholders else [])]
+        return ", ".join(parts) + "".join(f"; {note}" for note in notes)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +135,7 @@ def sync_orders(
     affected: set[int] = set()
     products: set[int] = set()
     try:
+        refresh_before_sync(client, settings, clock())
         if use_bulk:
             done = _bulk_import(client, report, affected, products, clock, poll_seconds)
             if not done:  # the operation failed or expired: page through everything instead
@@ -281,6 +287,7 @@ def sync_products(
     report = SyncReport(PRODUCTS, "full" if full else "incremental")
     seen: set[str] = set()
     try:
+        refresh_before_sync(client, settings, clock())
         for page in client.product_pages(None if full else _since(cursor, overlap)):
             report.pages += 1
             with session_scope() as session:
@@ -294,6 +301,7 @@ def sync_products(
             report.updated += summary.updated
             report.unchanged += summary.unchanged
             seen.update(product.gid for product in page.products)
+        report.placeholders = merge_after_catalog_sync(clock())
         with session_scope() as session:
             if full:
                 report.deleted = mark_missing_products_deleted(session, seen, clock())
@@ -341,7 +349,8 @@ def _finish(
 
 
 def _fail(name: str, exc: Exception, now: datetime) -> None:
-    message = str(exc) if isinstance(exc, ProviderError) else f"{type(exc).__name__}: {exc}"
+    explained = isinstance(exc, ProviderError | ShopSetupError)
+    message = str(exc) if explained else f"{type(exc).__name__}: {exc}"
     try:
         with session_scope() as session:
             state = sync_state(session, name)

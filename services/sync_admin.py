@@ -28,6 +28,13 @@ from services.db import session_scope
 from services.ingest import refresh_due_dates, upsert_orders
 from services.leases import lease
 from services.models import ImportRun, JobLease, SyncState, utcnow
+from services.placeholder_merge import (
+    ORDER_IMPORT_LEASE,
+    MergeRecord,
+    last_merge,
+    merge_after_order_import,
+)
+from services.shop_record import ShopSetupError, ensure_shop
 from services.shopify.order_export import (
     OrderExportError,
     RowError,
@@ -70,7 +77,7 @@ CHUNK_ORDERS = 2000
 """Orders per committed transaction: what a failure can lose, and how often progress moves."""
 PROGRESS_EVERY_ROWS = 1000
 """Rows between progress updates while reading rows that hold no complete order yet."""
-IMPORT_LEASE = "csv-import"
+IMPORT_LEASE = ORDER_IMPORT_LEASE
 """One dashboard import at a time: two would race on the same new customers and products."""
 IMPORT_LEASE_TTL = timedelta(minutes=2)
 INTERRUPTED_AFTER = timedelta(minutes=1)
@@ -136,6 +143,8 @@ class SyncOverview:
     products: StreamStatus
     imports: list[ImportStatus] = field(default_factory=list)
     shopify_configured: bool = False
+    placeholders: MergeRecord | None = None
+    """The last merge of order-export placeholders into the catalog."""
 
 
 def sync_overview(
@@ -159,6 +168,7 @@ def sync_overview(
         products=_stream(session, "products", held),
         imports=[_import(run, IMPORT_LEASE in held) for run in runs],
         shopify_configured=bool(effective.shopify_token),
+        placeholders=last_merge(session),
     )
 
 
@@ -297,6 +307,11 @@ def start_import(session: Session, path: Path, filename: str) -> ImportStatus:
     size = path.stat().st_size
     run = ImportRun(filename=shown_filename(filename), bytes_total=size, started_at=utcnow())
     problem = _header_problem(path) if size else "the file is empty"
+    if problem is None:  # the file's orders belong to the configured shop: record it first
+        try:
+            ensure_shop(session, effective_settings(session), utcnow())
+        except ShopSetupError as refusal:
+            problem = str(refusal)
     if problem:
         run.status = "failed"
         run.failure = problem
@@ -448,6 +463,7 @@ def _import_file(
     _record_progress(run_id, progress, "recomputing")
     with session_scope() as session:
         refresh_due_dates(session, progress.customers, now, progress.products)
+    merge_after_order_import(now)  # its report is recorded for the page
     if progress.rows_done == 0:
         _finish_run(
             run_id, progress, "failed", "the file has the export's columns but no order rows"

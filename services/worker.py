@@ -31,6 +31,7 @@ from services.leases import lease
 from services.logs import log_fields
 from services.models import utcnow
 from services.provider_http import ProviderError
+from services.shop_record import ShopSetupError
 from services.shopify.client import ShopifyClient
 from services.store_settings import load_effective_settings
 from services.sync import recompute_nightly, sync_orders, sync_products
@@ -173,7 +174,7 @@ def run_job(job: Job, settings: Settings | None = None) -> str:
 
 def _expected(exc: Exception) -> bool:
     """Provider errors are explained by their message; anything else deserves a traceback."""
-    return isinstance(exc, ProviderError)
+    return isinstance(exc, ProviderError | ShopSetupError)
 
 
 def build_scheduler(

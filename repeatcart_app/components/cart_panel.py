@@ -68,7 +68,20 @@ def cart_panel() -> rx.Component:
             ),
         ),
         checkout_button(),
-        rx.text("Shipping and taxes are calculated at checkout.", size="1", color_scheme="gray"),
+        rx.cond(
+            CartState.checkout_available,
+            rx.text(
+                "Shipping and taxes are calculated at checkout.", size="1", color_scheme="gray"
+            ),
+            rx.callout(
+                "Checkout is unavailable right now. Please try again later.",
+                icon="circle-alert",
+                color_scheme="amber",
+                size="1",
+                width="100%",
+                data_testid="checkout-unavailable",
+            ),
+        ),
         spacing="3",
         width="100%",
     )

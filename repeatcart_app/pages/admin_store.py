@@ -93,6 +93,32 @@ def _secret_field(
     )
 
 
+def _switch_confirmation() -> rx.Component:
+    """Shown after a save to another shop was refused: the explicit go-ahead to erase."""
+    return rx.cond(
+        AdminStoreState.switch_from != "",
+        rx.callout.root(
+            rx.callout.icon(rx.icon("triangle-alert", size=16)),
+            rx.el.label(
+                rx.hstack(
+                    rx.checkbox(name="replace_data", size="2", data_testid="replace-data"),
+                    rx.text(
+                        "Erase the orders, customers, products and carts of ",
+                        rx.text.strong(AdminStoreState.switch_from),
+                        " and connect the shop above.",
+                        size="2",
+                    ),
+                    spacing="2",
+                    align="start",
+                ),
+            ),
+            color_scheme="amber",
+            variant="surface",
+            data_testid="switch-shop",
+        ),
+    )
+
+
 def _form() -> rx.Component:
     return rx.form(
         rx.vstack(
@@ -107,6 +133,7 @@ def _form() -> rx.Component:
                     "The myshopify domain, not your storefront's own domain.",
                     "your-shop.myshopify.com",
                 ),
+                _switch_confirmation(),
                 _secret_field(
                     "Admin API access token",
                     "shopify_token",

@@ -44,6 +44,7 @@ class AdminStoreState(AuthState):
     testing: bool = False
     connection_message: str = ""
     connection_ok: bool = False
+    switch_from: str = ""  # a save to another shop was refused: the shop whose data it holds
 
     def _show(self, view: StoreView) -> None:
         self.shop = view.shop
@@ -79,6 +80,7 @@ class AdminStoreState(AuthState):
         self.form_message = ""
         self.connection_message = ""
         self.testing = False
+        self.switch_from = ""
         self.loaded = True
         return None
 
@@ -88,8 +90,10 @@ class AdminStoreState(AuthState):
         if denied is not None:
             return denied
         values = {name: str(form_data.get(name, "") or "") for name in _FIELDS}
+        replace_data = bool(self.switch_from) and form_data.get("replace_data") in ("on", True)
         with session_scope() as session:
-            result = save_store(session, values, by=self.current_email)
+            result = save_store(session, values, by=self.current_email, replace_data=replace_data)
+        self.switch_from = result.switch_from
         if not result.ok:
             self.errors = result.errors
             self.form_ok = False
@@ -97,7 +101,8 @@ class AdminStoreState(AuthState):
             return None
         self.errors = {}
         self._saved("Saved." if result.changed else "No changes to save.")
-        return None
+        # what Shopify says about the saved shop (name, currency, a refused token) shows at once
+        return AdminStoreState.test_connection if self.token_note != "Not set." else None
 
     @rx.event
     def remove_secret(self, name: str):

@@ -19,15 +19,17 @@ from services import auth
 from services.config import get_settings
 from services.db import session_scope
 from services.models import utcnow
+from services.store_settings import effective_settings
 
 SESSION_COOKIE = "repeatcart_admin"
+_SESSION_SECONDS = int(get_settings().admin_session_hours * 3600)
 
 
 class AuthState(rx.State):
     session_token: str = rx.Cookie(
         "",
         name=SESSION_COOKIE,
-        max_age=int(get_settings().admin_session_hours * 3600),
+        max_age=_SESSION_SECONDS,
         same_site="strict",
         secure=get_settings().public_url.startswith("https://"),
     )
@@ -84,6 +86,7 @@ class LoginState(AuthState):
         email = str(form_data.get("email", ""))
         password = str(form_data.get("password", ""))
         with session_scope() as session:
+            secure = effective_settings(session).public_url.startswith("https://")
             try:
                 token = auth.sign_in(
                     session,
@@ -100,4 +103,16 @@ class LoginState(AuthState):
         self.error = ""
         self.session_token = token
         self.current_email = auth.normalize_email(email)
-        return rx.redirect(routes.ADMIN_HOME, replace=True)
+        home = rx.redirect(routes.ADMIN_HOME, replace=True)
+        return [_secure_cookie(token), home] if secure else home
+
+
+def _secure_cookie(token: str) -> rx.event.EventSpec:
+    """Mark the session cookie Secure when the effective public URL is https.
+
+    `rx.Cookie(secure=...)` is fixed when the frontend is built, from the environment; a public
+    URL saved on the Store page later must count too, so the cookie is written again with the
+    flag. The token is a URL-safe random string, safe inside the script.
+    """
+    attributes = f"Path=/; Max-Age={_SESSION_SECONDS}; SameSite=Strict; Secure"
+    return rx.call_script(f"document.cookie = '{SESSION_COOKIE}={token}; {attributes}'")

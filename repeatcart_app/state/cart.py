@@ -23,7 +23,6 @@ from repeatcart_app.routes import checkout_preview_url
 from services.analytics import CartEventKind, record_cart_event
 from services.cart_view import CartView, current_shop, load_cart
 from services.carts import PREVIEW_PARAM, checkout_permalink, clamp_quantity, normalise_channel
-from services.config import get_settings
 from services.db import session_scope
 from services.models import utcnow
 from services.money import format_money
@@ -110,11 +109,13 @@ class CartState(rx.State):
     cart_snoozed_until: str = ""
     accent_color: str = "grass"
     preview: bool = False
+    checkout_available: bool = True
 
     _link_id: int = 0
     _customer_id: int = 0
     _channel: str = "direct"
-    _shop_domain: str = ""
+    _checkout_host: str = ""
+    _checkout_preview: bool = False
     _shopify_variant_ids: dict[str, int] = {}
 
     @rx.event
@@ -157,7 +158,15 @@ class CartState(rx.State):
         self.first_name = view.first_name
         self._link_id = view.link_id
         self._customer_id = view.customer_id
-        self._shop_domain = view.shop.domain
+        self._checkout_host = view.shop.checkout_host
+        self._checkout_preview = view.shop.checkout_preview
+        self.checkout_available = bool(view.shop.checkout_host)
+        if not self.checkout_available:
+            logger.error(
+                "cart %s cannot check out: the shop is unknown (%r); connect it on the Store page",
+                view.link_id,
+                view.shop.domain,
+            )
         self._shopify_variant_ids = {str(k): v for k, v in view.shopify_variant_ids.items()}
         composition = view.composition
         lines, quantities = [], {}
@@ -256,17 +265,17 @@ class CartState(rx.State):
             for key, qty in self.quantities.items()
             if key in self._shopify_variant_ids
         ]
-        if self.status != "ready" or not selected:
+        if self.status != "ready" or not selected or not self.checkout_available:
             return
         permalink = checkout_permalink(
-            self._shop_domain,
+            self._checkout_host,
             selected,
             discount_code=self.discount_code,
             cart_id=None if self.preview else self._link_id,
             channel=None if self.preview else self._channel,
         )
         self._log("checkout", value_cents=self.subtotal_cents)
-        if get_settings().checkout_preview_enabled:
+        if self._checkout_preview:
             return rx.redirect(checkout_preview_url(permalink))
         return rx.redirect(permalink)
 
@@ -359,7 +368,7 @@ class CartState(rx.State):
 
     @rx.var
     def can_checkout(self) -> bool:
-        return self.status == "ready" and self.item_count > 0
+        return self.status == "ready" and self.item_count > 0 and self.checkout_available
 
     def _shown(self, section: str | None) -> list[CartLine]:
         shown = []

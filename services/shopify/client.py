@@ -320,7 +320,7 @@ class ShopifyClient:
                 return
 
     def shop(self) -> dict[str, Any]:
-        """The shop's name, domain and currency: also the cheapest "Test connection"."""
+        """The shop's name, domains, currency and time zone: also the cheapest "Test connection"."""
         return self.execute(queries.SHOP_QUERY)["shop"]
 
     # --- bulk operations ---------------------------------------------------------------------

@@ -149,7 +149,7 @@ def line_items_batch_size(lines: int = BATCH_LINES) -> int:
 
 SHOP_QUERY = """
 query Shop {
-  shop { name myshopifyDomain currencyCode }
+  shop { name myshopifyDomain primaryDomain { url host } currencyCode ianaTimezone }
 }
 """
 

@@ -240,9 +240,11 @@ type Shop {
   name: String!
   email: String!
   myshopifyDomain: String!
+  primaryDomain: Domain!
   currencyCode: CurrencyCode!
   ianaTimezone: String!
 }
+type Domain { id: ID! host: String! url: URL! sslEnabled: Boolean! }
 
 type BulkOperation implements Node {
   id: ID!
@@ -1155,6 +1157,8 @@ class FakeShopify:
         shop_name: str = "RepeatCart Test Shop",
         shop_id: int = 548380009,
         currency: str = "EUR",
+        primary_domain: str | None = None,
+        timezone: str = "America/New_York",
         bulk_polls: int = 2,
         bulk_delay: float | None = None,
         clock: Callable[[], datetime] | None = None,
@@ -1167,6 +1171,8 @@ class FakeShopify:
         self.shop_name = shop_name
         self.shop_id = shop_id
         self.currency = currency
+        self.primary_domain = primary_domain or shop
+        self.timezone = timezone
         self.throttled_status = throttled_status
         self.bulk_polls = max(1, bulk_polls)
         self.bulk_delay = bulk_delay
@@ -1963,8 +1969,15 @@ class FakeShopify:
             "name": self.shop_name,
             "email": f"owner@{self.shop}",
             "myshopifyDomain": self.shop,
+            "primaryDomain": {
+                "__typename": "Domain",
+                "id": _gid("Domain", self.shop_id),
+                "host": self.primary_domain,
+                "url": f"https://{self.primary_domain}",
+                "sslEnabled": True,
+            },
             "currencyCode": self.currency,
-            "ianaTimezone": "America/New_York",
+            "ianaTimezone": self.timezone,
         }
 
     # HTTP
