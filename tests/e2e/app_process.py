@@ -92,17 +92,36 @@ def serve_demo_app(workdir: Path, *, customers: int = 200, seed: int = 11) -> It
     with Session(get_engine(database_url), expire_on_commit=False) as session:
         demo = build_demo_store(session, seed=seed, customers=customers, now=utcnow())
         session.commit()
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
     env = {
-        **_tool_env(),
-        "REPEATCART_DATABASE_URL": database_url,
-        "REPEATCART_PUBLIC_URL": base_url,
         "REPEATCART_CHECKOUT_PREVIEW": "1",
         "REPEATCART_SHOPIFY_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "REPEATCART_EMBEDDED_WORKER": "1",
-        "REPEATCART_SECRET_KEY": SECRET_KEY,
     }
+    with serve_app(workdir, database_url, env) as base_url:
+        yield RunningApp(base_url, database_url, demo, workdir / "app.log")
+
+
+def app_env(
+    database_url: str, base_url: str, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment the app (or a `repeatcart` command beside it) runs with."""
+    return {
+        **_tool_env(),
+        "REPEATCART_DATABASE_URL": database_url,
+        "REPEATCART_PUBLIC_URL": base_url,
+        "REPEATCART_SECRET_KEY": SECRET_KEY,
+        **(extra or {}),
+    }
+
+
+@contextmanager
+def serve_app(
+    workdir: Path, database_url: str, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Serve the production build on a migrated `database_url`; yields its base URL."""
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = app_env(database_url, base_url, extra_env)
     log = workdir / "app.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -126,7 +145,7 @@ def serve_demo_app(workdir: Path, *, customers: int = 200, seed: int = 11) -> It
         )
     try:
         _wait_until_up(base_url, process, log)
-        yield RunningApp(base_url, database_url, demo, log)
+        yield base_url
     finally:
         try:
             os.killpg(process.pid, signal.SIGTERM)
