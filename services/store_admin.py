@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
 from services.config import Settings, get_settings
 from services.db import session_scope
-from services.models import utcnow
+from services.models import Shop, utcnow
 from services.provider_http import ProviderError, RetryPolicy
 from services.shop_record import (
     ShopIdentity,
@@ -26,6 +27,7 @@ from services.shop_record import (
     fetch_identity,
     is_shop_domain,
     record_shop,
+    stored_shop,
     switch_refusal,
 )
 from services.shopify.client import ShopifyClient
@@ -79,12 +81,25 @@ class SecretField:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectedShop:
+    """The shop whose data this database holds, as the Admin API last described it."""
+
+    name: str
+    domain: str
+    primary_domain: str
+    currency: str
+    timezone: str
+    checked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class StoreView:
     shop: str
     api_version: str
     public_url: str
     token: SecretField
     webhook_secret: SecretField
+    connected: ConnectedShop | None = None
 
 
 @dataclass(slots=True)
@@ -119,6 +134,20 @@ def store_view(session: Session, base: Settings | None = None) -> StoreView:
         public_url=settings.public_url,
         token=SecretField(*secret_display(stored, "shopify_token", base)),
         webhook_secret=SecretField(*secret_display(stored, "shopify_webhook_secret", base)),
+        connected=_connected(stored_shop(session)),
+    )
+
+
+def _connected(shop: Shop | None) -> ConnectedShop | None:
+    if shop is None:
+        return None
+    return ConnectedShop(
+        name=shop.name,
+        domain=shop.shop_domain,
+        primary_domain=shop.primary_domain,
+        currency=shop.currency,
+        timezone=shop.timezone,
+        checked_at=shop.identity_checked_at,
     )
 
 

@@ -119,9 +119,36 @@ def _switch_confirmation() -> rx.Component:
     )
 
 
+def _connected_shop() -> rx.Component:
+    """Which shop carts check out at: the one whose data this database holds."""
+    return rx.cond(
+        AdminStoreState.connected_domain != "",
+        rx.callout.root(
+            rx.callout.icon(rx.icon("store", size=16)),
+            rx.vstack(
+                rx.text(
+                    "Connected to ",
+                    rx.text.strong(AdminStoreState.connected_name),
+                    " (",
+                    AdminStoreState.connected_domain,
+                    ")",
+                    size="2",
+                ),
+                rx.text(AdminStoreState.connected_details, size="1", color_scheme="gray"),
+                spacing="1",
+            ),
+            color_scheme="grass",
+            variant="surface",
+            width="100%",
+            data_testid="connected-shop",
+        ),
+    )
+
+
 def _form() -> rx.Component:
     return rx.form(
         rx.vstack(
+            _connected_shop(),
             section_card(
                 "Shopify",
                 "The shop RepeatCart reads orders and products from, through a custom app's "

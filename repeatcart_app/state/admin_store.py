@@ -16,6 +16,7 @@ from repeatcart_app.state.auth import AuthState, require_admin
 from services.db import session_scope
 from services.store_admin import (
     STORE_SECRETS,
+    ConnectedShop,
     StoreView,
     check_saved_connection,
     remove_store_secret,
@@ -45,6 +46,9 @@ class AdminStoreState(AuthState):
     connection_message: str = ""
     connection_ok: bool = False
     switch_from: str = ""  # a save to another shop was refused: the shop whose data it holds
+    connected_name: str = ""
+    connected_domain: str = ""
+    connected_details: str = ""  # primary domain · currency · time zone · when Shopify said so
 
     def _show(self, view: StoreView) -> None:
         self.shop = view.shop
@@ -56,6 +60,10 @@ class AdminStoreState(AuthState):
         self.webhook_note = view.webhook_secret.note
         self.webhook_saved = view.webhook_secret.source == "saved"
         self.webhook_unreadable = view.webhook_secret.source == "unreadable"
+        shop = view.connected
+        self.connected_domain = shop.domain if shop else ""
+        self.connected_name = (shop.name or shop.domain) if shop else ""
+        self.connected_details = _details(shop) if shop else ""
 
     def _reload(self) -> None:
         with session_scope() as session:
@@ -128,8 +136,26 @@ class AdminStoreState(AuthState):
             self.testing = True
             self.connection_message = ""
         result = await asyncio.to_thread(check_saved_connection)
+        view = await asyncio.to_thread(_load_view) if result.ok else None
         async with self:
             self.testing = False
             self.connection_ok = result.ok
             self.connection_message = result.message
+            if view is not None:  # Shopify's answer was recorded: show the shop as it is now
+                self._show(view)
         return None
+
+
+def _load_view() -> StoreView:
+    with session_scope() as session:
+        return store_view(session)
+
+
+def _details(shop: ConnectedShop) -> str:
+    parts = [
+        shop.primary_domain if shop.primary_domain != shop.domain else "",
+        shop.currency,
+        shop.timezone,
+        f"checked {shop.checked_at:%Y-%m-%d %H:%M} UTC" if shop.checked_at else "not checked yet",
+    ]
+    return " · ".join(part for part in parts if part)

@@ -148,6 +148,11 @@ def connect_store(page: Page, base_url: str) -> None:
     expect(page.get_by_test_id("connection-result")).to_contain_text(
         f"Connected to Northwind Goods ({SHOP})"
     )
+    connected = page.get_by_test_id("connected-shop")
+    expect(connected).to_contain_text(f"Connected to Northwind Goods ({SHOP})")
+    expect(connected).to_contain_text("shop.northwind-goods.test · USD · America/New_York")
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "admin-store-real-desktop")
 
 
 def sync_now(page: Page, base_url: str) -> None:
