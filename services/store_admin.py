@@ -208,7 +208,11 @@ def save_store(
         return StoreSaveResult(errors=errors)
     refusal = switch_refusal(session, clean["shopify_shop"])
     if refusal is not None and not replace_data:
-        return StoreSaveResult(errors={"shopify_shop": str(refusal)}, switch_from=refusal.held)
+        message = (
+            f"This database holds the data of {refusal.held}. Connecting {refusal.wanted} "
+            f"erases it: tick the box below to go ahead, or set the shop back to {refusal.held}."
+        )
+        return StoreSaveResult(errors={"shopify_shop": message}, switch_from=refusal.held)
     # a value equal to what applies now is not pinned, so a later environment change still counts
     current = effective_settings(session, settings)
     clean = {

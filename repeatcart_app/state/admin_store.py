@@ -105,7 +105,11 @@ class AdminStoreState(AuthState):
         if not result.ok:
             self.errors = result.errors
             self.form_ok = False
-            self.form_message = "Nothing was saved: correct the fields marked in red."
+            self.form_message = (
+                "Nothing was saved: confirm the change of shop above, or set it back."
+                if self.switch_from
+                else "Nothing was saved: correct the fields marked in red."
+            )
             return None
         self.errors = {}
         self._saved("Saved." if result.changed else "No changes to save.")

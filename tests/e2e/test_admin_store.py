@@ -84,3 +84,24 @@ def test_bad_values_are_refused_and_nothing_is_lost(
     expect(page.get_by_label("Shop domain")).to_have_value("demo-repeatcart.myshopify.com")
     expect(page.get_by_label("API version")).to_have_value("2026-10")
     expect(page.get_by_label("Public base URL")).to_have_value(running_app.base_url)
+
+
+def test_connecting_another_shop_over_the_demo_asks_before_erasing(
+    page: Page, viewport: str, running_app: RunningApp
+) -> None:
+    open_admin(page, running_app, "/admin/store")
+    page.get_by_label("Shop domain").fill("northwind-goods.myshopify.com")
+    page.get_by_test_id("save-store").click()
+    error = page.get_by_test_id("error-shopify_shop")
+    expect(error).to_contain_text("holds the data of demo-repeatcart.myshopify.com")
+    expect(error).to_contain_text("northwind-goods.myshopify.com")
+    expect(page.get_by_test_id("store-message")).to_contain_text("confirm the change of shop")
+    confirm = page.get_by_test_id("switch-shop")
+    expect(confirm).to_contain_text("Erase the orders, customers, products and carts of")
+    confirm.scroll_into_view_if_needed()
+    screenshot(page, f"admin-store-switch-{viewport}")
+    # nothing changed: the demo's carts still check out at the demo shop
+    page.reload()
+    expect(page.get_by_label("Shop domain")).to_have_value("demo-repeatcart.myshopify.com")
+    expect(page.get_by_test_id("connected-shop")).to_contain_text("demo-repeatcart.myshopify.com")
+    expect(page.get_by_test_id("switch-shop")).to_have_count(0)
