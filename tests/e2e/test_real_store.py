@@ -21,14 +21,25 @@ from urllib.parse import unquote
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
 from services.config import PROJECT_ROOT, Settings
 from services.db import get_engine
 from services.dispatch import run_dispatch
-from services.models import CartLink, Customer, Variant, WebhookEvent, utcnow
+from services.models import (
+    CartLink,
+    Customer,
+    DueItem,
+    Order,
+    OrderLine,
+    Product,
+    SyncState,
+    Variant,
+    WebhookEvent,
+    utcnow,
+)
 from tests.conftest import POSTGRES_URL, _postgres_reason
 from tests.e2e.app_process import SECRET_KEY, VIEWPORTS, app_env, serve_app
 from tests.e2e.conftest import screenshot
@@ -260,6 +271,22 @@ def test_a_real_store_from_connection_to_reorder(
         expect(page.get_by_role("heading", name=re.compile("Welcome back, Ada"))).to_be_visible()
         expect(page.get_by_test_id("section-due")).to_have_count(0)
         expect(page.get_by_test_id("section-previous")).to_contain_text("Daily Vitamins")
+
+        # the token is revoked: the Store and Sync pages say so, and nothing stored changes
+        before = stored_counts(fresh_database)
+        page.goto(f"{base_url}/admin/store")
+        page.get_by_test_id("field-shopify_token").fill("shpat_revoked_token")
+        page.get_by_test_id("save-store").click()
+        expect(page.get_by_test_id("connection-result")).to_contain_text(
+            "Shopify refused the token (HTTP 401)"
+        )
+        page.goto(f"{base_url}/admin/sync")
+        page.get_by_test_id("sync-now-orders").click()
+        expect(page.get_by_test_id("sync-error-orders")).to_contain_text(
+            "Shopify refused the token (HTTP 401)"
+        )
+        screenshot(page, "admin-sync-refused-token-desktop")
+        assert stored_counts(fresh_database) == before
         context.close()
 
     # where the old cycle would have turned late, nothing is sent: she has reordered
@@ -315,6 +342,19 @@ def cart_link_id(database_url: str) -> int:
             .join(Customer, Customer.id == CartLink.customer_id)
             .where(Customer.email == DUE_EMAIL, CartLink.revoked_at.is_(None))  # type: ignore[union-attr]
         ).one()
+
+
+def stored_counts(database_url: str) -> dict[str, object]:
+    """Rows of the store's data, and the sync cursors."""
+    with Session(get_engine(database_url)) as session:
+        counts: dict[str, object] = {
+            model.__name__: session.exec(select(func.count()).select_from(model)).one()
+            for model in (Customer, Order, OrderLine, Product, Variant, DueItem)
+        }
+        counts["cursors"] = sorted(
+            (state.name, state.cursor) for state in session.exec(select(SyncState))
+        )
+    return counts
 
 
 def webhooks_done(database_url: str) -> bool:
