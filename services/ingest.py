@@ -32,6 +32,8 @@ from services.shopify.order_export import RowError, open_order_export, read_orde
 from services.shopify.records import LineItemRecord, OrderRecord, gid_tail
 
 __all__ = [
+    "PLACEHOLDER_PRODUCT_PREFIX",
+    "PLACEHOLDER_VARIANT_PREFIX",
     "ImportReport",
     "IngestSummary",
     "import_order_export",
@@ -48,6 +50,10 @@ MAX_KEPT_ERRORS = 10_000
 """Row errors kept for the report (all are counted): a file of garbage must not fill memory."""
 STUB_UPDATED_AT = datetime(1970, 1, 1, tzinfo=UTC)
 """A stub product's `updated_at`: any real version from Shopify is newer and replaces it."""
+PLACEHOLDER_PRODUCT_PREFIX = "csv-product:"
+PLACEHOLDER_VARIANT_PREFIX = "csv-variant:"
+"""Gids of products and variants known only from an order export (shopify_id 0), until
+`services.placeholder_merge` joins them to the synced catalog."""
 CART_ATTRIBUTE = "_repeatcart_cart"
 CHANNEL_ATTRIBUTE = "_repeatcart_channel"
 
@@ -609,7 +615,7 @@ class _Catalog:
                     func.lower(Variant.title) == variant_title.lower(),
                 )
             ).first()
-            if variant is None and product.shopify_gid.startswith("csv-product:"):
+            if variant is None and product.shopify_gid.startswith(PLACEHOLDER_PRODUCT_PREFIX):
                 variant = self._create_variant(_pk(product), title, variant_title, None, None)
             return _pk(product), variant
         return None
@@ -624,7 +630,9 @@ class _Catalog:
         """A product (and variant) for a line the catalog lacks, so its history still counts."""
         title = item.title.strip() or (item.sku or "")
         variant = self._session.exec(
-            select(Variant).where(Variant.shopify_gid == f"csv-variant:{_slug(title)}")
+            select(Variant).where(
+                Variant.shopify_gid == f"{PLACEHOLDER_VARIANT_PREFIX}{_slug(title)}"
+            )
         ).first()
         if variant is not None:
             return variant.product_id, _pk(variant)
@@ -632,7 +640,7 @@ class _Catalog:
         if not product_title:
             product_title, variant_title = title, "Default Title"
         slug = _slug(product_title)
-        gid = f"csv-product:{slug}"
+        gid = f"{PLACEHOLDER_PRODUCT_PREFIX}{slug}"
         product = self._session.exec(select(Product).where(Product.shopify_gid == gid)).first()
         if product is None:
             product = Product(
@@ -662,7 +670,7 @@ class _Catalog:
         sku: str | None,
         price_cents: int | None,
     ) -> int:
-        gid = f"csv-variant:{_slug(full_title)}"
+        gid = f"{PLACEHOLDER_VARIANT_PREFIX}{_slug(full_title)}"
         variant = self._session.exec(select(Variant).where(Variant.shopify_gid == gid)).first()
         if variant is None:
             variant = Variant(

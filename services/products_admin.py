@@ -19,7 +19,7 @@ from typing import Any, Literal
 from sqlalchemy import exists, func, or_, update
 from sqlmodel import Session, select
 
-from services.ingest import refresh_due_dates
+from services.ingest import PLACEHOLDER_PRODUCT_PREFIX, refresh_due_dates
 from services.models import PRODUCT_SOLD_STATUS, IntervalStat, Product, Shop, Variant
 from services.recompute import settings_of
 from services.replenishment import IntervalStats, LearnedIntervals, population_interval
@@ -68,6 +68,8 @@ class ProductRow:
     effective_source: str  # override | product | store | default
     replacement_id: int | None
     replacement_title: str | None
+    placeholder: bool = False
+    """Known only from an order export and matched to no catalog product: not sold online."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +194,7 @@ def product_page(
                 IntervalStat.n,
                 Product.interval_override_days,
                 Product.replacement_product_id,
+                Product.shopify_gid,
             )
             .outerjoin(IntervalStat, IntervalStat.product_id == Product.id)
             .where(Product.id.in_(page_ids))  # type: ignore[union-attr]
@@ -236,6 +239,7 @@ def product_page(
                 replacement_title=replacement_titles.get(row.replacement_product_id)
                 if row.replacement_product_id
                 else None,
+                placeholder=row.shopify_gid.startswith(PLACEHOLDER_PRODUCT_PREFIX),
             )
         )
     return ProductPage(rows=rows, total=int(total), offset=offset, limit=limit)

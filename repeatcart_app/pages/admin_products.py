@@ -45,7 +45,12 @@ def _thumb(row: rx.Var, size: str = "40px") -> rx.Component:
 
 def _status_badge(row: rx.Var) -> rx.Component:
     return status_badge(
-        row["status_color"], row["status"], TONES, variant="soft", data_testid="status"
+        row["status_color"],
+        row["status"],
+        TONES,
+        variant="soft",
+        title=row["status_hint"],
+        data_testid="status",
     )
 
 

@@ -12,6 +12,7 @@ from repeatcart_app.state.admin_sync import (
     AdminSyncState,
     ImportHistoryRow,
     ImportRowError,
+    LeftPlaceholderRow,
     SyncCard,
 )
 from services.sync_admin import MAX_UPLOAD_BYTES
@@ -129,6 +130,92 @@ def _sync_card(card: SyncCard) -> rx.Component:
         ),
         size="2",
         data_testid=f"sync-card-{card.kind}",
+    )
+
+
+def _left_row(item: LeftPlaceholderRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(item.title, weight="medium"), word_break="break-word"),
+        rx.table.cell(item.sku, white_space="nowrap"),
+        rx.table.cell(
+            status_badge(item.kind, item.kind_label, {"ambiguous": "amber", "unmatched": "gray"}),
+            white_space="nowrap",
+        ),
+        rx.table.cell(item.reason),
+        data_testid="placeholder-left-row",
+    )
+
+
+def _merge_card() -> rx.Component:
+    """The last merge of order-export placeholders into the catalog, and what it left."""
+    merge = AdminSyncState.merge
+    return rx.card(
+        rx.vstack(
+            rx.heading("Imported products matched to the catalog", size="4", weight="medium"),
+            rx.text(
+                "A line of an order export that matches no product is kept on a placeholder, "
+                "which carts show but cannot check out. After every catalog sync and import, a "
+                "placeholder that matches exactly one catalog variant (by SKU, else by title or "
+                "handle and variant title) joins it with its orders, due dates and settings.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.text(merge.headline, size="3", weight="medium", data_testid="merge-headline"),
+            rx.text(merge.when, size="1", color_scheme="gray"),
+            rx.cond(
+                merge.error != "",
+                rx.callout(
+                    "The last merge failed: " + merge.error,
+                    icon="circle-alert",
+                    color_scheme="red",
+                    size="1",
+                    width="100%",
+                    data_testid="merge-error",
+                ),
+            ),
+            rx.cond(
+                AdminSyncState.merge_left.length() > 0,
+                rx.vstack(
+                    rx.box(
+                        rx.table.root(
+                            rx.table.header(
+                                rx.table.row(
+                                    rx.table.column_header_cell("Placeholder"),
+                                    rx.table.column_header_cell("SKU"),
+                                    rx.table.column_header_cell("Result"),
+                                    rx.table.column_header_cell("Why it stayed apart"),
+                                )
+                            ),
+                            rx.table.body(rx.foreach(AdminSyncState.merge_left, _left_row)),
+                            size="1",
+                            width="100%",
+                        ),
+                        max_height="360px",
+                        overflow="auto",
+                        width="100%",
+                        border=f"1px solid {rx.color('gray', 5)}",
+                        border_radius="8px",
+                    ),
+                    rx.cond(
+                        merge.shown_note != "",
+                        rx.text(merge.shown_note, size="1", color_scheme="gray"),
+                    ),
+                    rx.text(
+                        "Give the product in Shopify the SKU or title the export uses (or a "
+                        "unique one where several match); the next catalog sync merges it.",
+                        size="1",
+                        color_scheme="gray",
+                    ),
+                    spacing="2",
+                    width="100%",
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        size="2",
+        width="100%",
+        data_testid="placeholder-merge",
     )
 
 
@@ -442,6 +529,7 @@ def admin_sync_page() -> rx.Component:
                 spacing="4",
                 width="100%",
             ),
+            rx.cond(AdminSyncState.merge.ran, _merge_card()),
             _import_section(),
             _history(),
             spacing="5",

@@ -28,6 +28,11 @@ SOURCE_LABELS = {
     "default": "store default",
 }
 REPLACEMENT_RESULTS = 8
+NOT_IN_CATALOG = "Not in the catalog"
+NOT_IN_CATALOG_HINT = (
+    "Known only from an order export: no Shopify product has its SKU or its title, so carts "
+    "show it but cannot check it out. It joins the catalog product once one matches."
+)
 
 
 def format_days(days: float | None) -> str:
@@ -39,6 +44,8 @@ def format_days(days: float | None) -> str:
 
 
 def _status(row: ProductRow) -> tuple[str, str]:
+    if row.placeholder:
+        return NOT_IN_CATALOG, "amber"
     if row.status != "active":
         return row.status.title(), "gray"
     if not row.available:
@@ -57,6 +64,7 @@ def row_view(row: ProductRow) -> dict[str, str]:
         "image": row.image_url or "",
         "status": status,
         "status_color": status_color,
+        "status_hint": NOT_IN_CATALOG_HINT if row.placeholder else "",
         "p25": format_days(row.p25),
         "median": format_days(row.median),
         "p75": format_days(row.p75),

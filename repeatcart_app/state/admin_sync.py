@@ -15,7 +15,7 @@ import reflex as rx
 
 from repeatcart_app import routes
 from repeatcart_app.state.auth import AuthState, require_admin
-from services import sync_admin
+from services import placeholder_merge, sync_admin
 from services.db import session_scope
 from services.models import utcnow
 
@@ -24,6 +24,7 @@ POLL_SECONDS = 1.0
 MAX_POLL_SECONDS = 6 * 3600
 """A poller gives up after this long even if the work has not ended (a stuck sync)."""
 SHOWN_ROW_ERRORS = 200
+SHOWN_PLACEHOLDERS = 50
 SYNC_KINDS = ("orders", "products")
 
 
@@ -68,6 +69,64 @@ class ImportHistoryRow:
     orders: str = "0"
     errors: str = "0"
     failure: str = ""
+
+
+@dataclasses.dataclass
+class MergeSummary:
+    """The last merge of order-export placeholders into the catalog, as its card shows it."""
+
+    ran: bool = False
+    headline: str = ""
+    when: str = ""
+    error: str = ""
+    shown_note: str = ""
+
+
+@dataclasses.dataclass
+class LeftPlaceholderRow:
+    title: str = ""
+    sku: str = ""
+    kind: str = ""  # unmatched | ambiguous
+    kind_label: str = ""
+    reason: str = ""
+
+
+_MERGE_TRIGGERS = {"catalog sync": "After the catalog sync", "order import": "After an import"}
+
+
+def merge_summary(
+    record: placeholder_merge.MergeRecord | None, now: datetime
+) -> tuple[MergeSummary, list[LeftPlaceholderRow]]:
+    """The card's lines and the first `SHOWN_PLACEHOLDERS` placeholders left, with reasons."""
+    if record is None:
+        return MergeSummary(), []
+    report = record.report
+    headline = f"{report.merged:,} merged, {report.left_count:,} not in the catalog"
+    if report.ambiguous:
+        headline += f" ({report.ambiguous:,} of them match several products)"
+    trigger = _MERGE_TRIGGERS.get(report.trigger, "Last run")
+    when = " · ".join(
+        part
+        for part in (trigger, _relative(record.finished_at, now), _utc_label(record.finished_at))
+        if part
+    )
+    shown = report.left[:SHOWN_PLACEHOLDERS]
+    note = (
+        f"The first {len(shown):,} of {report.left_count:,} are listed."
+        if report.left_count > len(shown)
+        else ""
+    )
+    rows = [
+        LeftPlaceholderRow(
+            title=item.title,
+            sku=item.sku or "—",
+            kind=item.kind,
+            kind_label="Several matches" if item.kind == "ambiguous" else "No match",
+            reason=item.reason,
+        )
+        for item in shown
+    ]
+    return MergeSummary(True, headline, when, report.error, note), rows
 
 
 def _utc_label(moment: datetime | None) -> str:
@@ -184,6 +243,8 @@ class AdminSyncState(AuthState):
     shopify_configured: bool = False
     cards: list[SyncCard] = []
     history: list[ImportHistoryRow] = []
+    merge: MergeSummary = MergeSummary()
+    merge_left: list[LeftPlaceholderRow] = []
 
     # the import this browser follows: "" | uploading | importing | done | failed
     import_phase: str = ""
@@ -219,6 +280,7 @@ class AdminSyncState(AuthState):
             for kind in SYNC_KINDS
         ]
         self.history = [_history_row(run, now) for run in overview.imports]
+        self.merge, self.merge_left = merge_summary(overview.placeholders, now)
         latest = overview.imports[0] if overview.imports else None
         self._running_run_id = latest.id if latest and latest.status == "running" else 0
         return overview.orders.running or overview.products.running
