@@ -84,7 +84,7 @@ class Product(SQLModel, table=True):
     status: str = "active"  # active | draft | archived | deleted
     image_url: str | None = None
     interval_override_days: float | None = None
-    replacement_product_id: int | None = Field(default=None, foreign_key="product.id")
+    replacement_product_id: int | None = Field(default=None, foreign_key="product.id", index=True)
     updated_at: datetime = _utc(nullable=False, default=True)
 
     @property
@@ -147,7 +147,7 @@ class OrderLine(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
     product_id: int | None = Field(default=None, foreign_key="product.id", index=True)
-    variant_id: int | None = Field(default=None, foreign_key="variant.id")
+    variant_id: int | None = Field(default=None, foreign_key="variant.id", index=True)
     quantity: int = 1
     unit_price_cents: int | None = None
     title: str = ""
@@ -175,6 +175,10 @@ class DueItem(SQLModel, table=True):
     __table_args__ = (
         Index("ix_due_item_remind_at", "remind_at"),
         Index("ix_due_item_late_at", "late_at"),
+        # the primary key leads with the customer: who is due for a product, and the foreign
+        # key checks when a product or variant is deleted, need their own
+        Index("ix_due_item_product_id", "product_id"),
+        Index("ix_due_item_variant_id", "variant_id"),
     )
 
     customer_id: int = Field(foreign_key="customer.id", primary_key=True)
@@ -312,7 +316,7 @@ class Snooze(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id")
-    product_id: int | None = Field(default=None, foreign_key="product.id")
+    product_id: int | None = Field(default=None, foreign_key="product.id", index=True)
     until: datetime = _utc(nullable=False)
     created_at: datetime = _utc(nullable=False, default=True)
 
