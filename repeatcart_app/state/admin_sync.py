@@ -102,7 +102,9 @@ def merge_summary(
         return MergeSummary(), []
     report = record.report
     headline = f"{report.merged:,} merged, {report.left_count:,} not in the catalog"
-    if report.ambiguous:
+    if report.error:
+        headline = "Nothing merged: the last run failed"
+    elif report.ambiguous:
         headline += f" ({report.ambiguous:,} of them match several products)"
     trigger = _MERGE_TRIGGERS.get(report.trigger, "Last run")
     when = " · ".join(

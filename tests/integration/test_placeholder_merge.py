@@ -13,6 +13,7 @@ from sqlmodel import Session, SQLModel, select
 
 from repeatcart_app.state.admin_products import row_view
 from repeatcart_app.state.admin_sync import merge_summary
+from services import placeholder_merge
 from services.cart_view import load_cart
 from services.carts import get_or_create_link
 from services.cli import main
@@ -469,3 +470,30 @@ def test_a_replacement_that_would_loop_after_the_merge_is_removed(
     session.expire_all()
     assert session.get(Product, shampoo_id).replacement_product_id is None
     assert session.get(Product, old_id) is None
+
+
+def test_a_failed_merge_is_recorded_and_the_catalog_sync_still_succeeds(
+    configured: str, fake: FakeShopify, session: Session, tmp_path: Path, monkeypatch
+) -> None:
+    import_order_export(session, write_export(tmp_path / "orders.csv", *HISTORY), now=NOW)
+    session.commit()
+    fake.add_product("Shampoo", variants=[("Large", "SH-L", "12.00")])
+
+    def broken(_session: Session, _now: datetime) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(placeholder_merge, "merge_placeholders", broken)
+    report = sync_catalog(fake)
+
+    assert report.line().endswith("; placeholders: merge failed (RuntimeError: disk full)")
+    session.expire_all()
+    assert session.get(SyncState, "products").last_status == "ok"
+    state = session.get(SyncState, MERGE_STATE)
+    assert (state.last_status, state.last_error) == ("failed", "RuntimeError: disk full")
+    card, left = merge_summary(sync_overview(session).placeholders, NOW)
+    assert (card.headline, card.error, left) == (
+        "Nothing merged: the last run failed",
+        "RuntimeError: disk full",
+        [],
+    )
+    assert "csv-product:shampoo" in placeholder_gids(session)
