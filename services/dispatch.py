@@ -110,6 +110,7 @@ from services.replenishment import (
     compose_cart,
     resolve_replacement,
 )
+from services.shutdown import stop_requested
 from services.snoozes import active_snoozes, active_snoozes_for
 
 __all__ = [
@@ -1213,14 +1214,15 @@ class _Delivery:
 
     def run_lane(self, lane: _Lane) -> IntegrationSummary:
         with Session(self.engine, expire_on_commit=False) as session:
-            while not lane.stop.is_set():
+            while not lane.stop.is_set() and not stop_requested():
                 if self.deadline is not None and time.monotonic() > self.deadline:
                     break
                 rows = self.claim(session, lane)
                 if not rows:
                     break
                 for index, row in enumerate(rows):
-                    if lane.stop.is_set():
+                    if lane.stop.is_set() or stop_requested():
+                        # the key was refused, or the process is stopping: the rest go back
                         self.release(session, rows[index:])
                         break
                     outcome = self.deliver_row(session, lane, row)

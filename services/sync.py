@@ -31,6 +31,7 @@ from services.shop_record import ShopSetupError, refresh_before_sync
 from services.shopify.client import ShopifyClient
 from services.shopify.parse import order_record
 from services.shopify.records import OrderRecord
+from services.shutdown import Stopping, stop_requested
 
 __all__ = [
     "ORDERS",
@@ -181,6 +182,8 @@ def _store_orders(
     """One transaction: the orders, the cursor past them, and the pending-recompute mark."""
     if not orders:
         return
+    if stop_requested():  # between pages: the cursor marks where the next run goes on
+        raise Stopping("the order sync stopped with the process; the next run resumes it")
     with session_scope() as session:
         summary = upsert_orders(session, orders, source="shopify", now=clock(), refresh=False)
         state = sync_state(session, ORDERS)
@@ -289,6 +292,8 @@ def sync_products(
     try:
         refresh_before_sync(client, settings, clock())
         for page in client.product_pages(None if full else _since(cursor, overlap)):
+            if stop_requested():
+                raise Stopping("the catalog sync stopped with the process; the next run resumes it")
             report.pages += 1
             with session_scope() as session:
                 summary = upsert_products(session, page.products, clock())
@@ -349,7 +354,7 @@ def _finish(
 
 
 def _fail(name: str, exc: Exception, now: datetime) -> None:
-    explained = isinstance(exc, ProviderError | ShopSetupError)
+    explained = isinstance(exc, ProviderError | ShopSetupError | Stopping)
     message = str(exc) if explained else f"{type(exc).__name__}: {exc}"
     try:
         with session_scope() as session:

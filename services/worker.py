@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from services.models import utcnow
 from services.provider_http import ProviderError
 from services.shop_record import ShopSetupError
 from services.shopify.client import ShopifyClient
+from services.shutdown import Stopping, install_signal_handlers
 from services.store_settings import load_effective_settings
 from services.sync import recompute_nightly, sync_orders, sync_products
 from services.webhooks import process_pending_webhooks
@@ -174,7 +174,7 @@ def run_job(job: Job, settings: Settings | None = None) -> str:
 
 def _expected(exc: Exception) -> bool:
     """Provider errors are explained by their message; anything else deserves a traceback."""
-    return isinstance(exc, ProviderError | ShopSetupError)
+    return isinstance(exc, ProviderError | ShopSetupError | Stopping)
 
 
 def build_scheduler(
@@ -203,11 +203,11 @@ def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     scheduler = build_scheduler(settings, blocking=True)
 
-    def stop(_signum: int, _frame: object) -> None:
+    def stop() -> None:
         log.info("worker stopping", extra=log_fields(outcome="stopping"))
-        scheduler.shutdown(wait=False)
+        scheduler.shutdown(wait=False)  # running jobs see the stop request and end early
 
-    signal.signal(signal.SIGTERM, stop)
+    install_signal_handlers(then=stop)
     log.info(
         "worker started",
         extra=log_fields(jobs=[job.name for job in JOBS], outcome="started"),
