@@ -13,6 +13,7 @@ from services.carts import cart_url, get_or_create_link
 from services.config import get_settings
 from services.db import migrate, session_scope
 from services.models import AdminUser, Customer, Shop, utcnow
+from services.shutdown import Stopping, stop_on_signals
 from services.store_settings import effective_settings, load_effective_settings
 
 
@@ -181,8 +182,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     migrate()
     configure_logging()
     settings = load_effective_settings()
-    try:
-        with ShopifyClient.from_settings(settings) as client:
+    try:  # SIGTERM ends the sync at a page; the next run resumes
+        with stop_on_signals(), ShopifyClient.from_settings(settings) as client:
             if not args.orders_only:
                 catalog = sync_products(client, full=args.full, settings=settings)
                 print(catalog.line())
@@ -193,7 +194,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                 bulk = False if args.no_bulk else None
                 report = sync_orders(client, full=args.full, bulk=bulk, settings=settings)
                 print(report.line())
-    except (ProviderError, ShopSetupError) as error:
+    except (ProviderError, ShopSetupError, Stopping) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
@@ -270,7 +271,8 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
         with session_scope() as session:
             for name in INTEGRATIONS:
                 resume_integration(session, name)
-    summary = run_dispatch(settings, retry=args.retry_failed)
+    with stop_on_signals():  # SIGTERM: the message in flight is sent, the rest released
+        summary = run_dispatch(settings, retry=args.retry_failed)
     for line in summary.lines():
         print(line)
     return 1 if any(counts.stopped for counts in summary.integrations.values()) else 0

@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 __all__ = [
     "Stopping",
-    "install_signal_handlers",
     "request_stop",
     "reset_stop",
+    "stop_on_signals",
     "stop_requested",
     "wait_unless_stopping",
 ]
@@ -49,8 +50,11 @@ def wait_unless_stopping(seconds: float) -> None:
     _STOP.wait(max(0.0, seconds))
 
 
-def install_signal_handlers(then: Callable[[], None] | None = None) -> None:
-    """SIGTERM and SIGINT request a stop (and call `then`, e.g. a scheduler's shutdown).
+@contextmanager
+def stop_on_signals(then: Callable[[], None] | None = None) -> Iterator[None]:
+    """While inside: SIGTERM and SIGINT request a stop (and call `then`, e.g. a scheduler's
+    shutdown); the previous handlers come back after, so a command run in-process (tests) leaves
+    its caller's handlers alone.
 
     A second signal is not swallowed: it raises KeyboardInterrupt, so an operator can still
     interrupt a stop that takes too long.
@@ -66,5 +70,9 @@ def install_signal_handlers(then: Callable[[], None] | None = None) -> None:
         if then is not None:
             then()
 
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
+    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

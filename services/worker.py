@@ -32,7 +32,7 @@ from services.models import utcnow
 from services.provider_http import ProviderError
 from services.shop_record import ShopSetupError
 from services.shopify.client import ShopifyClient
-from services.shutdown import Stopping, install_signal_handlers
+from services.shutdown import Stopping, stop_on_signals
 from services.store_settings import load_effective_settings
 from services.sync import recompute_nightly, sync_orders, sync_products
 from services.webhooks import process_pending_webhooks
@@ -207,10 +207,9 @@ def run_worker(settings: Settings | None = None) -> None:
         log.info("worker stopping", extra=log_fields(outcome="stopping"))
         scheduler.shutdown(wait=False)  # running jobs see the stop request and end early
 
-    install_signal_handlers(then=stop)
     log.info(
         "worker started",
         extra=log_fields(jobs=[job.name for job in JOBS], outcome="started"),
     )
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+    with stop_on_signals(then=stop), contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
