@@ -175,6 +175,7 @@ class DueItem(SQLModel, table=True):
     __table_args__ = (
         Index("ix_due_item_remind_at", "remind_at"),
         Index("ix_due_item_late_at", "late_at"),
+        Index("ix_due_item_due_at", "due_at"),  # the customers due per day ahead (Insights)
         # the primary key leads with the customer: who is due for a product, and the foreign
         # key checks when a product or variant is deleted, need their own
         Index("ix_due_item_product_id", "product_id"),
@@ -217,7 +218,7 @@ class CartEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     cart_link_id: int = Field(foreign_key="cart_link.id", index=True)
-    customer_id: int = Field(foreign_key="customer.id")
+    customer_id: int = Field(foreign_key="customer.id", index=True)  # privacy requests, deletes
     kind: str  # view | add | remove | quantity | checkout | snooze
     variant_id: int | None = None
     quantity: int | None = None
@@ -259,6 +260,22 @@ class SyncState(SQLModel, table=True):
     last_status: str = ""  # ok | failed
     last_summary: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     last_error: str = ""
+
+
+class PendingRelearn(SQLModel, table=True):
+    """A product whose interval must be relearned and its buyers re-dated, by the worker.
+
+    An order re-dates only its own customer; relearning moves every buyer's dates, so it is
+    queued here and done in chunks by the `relearn` job. The row stays until the work is done,
+    so a crash leaves it for the next run; `requests` counts orders since, so a row re-queued
+    while a run was working is kept. No foreign key: a product deleted meanwhile is skipped.
+    """
+
+    __tablename__ = "pending_relearn"
+
+    product_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    requests: int = 1
+    queued_at: datetime = _utc(nullable=False, default=True)
 
 
 class JobLease(SQLModel, table=True):
@@ -312,7 +329,10 @@ class Snooze(SQLModel, table=True):
     None) is left out of reminders until `until`."""
 
     __tablename__ = "snooze"
-    __table_args__ = (Index("ix_snooze_customer_until", "customer_id", "until"),)
+    __table_args__ = (
+        Index("ix_snooze_customer_until", "customer_id", "until"),
+        Index("ix_snooze_until", "until"),  # the due scan: snoozes that ended since its last run
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id")
