@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from services.config import get_settings
+from services.shutdown import request_stop
 from services.worker import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -26,4 +27,5 @@ async def embedded_worker() -> AsyncIterator[None]:
     try:
         yield
     finally:
+        request_stop()  # a running job ends at its next boundary instead of holding shutdown
         scheduler.shutdown(wait=False)

@@ -20,6 +20,7 @@ from services.config import PROJECT_ROOT
 from services.db import get_engine, migrate
 from services.demo import DemoSummary, build_demo_store
 from services.models import utcnow
+from tests.clock_shift import subprocess_env
 
 CHROMIUM = os.environ.get("REPEATCART_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -104,14 +105,17 @@ def serve_demo_app(workdir: Path, *, customers: int = 200, seed: int = 11) -> It
 def app_env(
     database_url: str, base_url: str, extra: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """The environment the app (or a `repeatcart` command beside it) runs with."""
-    return {
-        **_tool_env(),
-        "REPEATCART_DATABASE_URL": database_url,
-        "REPEATCART_PUBLIC_URL": base_url,
-        "REPEATCART_SECRET_KEY": SECRET_KEY,
-        **(extra or {}),
-    }
+    """The environment the app (or a `repeatcart` command beside it) runs with; its processes
+    read the tests' clock, which may be shifted."""
+    return subprocess_env(
+        {
+            **_tool_env(),
+            "REPEATCART_DATABASE_URL": database_url,
+            "REPEATCART_PUBLIC_URL": base_url,
+            "REPEATCART_SECRET_KEY": SECRET_KEY,
+            **(extra or {}),
+        }
+    )
 
 
 @contextmanager
@@ -119,6 +123,25 @@ def serve_app(
     workdir: Path, database_url: str, extra_env: dict[str, str] | None = None
 ) -> Iterator[str]:
     """Serve the production build on a migrated `database_url`; yields its base URL."""
+    process, base_url = launch_app(workdir, database_url, extra_env)
+    try:
+        yield base_url
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+
+def launch_app(
+    workdir: Path, database_url: str, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start `reflex run --env prod` in its own process group and wait until it serves; the
+    caller stops it (tests of stopping send their own signals)."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = app_env(database_url, base_url, extra_env)
@@ -145,13 +168,8 @@ def serve_app(
         )
     try:
         _wait_until_up(base_url, process, log)
-        yield base_url
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        raise
+    return process, base_url
