@@ -63,8 +63,12 @@ class RetryLater(Exception):
         super().__init__(f"HTTP {response.status_code}, retry after {after}")
 
 
-def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:
-    """`Retry-After` as seconds, whether given as a number or an HTTP date; None when absent."""
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """`Retry-After` as seconds, whether given as a number or an HTTP date; None when absent.
+
+    An HTTP date is read against the reply's own `Date`: the server's clock set both, so neither
+    our clock nor its skew from the server's changes the wait (None without a `Date`).
+    """
     value = response.headers.get("retry-after", "").strip()
     if not value:
         return None
@@ -73,10 +77,10 @@ def retry_after_seconds(response: httpx.Response, now: float | None = None) -> f
     except ValueError:
         pass
     try:
-        when = parsedate_to_datetime(value).timestamp()
+        wait = parsedate_to_datetime(value) - parsedate_to_datetime(response.headers.get("date"))
     except (TypeError, ValueError):
         return None
-    return max(0.0, when - (time.time() if now is None else now))
+    return max(0.0, wait.total_seconds())
 
 
 def default_classify(response: httpx.Response) -> None:

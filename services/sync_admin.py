@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -251,11 +250,11 @@ class UploadSink:
     """
 
     def __init__(self, directory: Path, max_bytes: int = MAX_UPLOAD_BYTES) -> None:
-        _sweep_stale_uploads(directory)
         self.path = directory / f"upload-{uuid.uuid4().hex}.csv"
         self.max_bytes = max_bytes
         self.size = 0
         self._file = self.path.open("wb")
+        _sweep_stale_uploads(directory, self.path)
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
@@ -275,9 +274,13 @@ class UploadSink:
         self.path.unlink(missing_ok=True)
 
 
-def _sweep_stale_uploads(directory: Path) -> None:
-    """Uploads left behind by a process that died mid-import would otherwise stay forever."""
-    cutoff = time.time() - STALE_UPLOAD_SECONDS
+def _sweep_stale_uploads(directory: Path, fresh: Path) -> None:
+    """Uploads left behind by a process that died mid-import would otherwise stay forever.
+
+    Ages are read on the clock that stamped the files, the file system's: `fresh` was just
+    created, so its time is now there (the app's clock may differ, as in tests that move it).
+    """
+    cutoff = fresh.stat().st_mtime - STALE_UPLOAD_SECONDS
     for stale in directory.glob("upload-*.csv"):
         with contextlib.suppress(OSError):
             if stale.stat().st_mtime < cutoff:

@@ -1,4 +1,5 @@
-"""Shared fixtures: fresh migrated databases (SQLite file; PostgreSQL when reachable)."""
+"""Shared fixtures: fresh migrated databases (SQLite file; PostgreSQL when reachable), and the
+session's clock, which `--clock-shift-days=N` moves N days ahead."""
 
 from __future__ import annotations
 
@@ -12,10 +13,38 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from services.db import forget_engines, get_engine, migrate
+from services.models import utcnow
+from tests.clock_shift import SHIFT_ENV, shift_days, travel_ahead
 
 POSTGRES_URL = os.environ.get(
     "REPEATCART_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
 )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock-shift-days",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"run every test, and the processes tests start, N days in the future (default: "
+        f"${SHIFT_ENV}, else 0); a test that mixes a fixed date with the real clock then fails",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the shift before collection, so module-level dates are shifted too."""
+    days = config.getoption("clock_shift_days")
+    days = shift_days() if days is None else days
+    os.environ[SHIFT_ENV] = str(days)  # what `subprocess_env` hands on
+    if days:
+        travel_ahead(days)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    days = shift_days()
+    shifted = f"shifted {days} days ahead" if days else "not shifted"
+    return f"clock: {shifted}, now {utcnow():%Y-%m-%d %H:%M} UTC"
 
 
 def _postgres_reason() -> str | None:

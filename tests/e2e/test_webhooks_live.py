@@ -7,14 +7,13 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import Session, select
 
 from services.config import DEMO_SHOP_DOMAIN
 from services.db import get_engine
-from services.models import Order, Product, WebhookEvent
+from services.models import Order, Product, WebhookEvent, utcnow
 from tests.e2e.app_process import WEBHOOK_SECRET, RunningApp
 from tests.fakes.shopify import send_webhook
 
@@ -33,7 +32,7 @@ def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
 
 def order_payload(email: str) -> dict:
     number = uuid.uuid4().int % 10**12
-    now = datetime.now(UTC).isoformat()
+    now = utcnow().isoformat()
     return {
         "id": number,
         "admin_graphql_api_id": f"gid://shopify/Order/{number}",
@@ -99,7 +98,7 @@ def test_the_embedded_worker_processes_an_event_left_pending(running_app: Runnin
         "title": "Left Pending Tea",
         "handle": "left-pending-tea",
         "status": "active",
-        "updated_at": datetime.now(UTC).isoformat(),
+        "updated_at": utcnow().isoformat(),
         "variants": [{"id": 1234567, "title": "Default Title", "price": "9.00", "sku": "LPT"}],
         "images": [],
     }

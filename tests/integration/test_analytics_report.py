@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import time_machine
 from sqlalchemy import select, text
 from sqlmodel import Session, col
 
@@ -308,16 +309,15 @@ def _figures(report) -> tuple:  # noqa: ANN001
 
 @pytest.mark.parametrize("channel", [None, "email"])
 def test_closed_days_read_from_the_rollup_equal_the_live_count(
-    session: Session, monkeypatch: pytest.MonkeyPatch, channel: str | None
+    session: Session, channel: str | None
 ) -> None:
     _store(session)
     # a range with partial first and last days, so both paths take part
     start, end = START + timedelta(hours=10), END + timedelta(hours=6)
     # seen from the range's first day, no day of it has closed: every event is counted live
-    monkeypatch.setattr("services.analytics_report.utcnow", lambda: START)
-    live = analytics_report(session, start, end, channel)
+    with time_machine.travel(START):
+        live = analytics_report(session, start, end, channel)
     assert session.exec(select(CartEventDay)).first() is None
-    monkeypatch.undo()
 
     first = analytics_report(session, start, end, channel)  # counts and stores the closed days
     stored = session.scalars(select(CartEventDay.day).where(CartEventDay.channel == "")).all()

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
+import time_machine
 from sqlalchemy import update
 from sqlmodel import Session, select
 
@@ -53,11 +54,13 @@ from services.models import (
     Product,
     Shop,
     Variant,
+    utcnow,
 )
 from services.provider_http import RetryPolicy
 from services.recompute import recompute_customers
 from services.snoozes import snooze
 from services.worker import JOBS
+from tests.clock_shift import subprocess_env
 from tests.fakes.messaging import serve_messaging_fakes
 from tests.fakes.provider import ProviderFake
 
@@ -936,13 +939,14 @@ def test_the_dispatch_command_prints_a_summary(
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level  # the command sets up JSON logging
     try:
-        assert cli_main(["dispatch", "--dry-run"]) == 0
-        out = capsys.readouterr().out
-        assert "Dry run: nothing is written or sent." in out
-        assert '"type": "DueToReplenish"' in out
-        assert all(world.fakes[name].requests == [] for name in PROVIDERS)
-        assert cli_main(["dispatch"]) == 0
-        out = capsys.readouterr().out
+        with time_machine.travel(NOW):  # the command reads the clock: the test's, not today's
+            assert cli_main(["dispatch", "--dry-run"]) == 0
+            out = capsys.readouterr().out
+            assert "Dry run: nothing is written or sent." in out
+            assert '"type": "DueToReplenish"' in out
+            assert all(world.fakes[name].requests == [] for name in PROVIDERS)
+            assert cli_main(["dispatch"]) == 0
+            out = capsys.readouterr().out
         assert "postscript: queued 1, sent 1, failed 0" in out
         assert len(world.events("postscript")) == 1
     finally:
@@ -969,7 +973,7 @@ def test_run_dispatch_with_nothing_enabled_says_so(database_url: str) -> None:
 def test_a_worker_killed_mid_delivery_loses_nothing(world: World, tmp_path) -> None:  # noqa: ANN001
     """SIGKILL while the fakes are slow, restart: every key arrives; Klaviyo records each once;
     the others see at most the one in-flight repeat per kill."""
-    now = datetime.now(UTC)
+    now = utcnow()
     customers = 12
     with Session(get_engine(world.url)) as session:
         store = Store(session)
@@ -980,6 +984,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(world: World, tmp_path) -> N
     for key, value in world.settings(delivery_claim_seconds=2).model_dump().items():
         if value is not None:
             env[f"REPEATCART_{key.upper()}"] = str(value)
+    env = subprocess_env(env)
     for fake in world.fakes.values():
         fake.delay_next(1000, 0.15)
     command = [sys.executable, "-m", "services.cli", "dispatch"]

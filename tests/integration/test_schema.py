@@ -1,6 +1,6 @@
 """The Alembic migrations build exactly the SQLModel schema, on SQLite and PostgreSQL."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
 from services.db import get_engine, migrate
-from services.models import CartLink, Customer, DueItem, Order, Product, Variant
+from services.models import CartLink, Customer, DueItem, Order, Product, Variant, utcnow
 
 
 def test_migrations_match_the_models(database_url):
@@ -81,7 +81,7 @@ def test_one_due_row_per_customer_and_product(session: Session):
     product = Product(shopify_gid="gid://shopify/Product/1", title="P", handle="p")
     session.add_all([customer, product])
     session.flush()
-    now = datetime.now(UTC)
+    now = utcnow()
     for _ in range(2):
         session.add(
             DueItem(

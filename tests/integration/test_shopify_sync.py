@@ -29,12 +29,14 @@ from services.models import (
     Product,
     SyncState,
     Variant,
+    utcnow,
 )
 from services.provider_http import ProviderError, RetryPolicy
 from services.recompute import recompute_all
 from services.shopify import queries
 from services.shopify.client import ShopifyClient
 from services.sync import sync_orders, sync_products
+from tests.clock_shift import subprocess_env
 from tests.fakes.shopify import FakeShopify
 
 FAST_RETRY = RetryPolicy(attempts=5, initial_delay=0.01, max_delay=0.05)
@@ -320,13 +322,15 @@ def test_a_sync_process_killed_mid_page_resumes_without_gaps_or_duplicates(
     url = f"sqlite:///{tmp_path / 'killed.db'}"
     with FakeShopify(restore_rate=50_000) as fake:
         fake.generate_orders(400, seed=13, start=START)
-        env = {
-            **os.environ,
-            "REPEATCART_DATABASE_URL": url,
-            "REPEATCART_SHOPIFY_SHOP": fake.shop,
-            "REPEATCART_SHOPIFY_TOKEN": fake.token,
-            "REPEATCART_SHOPIFY_BASE_URL": fake.base_url,
-        }
+        env = subprocess_env(
+            {
+                **os.environ,
+                "REPEATCART_DATABASE_URL": url,
+                "REPEATCART_SHOPIFY_SHOP": fake.shop,
+                "REPEATCART_SHOPIFY_TOKEN": fake.token,
+                "REPEATCART_SHOPIFY_BASE_URL": fake.base_url,
+            }
+        )
         command = [sys.executable, "-m", "services.cli", "sync", "--orders-only", "--no-bulk"]
         fake.delay_next(1000, 0.05)  # slow pages, so the kill lands mid-sync
         process = subprocess.Popen(
@@ -388,7 +392,7 @@ def test_an_incremental_sync_relearns_only_what_it_touched(
             [(variant_gid, 1)],
             customer=customer,
             created_at=START + timedelta(days=500 + 2 * day),
-            updated_at=datetime.now(UTC),  # new to Shopify now, whatever its order date
+            updated_at=utcnow(),  # new to Shopify now, whatever its order date
         )
     with client_for(fake) as client:
         report = sync_orders(client)
@@ -399,7 +403,7 @@ def test_an_incremental_sync_relearns_only_what_it_touched(
         assert {p: v for p, v in after.items() if p != touched} == {
             p: v for p, v in before.items() if p != touched
         }
-        recompute_all(session, datetime.now(UTC))
+        recompute_all(session, utcnow())
         full = {s.product_id: (s.median, s.n) for s in session.exec(select(IntervalStat))}
     assert after[touched] == full[touched], "the same figures a full relearn gives"
 

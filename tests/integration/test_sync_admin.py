@@ -294,12 +294,12 @@ def test_a_failed_sync_shows_its_error(configured: str, monkeypatch: pytest.Monk
 
 
 def test_uploads_left_behind_by_a_dead_process_are_swept(tmp_path: Path) -> None:
-    stale = tmp_path / "upload-old.csv"
-    stale.write_bytes(b"x")
-    old = utcnow().timestamp() - 2 * sync_admin.STALE_UPLOAD_SECONDS
-    os.utime(stale, (old, old))
     fresh = tmp_path / "upload-new.csv"
     fresh.write_bytes(b"x")
+    stale = tmp_path / "upload-old.csv"
+    stale.write_bytes(b"x")
+    old = fresh.stat().st_mtime - 2 * sync_admin.STALE_UPLOAD_SECONDS  # the file system's clock
+    os.utime(stale, (old, old))
     UploadSink(tmp_path).discard()
     assert not stale.exists() and fresh.exists()
 

@@ -17,6 +17,7 @@ from services.config import PROJECT_ROOT, get_settings
 from services.leases import acquire, lease, release, renew
 from services.logs import JsonFormatter
 from services.worker import JOBS, Job, run_job
+from tests.clock_shift import subprocess_env
 from tests.fakes.shopify import FakeShopify
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -113,7 +114,7 @@ def test_the_worker_command_runs_each_job_once_and_logs_json(tmp_path) -> None: 
     env["REPEATCART_DATABASE_URL"] = f"sqlite:///{tmp_path / 'worker.db'}"
     done = subprocess.run(
         [sys.executable, "-m", "services.cli", "worker", "--once"],
-        env=env,
+        env=subprocess_env(env),
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -105,8 +105,10 @@ def test_backoff_grows_exponentially_and_is_capped() -> None:
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert retry_after_seconds(reply(429, {"Retry-After": "2.5"})) == 2.5
-    dated = reply(503, {"Retry-After": "Wed, 25 Nov 2026 12:00:10 GMT"})
-    assert retry_after_seconds(dated, now=1795608000.0) == pytest.approx(10.0)
+    later = {"Retry-After": "Wed, 25 Nov 2026 12:00:10 GMT"}
+    sent = {"Date": "Wed, 25 Nov 2026 12:00:00 GMT"}
+    assert retry_after_seconds(reply(503, {**later, **sent})) == 10.0  # on the server's clock
+    assert retry_after_seconds(reply(503, later)) is None
     assert retry_after_seconds(reply(429, {"Retry-After": "soon"})) is None
     assert retry_after_seconds(reply(429)) is None
 
