@@ -281,7 +281,6 @@ def set_override(session: Session, product_id: int, raw_days: object, now: datet
     days = parse_interval_days(raw_days)
     product = _product(session, product_id)
     product.interval_override_days = days
-    product.updated_at = now
     session.add(product)
     redate_buyers(session, [product_id], now)
     return days
@@ -293,7 +292,6 @@ def clear_override(session: Session, product_id: int, now: datetime) -> None:
     if product.interval_override_days is None:
         return
     product.interval_override_days = None
-    product.updated_at = now
     session.add(product)
     redate_buyers(session, [product_id], now)
 
@@ -481,7 +479,7 @@ def bulk_override(session: Session, data: bytes | str, now: datetime) -> BulkRep
             session.execute(
                 update(Product)
                 .where(Product.id.in_(product_ids[start : start + _LOOKUP_CHUNK]))  # type: ignore[union-attr]
-                .values(interval_override_days=days, updated_at=now)
+                .values(interval_override_days=days)
             )
     redate_buyers(session, chosen, now)
     session.expire_all()
@@ -523,6 +521,5 @@ def set_replacement(
                 select(Product.replacement_product_id).where(Product.id == current)
             ).first()
     product.replacement_product_id = replacement_id
-    product.updated_at = now
     session.add(product)
     session.flush()

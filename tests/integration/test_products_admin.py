@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from services.cart_view import load_cart
 from services.carts import get_or_create_link
+from services.catalog import upsert_products
 from services.models import Customer, DueItem, Order, OrderLine, Product, Shop, Variant
 from services.products_admin import (
     ProductAdminError,
@@ -21,6 +22,7 @@ from services.products_admin import (
     set_replacement,
 )
 from services.recompute import recompute_all
+from services.shopify.records import ProductRecord
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -362,3 +364,29 @@ def test_replacement_is_shown_on_the_next_cart_and_loops_are_refused(session: Se
     session.commit()
     assert session.get(Product, coffee.id).replacement_product_id is None
     assert "Coffee" in _due_titles(session, link.token)
+
+
+def test_merchant_settings_do_not_hide_a_shopify_edit_made_before_them(session: Session):
+    """`updated_at` is Shopify's clock ("newer wins" in the catalog sync): an override or a
+    replacement set on our side must not make an earlier Shopify edit look stale."""
+    store = Store(session)
+    soap, _ = store.product("Soap", sku="SOAP")
+    refill, _ = store.product("Soap Refill", sku="REFILL")
+    shopify_time = NOW - timedelta(days=3)
+    soap.updated_at = shopify_time
+    session.add(soap)
+    session.commit()
+    set_override(session, soap.id, "21", NOW)
+    set_replacement(session, soap.id, refill.id, NOW)
+    session.commit()
+    assert session.get(Product, soap.id).updated_at == shopify_time
+    renamed = ProductRecord(
+        gid=soap.shopify_gid,
+        title="Soap Bar",
+        handle="soap",
+        status="active",
+        updated_at=NOW - timedelta(hours=1),  # edited in Shopify before the override was saved
+    )
+    upsert_products(session, [renamed], NOW)
+    session.commit()
+    assert session.get(Product, soap.id).title == "Soap Bar"
