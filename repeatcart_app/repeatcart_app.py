@@ -32,9 +32,10 @@ from repeatcart_app.state.auth import LoginState
 from repeatcart_app.state.cart import CartState
 from repeatcart_app.state.checkout_preview import CheckoutPreviewState
 from repeatcart_app.state.home import HomeState
+from repeatcart_app.upload_guard import upload_guard, upload_limits
 
 app = rx.App(
-    api_transformer=[api, cart_path_guard],
+    api_transformer=[api, cart_path_guard, upload_guard(upload_limits())],
     head_components=[rx.el.meta(name="theme-color", content="#ffffff")],
 )
 app.register_lifespan_task(embedded_worker)

@@ -168,3 +168,11 @@ def result_callout(message: rx.Var, ok: rx.Var, testid: str) -> rx.Component:
 def when_loaded(loaded: rx.Var, content: rx.Component) -> rx.Component:
     """A page's content once its `load` handler ran; a spinner until then, never empty forms."""
     return rx.cond(loaded, content, rx.center(rx.spinner(), padding="48px"))
+
+
+def rejection_codes(rejections: rx.Var) -> rx.Var:
+    """react-dropzone's error codes of rejected files, computed in the browser (no File sent)."""
+    return rx.Var(
+        f"({rejections!s}).flatMap((rejection) => rejection.errors.map((error) => error.code))",
+        _var_type=list[str],
+    )

@@ -7,9 +7,16 @@ import reflex as rx
 
 from repeatcart_app import routes
 from repeatcart_app.components.admin_frame import admin_page
-from repeatcart_app.components.admin_parts import TONES, pagination, status_badge, when_loaded
+from repeatcart_app.components.admin_parts import (
+    TONES,
+    pagination,
+    rejection_codes,
+    status_badge,
+    when_loaded,
+)
 from repeatcart_app.components.layout import desktop_only, phone_only
 from repeatcart_app.state.admin_products import BULK_UPLOAD_ID, AdminProductsState
+from services.products_admin import MAX_CSV_BYTES
 
 State = AdminProductsState
 
@@ -513,7 +520,11 @@ def _bulk_card() -> rx.Component:
                 accept={"text/csv": [".csv"]},
                 multiple=False,
                 max_files=1,
+                max_size=MAX_CSV_BYTES,
                 on_drop=State.upload_bulk(rx.upload_files(upload_id=BULK_UPLOAD_ID)),
+                on_drop_rejected=lambda rejections: State.bulk_rejected(
+                    rejection_codes(rejections)
+                ),
                 border=f"1px dashed {rx.color('gray', 7)}",
                 border_radius="12px",
                 padding="20px",

@@ -6,7 +6,7 @@ import reflex as rx
 
 from repeatcart_app import routes
 from repeatcart_app.components.admin_frame import admin_page
-from repeatcart_app.components.admin_parts import status_badge, when_loaded
+from repeatcart_app.components.admin_parts import rejection_codes, status_badge, when_loaded
 from repeatcart_app.state.admin_sync import (
     UPLOAD_ID,
     AdminSyncState,
@@ -216,14 +216,6 @@ def _merge_card() -> rx.Component:
         size="2",
         width="100%",
         data_testid="placeholder-merge",
-    )
-
-
-def rejection_codes(rejections: rx.Var) -> rx.Var:
-    """react-dropzone's error codes of rejected files, computed in the browser (no File sent)."""
-    return rx.Var(
-        f"({rejections!s}).flatMap((rejection) => rejection.errors.map((error) => error.code))",
-        _var_type=list[str],
     )
 
 

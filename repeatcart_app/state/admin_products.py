@@ -312,9 +312,9 @@ class AdminProductsState(PagedList, AuthState):
         denied = require_admin(self)
         if denied is not None:
             return denied
-        self.bulk_done = False
-        if not files:
+        if not files:  # the browser refused the file: `bulk_rejected` reports it
             return None
+        self.bulk_done = False
         upload = files[0]
         data = await upload.read(products_admin.MAX_CSV_BYTES + 1)
         with session_scope() as session:
@@ -330,6 +330,28 @@ class AdminProductsState(PagedList, AuthState):
         self.bulk_done = True
         self._fetch()
         return rx.clear_selected_files(BULK_UPLOAD_ID)
+
+    @rx.event
+    def bulk_rejected(self, codes: list[str]):
+        """The browser refused the file before sending it (too large, not a CSV, several)."""
+        denied = require_admin(self)
+        if denied is not None:
+            return denied
+        refused = {str(code) for code in codes} if isinstance(codes, list) else set()
+        self.bulk_file_name = ""
+        self.bulk_applied = self.bulk_rows = "0"
+        self.bulk_problems = []
+        if "file-too-large" in refused:
+            self.bulk_file_error = (
+                f"The file is larger than {products_admin.MAX_CSV_BYTES // 1_000_000} MB; "
+                "split it and upload the parts. Nothing was changed."
+            )
+        elif "too-many-files" in refused:
+            self.bulk_file_error = "Choose one file at a time. Nothing was changed."
+        else:
+            self.bulk_file_error = "Choose a CSV file. Nothing was changed."
+        self.bulk_done = True
+        return None
 
     @rx.var
     def interval_rule(self) -> str:

@@ -158,6 +158,15 @@ def test_a_bulk_csv_reports_bad_rows_and_applies_good_ones(
         empty.write_bytes(b"")
         upload.locator("input[type=file]").set_input_files(str(empty))
         expect(page.get_by_test_id("bulk-file-error")).to_contain_text("The file is empty")
+
+        # past the server's upload cap: the browser refuses it before sending, and says why
+        huge = tmp_path / "huge.csv"
+        with huge.open("wb") as sparse:  # only the size is read: no need to write the bytes
+            sparse.truncate(3 * 1024 * 1024)
+        upload.locator("input[type=file]").set_input_files(str(huge))
+        expect(page.get_by_test_id("bulk-file-error")).to_contain_text(
+            "The file is larger than 2 MB"
+        )
     finally:
         _clear_overrides(running_app, ["grain-free-dog-food"])
 
