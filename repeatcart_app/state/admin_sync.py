@@ -359,7 +359,7 @@ class AdminSyncState(AuthState):
             while loop.time() < deadline:
                 await asyncio.sleep(POLL_SECONDS)
                 async with self:
-                    if self.router.page.path != routes.ADMIN_SYNC:
+                    if self._left_page():
                         break
                     if not self._refresh():
                         break
@@ -367,6 +367,10 @@ class AdminSyncState(AuthState):
             async with self:
                 self._sync_polling = False
         return None
+
+    def _left_page(self) -> bool:
+        """A poll stops once the tab shows another page, or signed out (its data was reset)."""
+        return self.router.page.path != routes.ADMIN_SYNC or not self.session_token
 
     @rx.event
     def begin_upload(self):
@@ -522,7 +526,7 @@ class AdminSyncState(AuthState):
             while loop.time() < deadline:
                 status = await asyncio.to_thread(read)
                 async with self:
-                    if status is None or self.router.page.path != routes.ADMIN_SYNC:
+                    if status is None or self._left_page():
                         break
                     self._show_import(status)
                     if status.status != "running":

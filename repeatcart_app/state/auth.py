@@ -6,10 +6,15 @@ asks the database: an expired or signed-out session is refused at once, in every
 
 Each handler is a remote call from a browser, so admin handlers check the session themselves:
 they start with `denied = require_admin(self)` and `return denied` when it is not None.
+
+Signing in and out touch the database and argon2, so their work runs in a thread: while it
+runs, the event loop keeps serving every other tab.
 """
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
 
 import reflex as rx
@@ -45,13 +50,29 @@ class AuthState(rx.State):
         return require_admin(self)
 
     @rx.event
-    def sign_out(self):
+    async def sign_out(self):
+        """End the session and forget every admin page's data in this tab, so neither a
+        reload nor Back shows (or sends the browser) anything from before."""
         if self.session_token:
-            with session_scope() as session:
-                auth.sign_out(session, self.session_token, utcnow())
-        self.session_token = ""
-        self.current_email = ""
+            await asyncio.to_thread(_end_session, self.session_token)
+        for state in _descendants(AuthState):
+            (await self.get_state(state)).reset()
+        self.reset()
         return rx.redirect(routes.ADMIN_LOGIN, replace=True)
+
+
+def _descendants(state: type[rx.State]) -> list[type[rx.State]]:
+    found, pending = [], list(state.get_substates())
+    while pending:
+        substate = pending.pop()
+        found.append(substate)
+        pending.extend(substate.get_substates())
+    return found
+
+
+def _end_session(token: str) -> None:
+    with session_scope() as session:
+        auth.sign_out(session, token, utcnow())
 
 
 def require_admin(state: AuthState) -> rx.event.EventSpec | None:
@@ -82,29 +103,46 @@ class LoginState(AuthState):
         return None
 
     @rx.event
-    def sign_in(self, form_data: dict):
+    async def sign_in(self, form_data: dict):
         email = str(form_data.get("email", ""))
         password = str(form_data.get("password", ""))
-        with session_scope() as session:
-            secure = effective_settings(session).public_url.startswith("https://")
-            try:
-                token = auth.sign_in(
-                    session,
-                    email,
-                    password,
-                    utcnow(),
-                    client=self.router.session.client_ip,
-                    session_length=timedelta(hours=get_settings().admin_session_hours),
-                )
-            except auth.AuthError as refusal:
-                # a normal return from the block commits, so the failure is counted
-                self.error = str(refusal)
-                return None
+        attempt = await asyncio.to_thread(
+            _attempt_sign_in, email, password, self.router.session.client_ip
+        )
+        if attempt.refusal:
+            self.error = attempt.refusal
+            return None
         self.error = ""
-        self.session_token = token
+        self.session_token = attempt.token
         self.current_email = auth.normalize_email(email)
         home = rx.redirect(routes.ADMIN_HOME, replace=True)
-        return [_secure_cookie(token), home] if secure else home
+        return [_secure_cookie(attempt.token), home] if attempt.secure else home
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    token: str = ""
+    secure: bool = False
+    refusal: str = ""
+
+
+def _attempt_sign_in(email: str, password: str, client: str) -> _Attempt:
+    """The database and argon2 part of signing in (run in a thread)."""
+    with session_scope() as session:
+        secure = effective_settings(session).public_url.startswith("https://")
+        try:
+            token = auth.sign_in(
+                session,
+                email,
+                password,
+                utcnow(),
+                client=client,
+                session_length=timedelta(hours=get_settings().admin_session_hours),
+            )
+        except auth.AuthError as refusal:
+            # a normal return from the block commits, so the failure is counted
+            return _Attempt(refusal=str(refusal))
+    return _Attempt(token=token, secure=secure)
 
 
 def _secure_cookie(token: str) -> rx.event.EventSpec:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlmodel import Session, select
@@ -13,8 +15,8 @@ from services import auth
 from services.auth import AuthError, create_admin, session_user, sign_in, sign_out
 from services.cli import main
 from services.config import get_settings
-from services.db import get_engine
-from services.models import AdminSession, AdminUser, LoginThrottle
+from services.db import get_engine, migrate
+from services.models import AdminSession, AdminUser, LoginThrottle, utcnow
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -69,33 +71,113 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(
     assert session.exec(select(AdminSession)).all() == []
 
 
-def test_failures_lock_the_email_until_the_window_passes(
-    session: Session, admin: AdminUser
+def _fail_until_throttled(
+    session: Session, email: str, client: str, start: datetime
+) -> tuple[datetime, auth.Throttled]:
+    """Guess wrong from `client` until a wait is imposed; returns the time and the refusal."""
+    when = start
+    for _ in range(auth.FREE_FAILURES_PER_PAIR + 1):
+        with pytest.raises(AuthError, match=auth.REFUSED):
+            sign_in(session, email, "guess guess", when, client=client)
+        session.commit()
+    with pytest.raises(auth.Throttled) as refusal:
+        sign_in(session, email, PASSWORD, when, client=client)
+    return when, refusal.value
+
+
+def test_each_further_failure_doubles_the_wait_up_to_the_cap(
+    session: Session, admin: AdminUser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for _ in range(auth.MAX_FAILURES_PER_EMAIL):
-        assert _refused(session, "owner@example.com", "guess guess") == auth.REFUSED
-    # now even the right password is refused, from any client
-    assert _refused(session, "owner@example.com", PASSWORD) == auth.THROTTLED
-    later = NOW + auth.LOCKOUT + timedelta(seconds=1)
-    token = sign_in(session, "owner@example.com", PASSWORD, later)
+    client = "192.0.2.10"
+    when, refusal = _fail_until_throttled(session, "owner@example.com", client, NOW)
+    assert refusal.retry_after == auth.FIRST_WAIT
+    assert str(refusal) == f"{auth.THROTTLED} Try again in 5 seconds."
+    waits = [refusal.retry_after]
+    hashed: list[str] = []
+    real_verify = auth.verify_password
+    monkeypatch.setattr(auth, "verify_password", lambda h, p: hashed.append(h) or real_verify(h, p))
+    while waits[-1] < auth.MAX_WAIT:
+        # refused unchecked (no argon2 work) until the wait is over, even the right password
+        with pytest.raises(auth.Throttled):
+            sign_in(session, "owner@example.com", PASSWORD, when + waits[-1] / 2, client=client)
+        assert hashed == []
+        when += waits[-1]
+        with pytest.raises(AuthError, match=auth.REFUSED):
+            sign_in(session, "owner@example.com", "guess again", when, client=client)
+        session.commit()
+        hashed.clear()
+        with pytest.raises(auth.Throttled) as refusal:
+            sign_in(session, "owner@example.com", PASSWORD, when, client=client)
+        waits.append(refusal.value.retry_after)
+    assert waits == [min(auth.FIRST_WAIT * 2**step, auth.MAX_WAIT) for step in range(len(waits))]
+    assert "Try again in 15 minutes." in str(refusal.value)
+    # guessing on at the cap, each wait's end plus a moment, keeps the count: still capped
+    for _ in range(3):
+        when += auth.MAX_WAIT + timedelta(seconds=1)
+        with pytest.raises(AuthError, match=auth.REFUSED):
+            sign_in(session, "owner@example.com", "guess again", when, client=client)
+        session.commit()
+        with pytest.raises(auth.Throttled) as refusal:
+            sign_in(session, "owner@example.com", PASSWORD, when, client=client)
+        assert refusal.value.retry_after == auth.MAX_WAIT
+    # after the wait the right password signs in, and the count starts again
+    later = when + auth.MAX_WAIT
+    token = sign_in(session, "owner@example.com", PASSWORD, later, client=client)
     session.commit()
     assert session_user(session, token, later) is not None
-    # a success clears the count
-    assert session.get(LoginThrottle, "email:owner@example.com") is None
+    assert session.get(LoginThrottle, f"pair:{client}|owner@example.com") is None
+
+
+def test_a_client_without_failures_is_never_refused_while_another_hammers_the_email(
+    session: Session, admin: AdminUser
+) -> None:
+    attacker, when = "203.0.113.7", NOW
+    merchants = ("198.51.100.2", "2001:db8:aa:bb::5", "")
+    for attempt in range(12):
+        try:
+            sign_in(session, "owner@example.com", "guess guess", when, client=attacker)
+        except auth.Throttled as refusal:
+            when += refusal.retry_after
+        except AuthError:
+            pass
+        session.commit()
+        # meanwhile the merchant, elsewhere, signs in at once
+        merchant = merchants[attempt % len(merchants)]
+        assert sign_in(session, "owner@example.com", PASSWORD, when, client=merchant)
+        session.commit()
+    with pytest.raises(auth.Throttled):
+        sign_in(session, "owner@example.com", PASSWORD, when, client=attacker)
+
+
+def test_ipv6_clients_count_by_their_64(session: Session, admin: AdminUser) -> None:
+    assert auth.client_network("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+    assert auth.client_network("::ffff:192.0.2.1") == "192.0.2.1"
+    assert auth.client_network(" 192.0.2.1 ") == "192.0.2.1"
+    assert auth.client_network("fe80::1%eth0") == "fe80::/64"
+    assert auth.client_network("not an address") == "not an address"
+    # each guess from another address of the same /64: counted together
+    for number in range(auth.FREE_FAILURES_PER_PAIR + 1):
+        with pytest.raises(AuthError, match=auth.REFUSED):
+            sign_in(session, "owner@example.com", "guess", NOW, client=f"2001:db8:1:2::{number}")
+        session.commit()
+    with pytest.raises(auth.Throttled):
+        sign_in(session, "owner@example.com", PASSWORD, NOW, client="2001:db8:1:2:ffff::9")
+    assert sign_in(session, "owner@example.com", PASSWORD, NOW, client="2001:db8:1:3::1")
 
 
 def test_failures_spread_over_time_do_not_lock(session: Session, admin: AdminUser) -> None:
-    for step in range(auth.MAX_FAILURES_PER_EMAIL * 2):
-        when = NOW + step * (auth.FAILURE_WINDOW / 2 + timedelta(seconds=1))
+    for step in range(auth.FREE_FAILURES_PER_PAIR * 3):
+        when = NOW + step * (auth.FAILURE_WINDOW + timedelta(seconds=1))
         with pytest.raises(AuthError, match=auth.REFUSED):
-            sign_in(session, "owner@example.com", "guess guess", when)
+            sign_in(session, "owner@example.com", "guess guess", when, client="192.0.2.10")
         session.commit()
 
 
-def test_one_client_guessing_many_emails_is_locked(session: Session, admin: AdminUser) -> None:
-    for number in range(auth.MAX_FAILURES_PER_CLIENT):
+def test_one_client_guessing_many_emails_is_slowed(session: Session, admin: AdminUser) -> None:
+    for number in range(auth.FREE_FAILURES_PER_CLIENT + 1):
         _refused(session, f"guess{number}@example.com", "guess guess", client="10.0.0.9")
-    assert _refused(session, "owner@example.com", PASSWORD, client="10.0.0.9") == auth.THROTTLED
+    with pytest.raises(auth.Throttled):
+        sign_in(session, "owner@example.com", PASSWORD, NOW, client="10.0.0.9")
     assert sign_in(session, "owner@example.com", PASSWORD, NOW, client="10.0.0.10")
 
 
@@ -134,20 +216,33 @@ def test_purge_removes_ended_sessions_and_idle_throttles_only(
     )  # 12 h sessions
     signed_out = sign_in(session, "owner@example.com", PASSWORD, NOW)
     sign_out(session, signed_out, NOW)
-    for _ in range(auth.MAX_FAILURES_PER_EMAIL):  # locked now: must stay
-        _refused(session, "locked@example.com", "wrong password!")
+    _fail_until_throttled(session, "waiting@example.com", "192.0.2.1", NOW)  # must stay
+    # its wait ended moments ago: forgetting it now would hand out free guesses again
+    capped = NOW - auth.FAILURE_WINDOW - timedelta(minutes=1)
+    session.add(
+        LoginThrottle(
+            key="pair:192.0.2.2|capped@example.com",
+            failures=12,
+            window_started_at=capped,
+            locked_until=capped + auth.MAX_WAIT,
+        )
+    )
     old = NOW - auth.FAILURE_WINDOW - timedelta(minutes=1)
     with pytest.raises(AuthError):
-        sign_in(session, "idle@example.com", "wrong password!", old)
+        sign_in(session, "idle@example.com", "wrong password!", old, client="192.0.2.3")
     session.commit()
 
     purged = auth.purge_stale(session, NOW)
     session.commit()
 
-    assert (purged.sessions, purged.throttles) == (2, 1)
+    assert (purged.sessions, purged.throttles) == (2, 2)  # idle's pair and client rows
     assert session_user(session, live, NOW) is not None
     assert session_user(session, expired, NOW) is None
-    assert [row.key for row in session.exec(select(LoginThrottle))] == ["email:locked@example.com"]
+    assert sorted(row.key for row in session.exec(select(LoginThrottle))) == [
+        "client:192.0.2.1",
+        "pair:192.0.2.1|waiting@example.com",
+        "pair:192.0.2.2|capped@example.com",
+    ]
 
 
 def test_short_passwords_and_bad_emails_are_refused(session: Session) -> None:
@@ -200,3 +295,52 @@ def test_demo_prints_an_admin_who_can_sign_in(cli_db, capsys) -> None:
     assert main(["demo", "--if-empty", "--json"]) == 0
     again = json.loads(capsys.readouterr().out)["admin"]
     assert again == {**admin, "password": None}
+
+
+# --- the sign-in handler -------------------------------------------------------------------
+
+
+def test_the_sign_in_handler_checks_the_password_off_the_event_loop(cli_db, monkeypatch) -> None:
+    from repeatcart_app.state.auth import LoginState
+
+    migrate(cli_db)
+    with Session(get_engine(cli_db)) as session:
+        create_admin(session, "owner@example.com", PASSWORD, utcnow())
+        session.commit()
+    on_loop: list[bool] = []
+    real_verify = auth.verify_password
+
+    def verify(password_hash: str, password: str) -> bool:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", verify)
+    tab = SimpleNamespace(
+        router=SimpleNamespace(session=SimpleNamespace(client_ip="192.0.2.5")),
+        error="",
+        session_token="",
+        current_email="",
+    )
+
+    def submit(password: str):
+        form = {"email": "Owner@Example.com", "password": password}
+        return asyncio.run(LoginState.sign_in.fn(tab, form))
+
+    assert submit("wrong password!") is None
+    assert tab.error == auth.REFUSED and tab.session_token == ""
+    with Session(get_engine(cli_db)) as session:  # the failure was kept, for this client
+        assert session.get(LoginThrottle, "pair:192.0.2.5|owner@example.com") is not None
+
+    events = submit(PASSWORD)
+    assert on_loop == [False, False]  # argon2 ran in a thread both times
+    assert tab.error == "" and tab.current_email == "owner@example.com"
+    with Session(get_engine(cli_db)) as session:
+        assert session_user(session, tab.session_token, utcnow()) is not None
+    # the public URL is https: the cookie is written again with Secure, then home
+    script, home = events
+    assert f"repeatcart_admin={tab.session_token}" in str(script) and "Secure" in str(script)
+    assert "/admin" in str(home)
