@@ -8,7 +8,9 @@ decrypts) or from a key file generated on first use, readable by its owner only.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -21,18 +23,40 @@ class SecretError(RuntimeError):
 
 
 def _key_from_file(path: Path) -> bytes:
+    """The key in `path`, created on first use so that it appears whole or not at all.
+
+    The key is written to a private temporary file beside it, flushed to disk, then hard-linked
+    into place: the link fails if the file exists, so when several processes start at once the
+    first link wins and every other one reads the winner's key, never a half-written file.
+    """
     if path.exists():
         return path.read_bytes().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key()
-    # O_EXCL: when two processes start together, one creates the file and the other reads it
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as out:
-        out.write(key + b"\n")
-    return key
+        with os.fdopen(fd, "wb") as out:  # mkstemp creates it readable by its owner only
+            out.write(key + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return path.read_bytes().strip()
+        _fsync_directory(path.parent)
+        return key
+    finally:
+        os.unlink(temporary)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the new name durable, so a crash right after cannot leave the key without its file."""
+    with contextlib.suppress(OSError):  # some platforms cannot open or sync a directory
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def cipher(settings: Settings | None = None) -> MultiFernet:
