@@ -16,16 +16,22 @@ class NotFoundState(rx.State):
             return CartState.show_expired
 
 
+def nothing_here() -> rx.Component:
+    """The not-found view, also shown by pages that exist only in some setups."""
+    return rx.center(
+        rx.vstack(
+            rx.heading("Page not found", as_="h1", size="6"),
+            rx.text("There is nothing at this address.", color_scheme="gray"),
+            align="center",
+        ),
+        min_height="100dvh",
+        data_testid="not-found",
+    )
+
+
 def not_found_page() -> rx.Component:
     return rx.cond(
         NotFoundState.is_cart_path,
         rx.box(expired(), background_color=rx.color("gray", 2)),
-        rx.center(
-            rx.vstack(
-                rx.heading("Page not found", as_="h1", size="6"),
-                rx.text("There is nothing at this address.", color_scheme="gray"),
-                align="center",
-            ),
-            min_height="100dvh",
-        ),
+        nothing_here(),
     )
