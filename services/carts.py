@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Sequence
+from datetime import datetime
 from urllib.parse import quote, urlencode
 
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from services.models import CartLink, utcnow
@@ -77,6 +80,7 @@ def find_active_link(session: Session, token: str | None) -> CartLink | None:
 
 
 def active_link_for(session: Session, customer_id: int) -> CartLink | None:
+    """The customer's live link; the database keeps it to one (`ux_cart_link_live_customer`)."""
     return session.exec(
         select(CartLink).where(
             CartLink.customer_id == customer_id,
@@ -85,26 +89,50 @@ def active_link_for(session: Session, customer_id: int) -> CartLink | None:
     ).first()
 
 
-def get_or_create_link(session: Session, customer_id: int) -> CartLink:
+def get_or_create_link(session: Session, customer_id: int, now: datetime | None = None) -> CartLink:
+    """The customer's live link, created when there is none.
+
+    Two processes may both find none: the insert yields to a live link committed meanwhile
+    (ON CONFLICT DO NOTHING on the partial unique index), so both end up with the same link
+    and neither fails.
+    """
     link = active_link_for(session, customer_id)
     if link is None:
-        link = CartLink(customer_id=customer_id, token=new_token())
-        session.add(link)
-        session.flush()
+        _insert_live_link(session, customer_id, now or utcnow())
+        link = active_link_for(session, customer_id)
+        if link is None:  # the insert yields only to a committed live link
+            raise RuntimeError(f"no live cart link for customer {customer_id} after inserting")
     return link
 
 
-def rotate_link(session: Session, customer_id: int) -> CartLink:
-    """Revoke the customer's current link (it then shows 'expired') and issue a new one."""
-    old = active_link_for(session, customer_id)
-    if old is not None:
-        old.revoked_at = utcnow()
-        session.add(old)
-        session.flush()
-    link = CartLink(customer_id=customer_id, token=new_token())
-    session.add(link)
-    session.flush()
-    return link
+def rotate_link(session: Session, customer_id: int, now: datetime | None = None) -> CartLink:
+    """Revoke every live link of the customer (they then show 'expired') and issue a new one.
+
+    When another rotation commits a new link first, that link is the customer's new one and is
+    returned as is: revoking it too would hand its caller a dead link.
+    """
+    now = now or utcnow()
+    session.execute(
+        update(CartLink)
+        .where(
+            CartLink.customer_id == customer_id,
+            CartLink.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+        .values(revoked_at=now)
+    )
+    return get_or_create_link(session, customer_id, now)
+
+
+def _insert_live_link(session: Session, customer_id: int, now: datetime) -> None:
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    session.execute(
+        dialect.insert(CartLink)
+        .values(customer_id=customer_id, token=new_token(), created_at=now)
+        .on_conflict_do_nothing(
+            index_elements=[CartLink.customer_id],
+            index_where=CartLink.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
 
 
 def checkout_permalink(

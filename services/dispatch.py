@@ -78,7 +78,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from services.cart_view import DUE_ENTRY_COLUMNS, ShopifyIds, read_catalog
-from services.carts import cart_url, new_token
+from services.carts import cart_url, get_or_create_link
 from services.config import Settings
 from services.db import get_engine
 from services.logs import log_fields
@@ -611,9 +611,7 @@ def _active_links(session: Session, customer_ids: Sequence[int], now: datetime) 
         links.setdefault(customer_id, (link_id, token))
     for customer_id in customer_ids:
         if customer_id not in links:
-            link = CartLink(customer_id=customer_id, token=new_token(), created_at=now)
-            session.add(link)
-            session.flush()
+            link = get_or_create_link(session, customer_id, now)
             links[customer_id] = (link.id, link.token)
     return links
 
@@ -1289,9 +1287,7 @@ def recheck(session: Session, row: _Claimed | OutboxMessage, now: datetime) -> _
     if link is None or link.revoked_at is not None:
         current = connection.execute(_CURRENT_LINK, {"cid": row.customer_id}).first()
         if current is None:
-            created = CartLink(customer_id=row.customer_id, token=new_token(), created_at=now)
-            session.add(created)
-            session.flush()
+            created = get_or_create_link(session, row.customer_id, now)
             current = (created.id, created.token)
         link_id, token = current
         base = event["cart_url"].split("/cart/")[0]

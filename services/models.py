@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Index, TypeDecorator, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -199,6 +199,16 @@ class CartLink(SQLModel, table=True):
     """A customer's secret cart token. Rotating revokes the old row and creates a new one."""
 
     __tablename__ = "cart_link"
+    # at most one live link per customer, however many processes create or rotate links at once
+    __table_args__ = (
+        Index(
+            "ux_cart_link_live_customer",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
@@ -285,6 +295,9 @@ class JobLease(SQLModel, table=True):
 
     name: str = Field(primary_key=True)
     holder: str
+    token: int = Field(default=0, sa_type=BigInteger)
+    """The fencing token: counts every acquisition, so a holder that lost the lease is told apart
+    from the next one even when the row is the same."""
     acquired_at: datetime = _utc(nullable=False, default=True)
     expires_at: datetime = _utc(nullable=False)
 
