@@ -5,6 +5,10 @@ so a sync killed at any point resumes from the last stored page: nothing is skip
 fetched again is recognised by gid and `updatedAt` and changes nothing. Due dates are refreshed
 once at the end; a run that died before that leaves `recompute_pending`, and the next run
 recomputes everything, so a crash never leaves stale due dates behind for long.
+
+Under a job's lease every write transaction first confirms the lease (`confirm_held`): a run
+that lost it (its process stalled past the lease and another run took over) stops with
+`LeaseLost` at its next write, leaving the stream's state to the run that goes on from the cursor.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from services.catalog import mark_missing_products_deleted, upsert_products
 from services.config import Settings, get_settings
 from services.db import session_scope
 from services.ingest import refresh_due_dates, upsert_orders
+from services.leases import LeaseLost, confirm_held
 from services.models import SyncState, utcnow
 from services.placeholder_merge import PlaceholderMergeReport, merge_after_catalog_sync
 from services.provider_http import ProviderError
@@ -124,6 +129,7 @@ def sync_orders(
     overlap = timedelta(minutes=settings.sync_overlap_minutes)
     started = time.perf_counter()
     with session_scope() as session:
+        confirm_held(session)
         state = sync_state(session, ORDERS)
         cursor, resume_bulk = state.cursor, state.bulk_operation_id
         crashed_before_recompute = state.recompute_pending
@@ -146,12 +152,15 @@ def sync_orders(
             search = None if mode == "full" else _since(cursor, overlap)
             _paged_orders(client, search, report, affected, products, clock)
         with session_scope() as session:
+            confirm_held(session)
             if report.mode in ("bulk", "full") or crashed_before_recompute:
                 recompute_all(session, clock())
                 report.recompute = "all"
             else:
                 report.recompute = refresh_due_dates(session, affected, clock(), products)
             _finish(sync_state(session, ORDERS), report, client, started, clock())
+    except LeaseLost:
+        raise  # the stream's state belongs to the run that took over
     except Exception as exc:
         _fail(ORDERS, exc, clock())
         raise
@@ -185,6 +194,7 @@ def _store_orders(
     if stop_requested():  # between pages: the cursor marks where the next run goes on
         raise Stopping("the order sync stopped with the process; the next run resumes it")
     with session_scope() as session:
+        confirm_held(session)
         summary = upsert_orders(session, orders, source="shopify", now=clock(), refresh=False)
         state = sync_state(session, ORDERS)
         newest = max(order.updated_at for order in orders)
@@ -217,6 +227,7 @@ def _bulk_import(
         operation = client.start_bulk_orders()
         operation_id = operation.id
         with session_scope() as session:
+            confirm_held(session)
             state = sync_state(session, ORDERS)
             state.bulk_operation_id, state.bulk_started_at = operation_id, bulk_started
     else:
@@ -231,6 +242,7 @@ def _bulk_import(
         _clear_bulk(None)
         return False
     with session_scope() as session:
+        confirm_held(session)
         sync_state(session, ORDERS).progress_total = operation.object_count
     if operation.url:
         orders = _orders_from_bulk(client.bulk_lines(operation.url), report)
@@ -244,6 +256,7 @@ def _bulk_import(
 
 def _clear_bulk(cursor: datetime | None) -> None:
     with session_scope() as session:
+        confirm_held(session)
         state = sync_state(session, ORDERS)
         state.bulk_operation_id = None
         state.bulk_started_at = None
@@ -283,6 +296,7 @@ def sync_products(
     overlap = timedelta(minutes=settings.sync_overlap_minutes)
     started = time.perf_counter()
     with session_scope() as session:
+        confirm_held(session)
         state = sync_state(session, PRODUCTS)
         cursor = state.cursor
         full = full or cursor is None
@@ -296,6 +310,7 @@ def sync_products(
                 raise Stopping("the catalog sync stopped with the process; the next run resumes it")
             report.pages += 1
             with session_scope() as session:
+                confirm_held(session)
                 summary = upsert_products(session, page.products, clock())
                 state = sync_state(session, PRODUCTS)
                 if page.products:
@@ -308,9 +323,12 @@ def sync_products(
             seen.update(product.gid for product in page.products)
         report.placeholders = merge_after_catalog_sync(clock())
         with session_scope() as session:
+            confirm_held(session)
             if full:
                 report.deleted = mark_missing_products_deleted(session, seen, clock())
             _finish(sync_state(session, PRODUCTS), report, client, started, clock())
+    except LeaseLost:
+        raise  # the stream's state belongs to the run that took over
     except Exception as exc:
         _fail(PRODUCTS, exc, clock())
         raise

@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from services.config import Settings, get_settings
 from services.db import session_scope
 from services.ingest import refresh_due_dates, upsert_orders
-from services.leases import lease
+from services.leases import LeaseLost, confirm_held, lease
 from services.models import ImportRun, JobLease, SyncState, utcnow
 from services.placeholder_merge import (
     ORDER_IMPORT_LEASE,
@@ -79,6 +79,10 @@ PROGRESS_EVERY_ROWS = 1000
 IMPORT_LEASE = ORDER_IMPORT_LEASE
 """One dashboard import at a time: two would race on the same new customers and products."""
 IMPORT_LEASE_TTL = timedelta(minutes=2)
+LEASE_LOST_FAILURE = (
+    "the import stopped when another process took it over; import the file again to complete "
+    "it (the orders already imported are recognised, not doubled)"
+)
 INTERRUPTED_AFTER = timedelta(minutes=1)
 """A running import whose lease is free this long after its start has lost its process."""
 SYNC_JOBS = {"orders": "order-sync", "products": "catalog-sync"}
@@ -390,6 +394,8 @@ def run_import(
     are refreshed once at the end for everything touched. On any failure the run is marked
     failed with the message; the committed chunks stay, and the due dates of what they touched
     are still refreshed. `after_chunk(rows_done)` runs after each chunk (tests inject crashes).
+    A run whose lease was taken over meanwhile writes nothing more: it stops at its next chunk,
+    marked interrupted, and importing the file again completes it.
     """
     now = now or utcnow()
     progress = _ImportProgress()
@@ -404,6 +410,9 @@ def run_import(
                 )
             else:
                 _import_file(run_id, path, now, progress, chunk_orders, progress_every, after_chunk)
+    except LeaseLost:
+        log.warning("import %s stopped: another process took over its lease", run_id)
+        _finish_run(run_id, progress, "interrupted", LEASE_LOST_FAILURE)
     except Exception as error:
         log.exception("import %s failed", run_id)
         message = (
@@ -464,7 +473,8 @@ def _import_file(
         if after_chunk is not None:
             after_chunk(progress.rows_done)
     _record_progress(run_id, progress, "recomputing")
-    with session_scope() as session:
+    with session_scope() as session:  # a run that was taken over stops before recomputing
+        confirm_held(session)
         refresh_due_dates(session, progress.customers, now, progress.products)
     merge_after_order_import(now)  # its report is recorded for the page
     if progress.rows_done == 0:
@@ -479,6 +489,7 @@ def _write_chunk(
     run_id: int, orders: list[OrderRecord], now: datetime, progress: _ImportProgress
 ) -> None:
     with session_scope() as session:
+        confirm_held(session)  # the chunk is written only while the import's lease is ours
         summary = upsert_orders(session, orders, source="csv", now=now, refresh=False)
         progress.orders += summary.orders
         progress.created += summary.orders_created

@@ -26,7 +26,7 @@ from services.auth import purge_stale
 from services.config import Settings, get_settings
 from services.db import session_scope
 from services.dispatch import run_delivery, run_scan
-from services.leases import lease
+from services.leases import LeaseLost, lease
 from services.logs import log_fields
 from services.models import utcnow
 from services.provider_http import ProviderError
@@ -173,8 +173,9 @@ def run_job(job: Job, settings: Settings | None = None) -> str:
 
 
 def _expected(exc: Exception) -> bool:
-    """Provider errors are explained by their message; anything else deserves a traceback."""
-    return isinstance(exc, ProviderError | ShopSetupError | Stopping)
+    """Provider errors, a stop and a lost lease are explained by their message; anything else
+    deserves a traceback."""
+    return isinstance(exc, ProviderError | ShopSetupError | Stopping | LeaseLost)
 
 
 def build_scheduler(
