@@ -20,10 +20,9 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from services.carts import get_or_create_link, preview_url
-from services.db import session_scope
 from services.leases import lease
 from services.models import PRODUCT_SOLD_STATUS, Customer, Product, Shop, Variant, YmalItem, utcnow
-from services.recompute import recompute_all
+from services.recompute import recompute_store
 
 ACCENT_COLORS: tuple[str, ...] = (
     "tomato",
@@ -278,8 +277,7 @@ def recompute_due_dates(wait_seconds: float = 120.0) -> RecomputeOutcome:
         with lease(RECOMPUTE_LEASE, timedelta(minutes=30)) as held:
             if held:
                 started = time.perf_counter()
-                with session_scope() as session:
-                    summary = recompute_all(session, utcnow())
+                summary = recompute_store(utcnow())  # in chunks: shoppers write meanwhile
                 return RecomputeOutcome(
                     True, summary.customers, summary.due_rows, time.perf_counter() - started
                 )

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     attentive_base_url: str = Field(
         default="https://api.attentivemobile.com", description="Attentive API."
     )
+    relearn_minutes: float = Field(
+        default=5,
+        gt=0,
+        description="Minutes between the worker's relearn runs: the intervals of products "
+        "ordered since the last run are relearned and their buyers re-dated, once per run "
+        "however many orders came in.",
+    )
     due_scan_minutes: float = Field(
         default=15, description="Minutes between due scans (who is due → the outbox)."
     )

@@ -3,7 +3,8 @@
 The CSV import uses it now and the GraphQL sync will later, so matching customers and catalog
 items, replacing an order seen again, and refreshing due dates behave the same for every source.
 Work is done in batches of orders with bulk queries, so memory follows the batch size, not the
-size of the input; the caller owns the transaction (this module flushes, never commits).
+size of the input; the caller owns the transaction (this module flushes, never commits), except
+for `refresh_due_dates_in_chunks`, whose point is to commit as it goes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
@@ -21,12 +22,18 @@ from typing import Any, Literal
 from sqlalchemy import case, delete, func, insert, update
 from sqlmodel import Session, col, select
 
+from services.db import session_scope
+from services.leases import confirm_held, lease
 from services.models import Customer, IntervalStat, Order, OrderLine, Product, Shop, Variant
 from services.recompute import (
+    STORE_RECOMPUTE_LEASE,
     customers_due_for,
+    queue_relearn,
     recompute_all,
     recompute_customers,
+    recompute_store,
     relearn_products,
+    relearn_queued,
 )
 from services.shopify.order_export import RowError, open_order_export, read_order_export
 from services.shopify.records import LineItemRecord, OrderRecord, gid_tail
@@ -38,6 +45,8 @@ __all__ = [
     "IngestSummary",
     "import_order_export",
     "refresh_due_dates",
+    "refresh_due_dates_in_chunks",
+    "refresh_order_customers",
     "upsert_orders",
 ]
 
@@ -152,18 +161,67 @@ def refresh_due_dates(
     products = sorted(set(products))
     if not affected and not products:
         return "none"
-    customers = session.exec(select(func.count()).select_from(Customer)).one()
-    learned = session.exec(select(IntervalStat.product_id).limit(1)).first() is not None
-    if learned and products and len(affected) <= REFRESH_ALL_SHARE * customers:
+    if products and not _relearn_everything(session, affected):
         relearn_products(session, products, now)
         affected |= customers_due_for(session, products)
-    if not learned or len(affected) > REFRESH_ALL_SHARE * customers:
+    if _relearn_everything(session, affected):
         recompute_all(session, now)
         return "all"
     affected = sorted(affected)
     for start in range(0, len(affected), RECOMPUTE_CHUNK):
         recompute_customers(session, affected[start : start + RECOMPUTE_CHUNK], now)
     return "customers"
+
+
+def refresh_due_dates_in_chunks(
+    affected: Iterable[int], now: datetime, products: Iterable[int] = ()
+) -> Literal["none", "all", "customers"]:
+    """`refresh_due_dates` for the web process (the dashboard's import): the same choice, but
+    written a few hundred customers per transaction, so shoppers' and webhooks' writes are not
+    held up behind it on SQLite. Opens and commits its own transactions.
+
+    The products are queued for relearning first: if the process dies half-way, the worker's
+    relearn job finishes the work.
+    """
+    affected = set(affected)
+    products = set(products)
+    if not affected and not products:
+        return "none"
+    with session_scope() as session:
+        queue_relearn(session, products, now)
+        holders = customers_due_for(session, sorted(products))
+        everything = _relearn_everything(session, affected | holders)
+        confirm_held(session)  # under the import's lease: only while it is still ours
+    if everything:
+        with lease(STORE_RECOMPUTE_LEASE, timedelta(minutes=30)):  # run even if not free
+            recompute_store(now)
+        return "all"
+    relearn_queued(now, product_ids=products, customers=affected)
+    return "customers"
+
+
+def refresh_order_customers(session: Session, summary: IngestSummary, now: datetime) -> int:
+    """After an order arrives (a webhook): re-date only its own customers, with the intervals
+    as they are learned now, and queue its products for the worker's relearn job.
+
+    Relearning a product moves the dates of everyone who bought it, possibly the whole store:
+    too much for one webhook's transaction in the web process. The worker does it in chunks,
+    once for however many orders arrive in between. Returns the due rows written.
+    """
+    customers = sorted(summary.affected_customer_ids)
+    rows = 0
+    for start in range(0, len(customers), RECOMPUTE_CHUNK):
+        rows += recompute_customers(session, customers[start : start + RECOMPUTE_CHUNK], now)
+    queue_relearn(session, summary.affected_product_ids, now)
+    return rows
+
+
+def _relearn_everything(session: Session, affected: set[int]) -> bool:
+    """Relearning from every order is right when nothing was learned yet (a first import) or
+    when much of the store changed; per product and customer is cheaper otherwise."""
+    customers = session.exec(select(func.count()).select_from(Customer)).one()
+    learned = session.exec(select(IntervalStat.product_id).limit(1)).first() is not None
+    return not learned or len(affected) > REFRESH_ALL_SHARE * customers
 
 
 def import_order_export(

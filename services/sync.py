@@ -31,7 +31,7 @@ from services.leases import LeaseLost, confirm_held
 from services.models import SyncState, utcnow
 from services.placeholder_merge import PlaceholderMergeReport, merge_after_catalog_sync
 from services.provider_http import ProviderError
-from services.recompute import recompute_all
+from services.recompute import recompute_all, recompute_store
 from services.shop_record import ShopSetupError, refresh_before_sync
 from services.shopify.client import ShopifyClient
 from services.shopify.parse import order_record
@@ -336,10 +336,11 @@ def sync_products(
 
 
 def recompute_nightly(clock: Callable[[], datetime] = utcnow) -> str:
-    """Relearn every interval and due date: catches whatever incremental refreshes missed."""
-    with session_scope() as session:
-        summary = recompute_all(session, clock())
-    return f"recompute: {summary}"
+    """Relearn every interval and due date: catches whatever incremental refreshes missed.
+
+    Committed a few hundred customers at a time: the worker must not hold SQLite's writer from
+    the web process (webhooks, cart events) for the whole store's rewrite."""
+    return f"recompute: {recompute_store(clock())}"
 
 
 def _since(cursor: datetime | None, overlap: timedelta) -> str | None:

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from services.config import Settings, get_settings
 from services.db import session_scope
-from services.ingest import refresh_due_dates, upsert_orders
+from services.ingest import refresh_due_dates_in_chunks, upsert_orders
 from services.leases import LeaseLost, confirm_held, lease
 from services.models import ImportRun, JobLease, SyncState, utcnow
 from services.placeholder_merge import (
@@ -475,7 +475,9 @@ def _import_file(
     _record_progress(run_id, progress, "recomputing")
     with session_scope() as session:  # a run that was taken over stops before recomputing
         confirm_held(session)
-        refresh_due_dates(session, progress.customers, now, progress.products)
+    # here, not left to the worker: the merchant waits for the result, and there may be no
+    # worker; in chunks, since this thread shares SQLite's writer with shoppers and webhooks
+    refresh_due_dates_in_chunks(progress.customers, now, progress.products)
     merge_after_order_import(now)  # its report is recorded for the page
     if progress.rows_done == 0:
         _finish_run(
@@ -539,8 +541,7 @@ def _refresh_after_failure(progress: _ImportProgress, now: datetime) -> None:
     if not progress.customers and not progress.products:
         return
     try:
-        with session_scope() as session:
-            refresh_due_dates(session, progress.customers, now, progress.products)
+        refresh_due_dates_in_chunks(progress.customers, now, progress.products)
     except Exception:
         log.exception("could not refresh due dates after a failed import")
 

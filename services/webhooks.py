@@ -25,7 +25,7 @@ from sqlmodel import Session, SQLModel, col, select
 from services.catalog import upsert_products
 from services.db import session_scope
 from services.dispatch import erase_customer_messages
-from services.ingest import upsert_orders
+from services.ingest import refresh_order_customers, upsert_orders
 from services.logs import log_fields
 from services.models import (
     CartEvent,
@@ -316,7 +316,11 @@ def _handle(session: Session, event: WebhookEvent, now: datetime) -> tuple[Proce
     """Do the topic's work; the outcome ("done" or "ignored") and a note for the merchant."""
     payload = event.payload
     if event.topic in ORDER_TOPICS:
-        upsert_orders(session, [order_record(payload)], source="webhook", now=now)
+        # only this order's customer is re-dated here; relearning waits for the worker
+        summary = upsert_orders(
+            session, [order_record(payload)], source="webhook", now=now, refresh=False
+        )
+        refresh_order_customers(session, summary, now)
     elif event.topic == "products/update":
         upsert_products(session, [product_record(payload)], now)
     elif event.topic == "customers/data_request":

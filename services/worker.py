@@ -30,6 +30,7 @@ from services.leases import LeaseLost, lease
 from services.logs import log_fields
 from services.models import utcnow
 from services.provider_http import ProviderError
+from services.recompute import STORE_RECOMPUTE_LEASE, relearn_queued
 from services.shop_record import ShopSetupError
 from services.shopify.client import ShopifyClient
 from services.shutdown import Stopping, stop_on_signals
@@ -81,6 +82,15 @@ def _webhooks(_settings: Settings) -> str:
     return str(process_pending_webhooks(utcnow()))
 
 
+def _relearn(_settings: Settings) -> str:
+    # not beside a store-wide recompute (nightly, or after a timing change): it re-dates
+    # everyone anyway, and two writers of the same due rows only get in each other's way
+    with lease(STORE_RECOMPUTE_LEASE, timedelta(minutes=30)) as free:
+        if not free:
+            return "relearn: waiting for the store-wide recompute"
+        return relearn_queued(utcnow()).line()
+
+
 def _due_scan(settings: Settings) -> str:
     return run_scan(settings).line()
 
@@ -115,6 +125,13 @@ JOBS: tuple[Job, ...] = (
         lease_minutes=30,
     ),
     Job("webhooks", _webhooks, lambda _s: IntervalTrigger(seconds=WEBHOOK_SWEEP_SECONDS)),
+    # orders queue products to relearn; one run every few minutes takes all that came in
+    Job(
+        "relearn",
+        _relearn,
+        lambda s: IntervalTrigger(minutes=s.relearn_minutes),
+        lease_minutes=10,
+    ),
     Job("due-scan", _due_scan, lambda s: IntervalTrigger(minutes=s.due_scan_minutes)),
     Job(
         "delivery",
