@@ -18,6 +18,8 @@ from email.utils import parsedate_to_datetime
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from services.shutdown import stop_requested, wait_unless_stopping
+
 __all__ = [
     "RETRY_STATUSES",
     "ProviderError",
@@ -102,7 +104,7 @@ class RetryPolicy:
     initial_delay: float = 0.5
     max_delay: float = 30.0
     max_retry_after: float = 120.0
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = wait_unless_stopping
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
     def send(
@@ -119,6 +121,8 @@ class RetryPolicy:
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
+            if stop_requested():  # keep the work for the next run rather than sleep on it
+                raise ProviderError(provider, "not retried: the process is stopping") from exc
             asked = exc.after if isinstance(exc, RetryLater) else None
             if asked is not None and asked > self.max_retry_after:
                 assert isinstance(exc, RetryLater)
