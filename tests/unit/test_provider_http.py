@@ -14,6 +14,7 @@ from services.provider_http import (
     RetryPolicy,
     retry_after_seconds,
 )
+from services.shutdown import request_stop, reset_stop
 
 REQUEST = httpx.Request("POST", "https://provider.test/api")
 
@@ -141,3 +142,20 @@ def test_the_rate_limiter_spaces_requests_after_the_burst() -> None:
 def test_the_rate_limiter_refuses_a_zero_rate() -> None:
     with pytest.raises(ValueError):
         RateLimiter(0)
+
+
+def test_a_stop_request_ends_the_retries_instead_of_sleeping() -> None:
+    calls: list[int] = []
+
+    def failing() -> httpx.Response:
+        calls.append(1)
+        return reply(503, {"Retry-After": "60"})
+
+    reset_stop()
+    request_stop()
+    try:
+        with pytest.raises(ProviderError, match="the process is stopping"):
+            RetryPolicy(attempts=5).send("klaviyo", failing)
+    finally:
+        reset_stop()
+    assert len(calls) == 1  # one try, no 60 s wait, no second try
