@@ -7,7 +7,6 @@ import re
 from collections.abc import Mapping
 
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,7 +16,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from repeatcart_app.routes import DEMO_IMAGES, HEALTH, SHOPIFY_WEBHOOKS
 from services.db import ping, session_scope
 from services.models import utcnow
-from services.webhooks import ReceiveResult, process_pending_webhooks, receive_webhook
+from services.webhook_processor import answering as answering_webhook
+from services.webhook_processor import wake as wake_webhook_processor
+from services.webhooks import ReceiveResult, receive_webhook
 
 logger = logging.getLogger(__name__)
 _IMAGE_NAME = re.compile(r"([a-z0-9-]{1,80})\.svg")
@@ -35,10 +36,11 @@ async def health(_request: Request) -> JSONResponse:
 
 
 async def shopify_webhook(request: Request) -> Response:
-    """Verify and queue a webhook, answer at once, process it after the answer is sent.
+    """Verify and queue a webhook, answer at once; the process's one webhook processor does
+    the work.
 
-    Shopify wants a 2xx within 5 seconds; the work runs in a background task (and the worker
-    picks up anything a crash left pending).
+    Shopify wants a 2xx within 5 seconds, so the answer never waits for processing, nor does a
+    burst start a processing run per webhook (the worker picks up anything a crash left).
     """
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
@@ -48,27 +50,20 @@ async def shopify_webhook(request: Request) -> Response:
         body += chunk
         if len(body) > MAX_WEBHOOK_BYTES:
             return JSONResponse({"error": "payload too large"}, status_code=413)
-    result = await run_in_threadpool(_receive, request.headers, bytes(body))
+    with answering_webhook():  # the processor steps aside meanwhile: answers come first
+        result = await run_in_threadpool(_receive, request.headers, bytes(body))
     if result.outcome == "unauthorized":
         return JSONResponse({"error": "invalid signature"}, status_code=401)
     if result.outcome == "bad_request":
         return JSONResponse({"error": result.reason}, status_code=400)
-    task = None
     if result.outcome == "accepted":
-        task = BackgroundTask(_process_pending)
-    return JSONResponse({"status": result.outcome}, background=task)
+        wake_webhook_processor()
+    return JSONResponse({"status": result.outcome})
 
 
 def _receive(headers: Mapping[str, str], body: bytes) -> ReceiveResult:
     with session_scope() as session:
         return receive_webhook(session, headers, body, utcnow())
-
-
-def _process_pending() -> None:
-    try:
-        process_pending_webhooks(utcnow())
-    except Exception:  # the answer is already sent; the worker processes what is left
-        logger.exception("processing queued webhooks failed")
 
 
 async def demo_image(request: Request) -> Response:

@@ -1,7 +1,9 @@
-"""Engine and sessions. SQLite gets WAL and foreign keys; PostgreSQL is used as configured."""
+"""Engine and sessions. SQLite gets WAL, foreign keys and secure delete; PostgreSQL is used as
+configured."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
 from services.config import PROJECT_ROOT, get_settings
+
+log = logging.getLogger(__name__)
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -52,11 +56,29 @@ def forget_engines() -> None:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+    """`secure_delete` zeroes what a delete or update frees: erased personal data must not
+    stay readable in free space of the database file."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def checkpoint_wal(url: str | None = None) -> bool:
+    """On SQLite, copy the write-ahead log into the database file and truncate it: the log
+    still holds earlier versions of pages, so an erase is only complete once it is emptied.
+    Call after the erasing transaction committed. True when done (always, off SQLite); False
+    when a reader kept it from finishing, and the next checkpoint completes it."""
+    engine = get_engine(url)
+    if engine.dialect.name != "sqlite":
+        return True
+    with engine.connect() as connection:
+        busy, _frames, _copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    if busy:
+        log.warning("SQLite WAL checkpoint did not complete: a reader was active")
+    return not busy
 
 
 @contextmanager

@@ -313,6 +313,9 @@ class WebhookEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True)
+    body_sha256: str | None = Field(default=None, unique=True, index=True)
+    """The raw body's digest: the signature covers the body only, so a body resent under a new
+    event id (or another topic) is the same delivery. None on rows stored before it existed."""
     topic: str
     shop_domain: str
     received_at: datetime = _utc(nullable=False, default=True)

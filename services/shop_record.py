@@ -8,7 +8,8 @@ after an order-export import and by `repeatcart connect-shop`.
 The row is the shop whose data the database holds. Pointing the settings at another shop while
 that data exists is refused with a message naming both shops, because mixing two shops' orders
 and products would send shoppers to a checkout that does not sell them. The operator can say so
-explicitly (`replace_data`), which erases the old shop's store data first.
+explicitly (`replace_data`), which erases the old shop's store data first. `erase_store` is the
+one way to erase a shop: also used by `shop/redact` once the shop has uninstalled the app.
 """
 
 from __future__ import annotations
@@ -20,16 +21,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, update
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from services.carts import SHOP_HOST_PATTERN
 from services.config import DEMO_SHOP_DOMAIN, Settings, get_settings
 from services.db import session_scope
-from services.models import Customer, Order, Product, Shop
+from services.models import AppSetting, Customer, Order, Product, Shop, WebhookEvent
 from services.provider_http import ProviderError
 from services.shopify.client import ShopifyClient
 
 __all__ = [
+    "INSTALL_TABLES",
     "ShopIdentity",
     "ShopSetupError",
     "ShopSwitchRefused",
@@ -37,6 +39,7 @@ __all__ = [
     "checkout_preview_on",
     "describe_shopify_error",
     "ensure_shop",
+    "erase_store",
     "fetch_identity",
     "is_shop_domain",
     "record_shop",
@@ -48,11 +51,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
-SWITCH_KEEPS = frozenset(
-    {"alembic_version", "app_setting", "admin_user", "admin_session", "login_throttle", "job_lease"}
-)
-"""Tables a shop switch keeps: the dashboard's users and settings are the operator's, not the
-old shop's. Everything else (orders, customers, catalog, carts, outbox, cursors) is erased."""
+INSTALL_TABLES = frozenset({"admin_user", "admin_session", "login_throttle", "job_lease"})
+"""Tables no erase touches: the install's own dashboard accounts and job coordination hold no
+shop's data, and erasing them would lock the operator out of an empty dashboard. Every other
+table is erased, also ones added later: forgetting a shop's data is the risk."""
 
 
 class ShopSetupError(Exception):
@@ -167,8 +169,8 @@ def record_shop(
             raise refusal
         if refusal is not None:
             log.warning("erasing the data of %s to connect %s", shop.shop_domain, domain)
-            _erase_store(session)
-        shop = _fresh_settings(shop, domain)
+            erase_store(session, now, keep_settings=True)
+        _reset_shop(shop, domain, now)
     if shop is None:
         shop = Shop(shop_domain=domain)
     if identity is not None:
@@ -230,26 +232,44 @@ def describe_shopify_error(error: ProviderError, settings: Settings) -> str:
     return f"Shopify answered with an error (HTTP {error.status}): {error.detail or error}"
 
 
-def _fresh_settings(shop: Shop, domain: str) -> Shop:
-    """The row of a newly connected shop: cart settings and learned figures back to defaults
-    (a banner or discount code of the old shop means nothing at the new one)."""
+def erase_store(
+    session: Session, now: datetime, *, keep_settings: bool, keep_event_id: int | None = None
+) -> None:
+    """Erase every row of the shop's data in the caller's transaction, children first.
+
+    Kept: `INSTALL_TABLES`, the shop row (its cart settings and learned figures back to
+    defaults: a banner or discount code of the erased shop means nothing after it) and the
+    webhook event `keep_event_id` (the `shop/redact` being handled). The dashboard's saved
+    settings (`app_setting`) are kept when `keep_settings`: a shop switch keeps them, as they
+    name the shop being connected; `shop/redact` erases them, as they hold the departed shop's
+    tokens and provider keys.
+    """
+    kept = INSTALL_TABLES | {Shop.__tablename__, WebhookEvent.__tablename__}
+    if keep_settings:
+        kept |= {AppSetting.__tablename__}
+    session.execute(update(Product).values(replacement_product_id=None))
+    for table in reversed(SQLModel.metadata.sorted_tables):
+        if table.name not in kept:
+            session.execute(delete(table))
+    events = delete(WebhookEvent)
+    if keep_event_id is not None:
+        events = events.where(col(WebhookEvent.id) != keep_event_id)
+    session.execute(events)
+    for shop in session.exec(select(Shop)):
+        _reset_shop(shop, shop.shop_domain, now)
+        session.add(shop)
+    session.flush()
+
+
+def _reset_shop(shop: Shop, domain: str, now: datetime) -> None:
+    """Every field of the shop row back to its default, for `domain`."""
     for name, field in Shop.model_fields.items():
         if name == "id":
             continue
         default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
         setattr(shop, name, default)
     shop.shop_domain = domain
-    return shop
-
-
-def _erase_store(session: Session) -> None:
-    """Delete every row of the old shop's data, children first; keep `SWITCH_KEEPS` and the
-    shop row itself (reset by the caller)."""
-    session.execute(update(Product).values(replacement_product_id=None))
-    for table in reversed(SQLModel.metadata.sorted_tables):
-        if table.name not in SWITCH_KEEPS and table.name != Shop.__tablename__:
-            session.execute(delete(table))
-    session.flush()
+    shop.updated_at = now
 
 
 def refresh_before_sync(client: ShopifyClient, settings: Settings, now: datetime) -> Shop:

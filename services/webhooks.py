@@ -1,9 +1,14 @@
-"""Shopify webhooks: receive (verify, deduplicate, queue) fast, then process from the queue.
+"""Shopify webhooks: receive (verify, check, deduplicate, queue) fast, then process the queue.
 
 Shopify wants an answer within 5 seconds and retries for hours, so the HTTP route only stores a
 verified event (`receive_webhook`); `process_pending_webhooks` does the work afterwards, each
 event in its own transaction, claimed first so two processes never handle it twice. A processed
 event's payload is cleared: personal data must not linger in a queue.
+
+The signature covers the body only: the topic, shop and event id headers are not signed. So a
+body must have its topic's shape (and a privacy body must name this shop) before it is queued,
+a body seen before is a duplicate whatever its event id, and `shop/redact` erases the store only
+once the Admin API refuses the app's token, i.e. the app really was uninstalled.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
 
 from services.catalog import upsert_products
-from services.db import session_scope
+from services.config import Settings
+from services.db import checkpoint_wal, session_scope
 from services.dispatch import erase_customer_messages
 from services.ingest import refresh_order_customers, upsert_orders
 from services.logs import log_fields
@@ -40,11 +46,15 @@ from services.models import (
     Snooze,
     WebhookEvent,
 )
+from services.provider_http import ProviderError, RetryPolicy
+from services.shop_record import erase_store, fetch_identity, stored_shop
+from services.shopify.client import ShopifyClient
 from services.shopify.webhooks import (
     WebhookPayloadError,
     customer_gid,
     order_record,
     product_record,
+    shape_problem,
     shopify_gid,
     verify_hmac,
 )
@@ -52,7 +62,6 @@ from services.store_settings import effective_settings
 
 __all__ = [
     "MAX_ATTEMPTS",
-    "SHOP_REDACT_KEEPS",
     "SUPPORTED_TOPICS",
     "ProcessSummary",
     "ReceiveResult",
@@ -65,24 +74,25 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ORDER_TOPICS = frozenset({"orders/create", "orders/updated"})
-SUPPORTED_TOPICS = ORDER_TOPICS | {
-    "products/update",
-    "customers/data_request",
-    "customers/redact",
-    "shop/redact",
-}
+PRIVACY_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
+ERASING_TOPICS = frozenset({"customers/redact", "shop/redact"})
+SUPPORTED_TOPICS = ORDER_TOPICS | PRIVACY_TOPICS | {"products/update"}
 MAX_ATTEMPTS = 5
 STALE_CLAIM = timedelta(minutes=10)
 """A claim older than this belongs to a process that died; the event may be claimed again."""
-SHOP_REDACT_KEEPS = frozenset({"shop", "webhook_event", "job_lease"})
-"""Tables `shop/redact` does not empty (the shop row is reset, events are handled apart).
-Every other table is emptied, also ones added later: forgetting personal data is the risk."""
+UNINSTALL_CHECK = RetryPolicy(attempts=2)
+"""Asking Shopify whether the app is gone: brief, as the queue waits meanwhile; an event that
+could not ask is retried by a later run."""
 CONFLICT_RETRIES = 3
 """Tries within one claim when a concurrent transaction wrote the same rows first."""
 _ERROR_LENGTH = 200
 
 ReceiveOutcome = Literal["accepted", "duplicate", "ignored", "unauthorized", "bad_request"]
 ProcessOutcome = Literal["done", "ignored", "failed"]
+
+
+class UninstallUnconfirmed(RuntimeError):
+    """Shopify could not be asked whether the app was uninstalled; `shop/redact` waits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +124,11 @@ def receive_webhook(
     """Verify, check and queue one delivery; the caller commits.
 
     Order matters: nothing about a body is trusted (not even logged) before its signature is
-    checked. Unknown shops and topics are answered "ignored" (HTTP 200) so Shopify stops
-    retrying something we will never handle.
+    checked. Unknown shops and topics, and bodies not of their topic's shape or naming another
+    shop, are answered "ignored" (HTTP 200) and logged: Shopify retries any other answer for
+    hours and may then drop the subscription, yet the same bytes would be refused every time,
+    and a body resent under a forged topic is no delivery of Shopify's anyway. A body already
+    received (same event id, or same bytes under any event id) is a "duplicate".
     """
     header = {key.lower(): value for key, value in headers.items()}
     topic = header.get("x-shopify-topic", "").strip().lower()[:100]
@@ -139,10 +152,19 @@ def receive_webhook(
         logger.info("webhook ignored: unsupported topic %r shop=%s", topic, domain)
         return ReceiveResult("ignored", reason="unsupported topic")
     event_id = _event_id(header, topic, raw_body)
-    if session.exec(select(WebhookEvent.id).where(WebhookEvent.event_id == event_id)).first():
+    problem = shape_problem(topic, payload) or _shop_problem(
+        session, settings.shopify_shop, topic, domain, payload
+    )
+    if problem:
+        logger.warning("webhook ignored: %s shop=%s event_id=%s", problem, domain, event_id)
+        return ReceiveResult("ignored", reason=problem)
+    digest = hashlib.sha256(raw_body).hexdigest()
+    seen = or_(WebhookEvent.event_id == event_id, WebhookEvent.body_sha256 == digest)
+    if session.exec(select(WebhookEvent.id).where(seen)).first():
         return ReceiveResult("duplicate", reason="already received")
     event = WebhookEvent(
         event_id=event_id,
+        body_sha256=digest,
         topic=topic,
         shop_domain=domain,
         received_at=now,
@@ -164,23 +186,49 @@ def known_shop_domains(session: Session, configured_shop: str) -> set[str]:
     return domains - {""}
 
 
-def process_pending_webhooks(now: datetime, limit: int = 100) -> ProcessSummary:
+def _shop_problem(
+    session: Session, configured_shop: str, topic: str, domain: str, payload: Mapping[str, Any]
+) -> str | None:
+    """Why a privacy body is not about this shop: it must name the shop the (known) header
+    names; `shop/redact`, which empties the store, also the configured shop and the shop row."""
+    if topic not in PRIVACY_TOPICS:
+        return None
+    named = str(payload.get("shop_domain") or "").strip().lower()
+    if named != domain:
+        return f"{topic} body names the shop {named!r}, the header {domain!r}"
+    if topic == "shop/redact":
+        return _shop_redact_refusal(session, configured_shop, named)
+    return None
+
+
+def _shop_redact_refusal(session: Session, configured_shop: str, named: str) -> str | None:
+    configured = configured_shop.strip().lower()
+    if not configured or named != configured:
+        return f"shop/redact names {named!r}, not the configured shop {configured!r}"
+    shop = stored_shop(session)
+    if shop is not None and shop.shop_domain.strip().lower() != named:
+        return f"shop/redact names {named!r}, but this database holds {shop.shop_domain!r}"
+    return None
+
+
+def process_pending_webhooks(
+    now: datetime, limit: int = 100, *, new_only: bool = False
+) -> ProcessSummary:
     """Process queued events in arrival order, each in its own transaction.
 
     Each event is claimed by a conditional UPDATE before any work, so concurrent callers (the
-    route's background task, the worker) never process one twice. A failed event keeps its
-    payload and is retried on later calls up to `MAX_ATTEMPTS`; one that cannot be parsed is
-    not retried. A conflict with a concurrent writer (a unique key, a lock) is retried at once
-    within the claim. `attempts` counts claims, so a process that dies mid-event also uses one
-    up; while an event is claimed its `processed_at` holds the claim time.
+    web process's webhook processor, the worker) never process one twice. A failed event keeps
+    its payload and is retried on later calls up to `MAX_ATTEMPTS`; one that cannot be parsed is
+    not retried. `new_only` takes only events never tried, leaving retries to the worker's
+    sweep, which spaces them out. A conflict with a concurrent writer (a unique key, a lock) is
+    retried at once within the claim. `attempts` counts claims, so a process that dies mid-event
+    also uses one up; while an event is claimed its `processed_at` holds the claim time.
     """
     stale = now - STALE_CLAIM
+    waiting = WebhookEvent.status == "pending" if new_only else _claimable(stale)
     with session_scope() as session:
         ids = session.exec(
-            select(WebhookEvent.id)
-            .where(_claimable(stale))
-            .order_by(col(WebhookEvent.id))
-            .limit(limit)
+            select(WebhookEvent.id).where(waiting).order_by(col(WebhookEvent.id)).limit(limit)
         ).all()
     counts = {"done": 0, "ignored": 0, "failed": 0, "skipped": 0}
     processed: list[int] = []
@@ -278,6 +326,8 @@ def _process_one(webhook_id: int, now: datetime) -> ProcessOutcome:
             outcome, error = "failed", _short_error(failure)
             _mark_failed(webhook_id, error, permanent=isinstance(failure, WebhookPayloadError))
             break
+    if outcome == "done" and topic in ERASING_TOPICS:
+        _checkpoint()
     elapsed = (time.perf_counter() - started) * 1000
     log = logger.warning if outcome == "failed" else logger.info
     log(
@@ -290,6 +340,14 @@ def _process_one(webhook_id: int, now: datetime) -> ProcessOutcome:
         extra=log_fields(topic=topic, event_id=event_id, outcome=outcome, ms=round(elapsed, 1)),
     )
     return outcome
+
+
+def _checkpoint() -> None:
+    """Once an erase committed: on SQLite the write-ahead log still holds the erased rows."""
+    try:
+        checkpoint_wal()
+    except Exception:  # noqa: BLE001 - the erase stands; the next checkpoint completes it
+        logger.exception("SQLite WAL checkpoint after an erase failed")
 
 
 def _mark_failed(webhook_id: int, error: str, *, permanent: bool) -> None:
@@ -557,32 +615,47 @@ def _redact_shop(
 ) -> tuple[ProcessOutcome, str]:
     """Erase everything stored for the shop, 48 hours after it uninstalled the app.
 
-    Only for the configured shop (header and payload must both name it): this empties the
-    database, so a signed request about another domain is ignored. Every table except
-    `SHOP_REDACT_KEEPS` is emptied; the shop row is kept with its settings reset, and the
-    queue keeps only this event (its payload cleared like any other).
+    A signed body proves Shopify sent it once, not that it was sent as `shop/redact` nor that
+    the app is gone: the request is checked again to name this shop, then the Admin API is
+    asked. Only a refused token (401/403) erases, in this one transaction (`erase_store`, which
+    also erases the saved settings with their tokens and keys). A token still accepted means
+    the app is installed: nothing is erased and the operator is told. When Shopify cannot be
+    asked, `UninstallUnconfirmed` leaves the event for a later run.
     """
-    configured = effective_settings(session).shopify_shop.strip().lower()
-    named = str(event.payload.get("shop_domain") or event.shop_domain).strip().lower()
-    if not configured or event.shop_domain != configured or named != configured:
-        logger.warning("shop/redact ignored: %r is not the configured shop", named)
-        return "ignored", "shop/redact for a shop other than the configured one"
-    session.execute(update(Product).values(replacement_product_id=None))
-    for table in reversed(SQLModel.metadata.sorted_tables):
-        if table.name not in SHOP_REDACT_KEEPS:
-            session.execute(table.delete())
-    session.execute(delete(WebhookEvent).where(col(WebhookEvent.id) != event.id))
-    for shop in session.exec(select(Shop)):
-        _reset_settings(shop, now)
-        session.add(shop)
-    session.flush()
+    settings = effective_settings(session)
+    named = str(event.payload.get("shop_domain") or "").strip().lower()
+    refusal = _shop_problem(
+        session, settings.shopify_shop, event.topic, event.shop_domain, event.payload
+    )
+    if refusal:
+        logger.warning("shop/redact ignored: %s", refusal)
+        return "ignored", refusal
+    installed = _still_installed(settings)
+    if installed:
+        logger.error(
+            "shop/redact for %s not done, nothing erased: %s. Check whether the shop really "
+            "uninstalled the app (event_id=%s).",
+            named,
+            installed,
+            event.event_id,
+        )
+        return "ignored", installed
+    logger.warning("shop/redact: %s uninstalled the app, erasing its data", named)
+    erase_store(session, now, keep_settings=False, keep_event_id=event.id)
     return "done", ""
 
 
-def _reset_settings(shop: Shop, now: datetime) -> None:
-    for name, field in Shop.model_fields.items():
-        if name in {"id", "shop_domain", "updated_at"}:
-            continue
-        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
-        setattr(shop, name, default)
-    shop.updated_at = now
+def _still_installed(settings: Settings) -> str | None:
+    """Why the app may still be installed, or None once Shopify refuses its token."""
+    if not settings.shopify_token:
+        return "no Admin API token is set to confirm with Shopify that the app was uninstalled"
+    try:
+        with ShopifyClient.from_settings(settings, timeout=10.0, policy=UNINSTALL_CHECK) as client:
+            fetch_identity(client)
+    except ProviderError as error:
+        if error.auth_failed:
+            return None
+        raise UninstallUnconfirmed(
+            f"could not ask Shopify whether the app is gone: {error}"
+        ) from error
+    return "Shopify still accepts the Admin API token, so the app is still installed"

@@ -3,6 +3,10 @@
 A pure adapter: it checks bytes and turns JSON objects into the same plain records the CSV import
 and the GraphQL sync produce, so one piece of orchestration (`services.ingest`,
 `services.catalog`) writes every source. It knows nothing of tables or queues.
+
+The signature covers the body only, not the `X-Shopify-Topic` header: a captured signed body can
+be resent under another topic. `shape_problem` tells each topic's body apart before anything
+acts on it.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +26,7 @@ __all__ = [
     "customer_gid",
     "order_record",
     "product_record",
+    "shape_problem",
     "shopify_gid",
     "sign",
     "verify_hmac",
@@ -48,6 +53,74 @@ def verify_hmac(secret: str, raw_body: bytes, header: str | None) -> bool:
         return False
     expected = sign(secret, raw_body).encode("ascii")
     return hmac.compare_digest(expected, header.strip().encode("utf-8", "replace"))
+
+
+def _is_id(value: object) -> bool:
+    try:
+        _numeric_id(value, "id")
+    except WebhookPayloadError:
+        return False
+    return True
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+_FIELD_CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
+    "id": ("a positive integer", _is_id),
+    "shop_id": ("a positive integer", _is_id),
+    "shop_domain": ("a domain", _is_text),
+    "created_at": ("a time", _is_text),
+    "title": ("a string", lambda value: isinstance(value, str)),
+    "line_items": ("a list", lambda value: isinstance(value, list)),
+    "variants": ("a list", lambda value: isinstance(value, list)),
+    "orders_to_redact": ("a list", lambda value: isinstance(value, list)),
+    "orders_requested": ("a list", lambda value: isinstance(value, list)),
+    "customer": ("an object", lambda value: isinstance(value, Mapping)),
+    "data_request": ("an object", lambda value: isinstance(value, Mapping)),
+}
+_ORDER_FIELDS = ("id", "line_items", "created_at")
+_PRIVACY_FIELDS = ("shop_id", "shop_domain")
+_TOPIC_FIELDS: dict[str, tuple[str, ...]] = {
+    "orders/create": _ORDER_FIELDS,
+    "orders/updated": _ORDER_FIELDS,
+    "products/update": ("id", "title", "variants"),
+    "customers/data_request": (
+        *_PRIVACY_FIELDS,
+        "customer",
+        "orders_requested",
+        "data_request",
+    ),
+    "customers/redact": (*_PRIVACY_FIELDS, "customer", "orders_to_redact"),
+    "shop/redact": _PRIVACY_FIELDS,
+}
+"""The fields each topic's body must carry (CONTRACTS.md), each of its kind."""
+_MARKS = ("line_items", "variants", "orders_requested", "data_request", "orders_to_redact")
+"""Fields that only one topic's body carries: a body with one its topic does not require is
+another topic's body."""
+_SHOP_REDACT_REFUSES = ("customer", "id")
+"""`shop/redact` names the shop alone: a customer or an object id means another topic's body."""
+
+
+def shape_problem(topic: str, payload: Mapping[str, Any]) -> str | None:
+    """Why `payload` is not a body of `topic`, or None when it is.
+
+    Checked before a body is queued: its required fields are there and of their kind, and it
+    carries no field that marks another topic's body.
+    """
+    required = _TOPIC_FIELDS.get(topic)
+    if required is None:
+        return f"{topic} is an unsupported topic"
+    for name in required:
+        kind, check = _FIELD_CHECKS[name]
+        if name not in payload or not check(payload[name]):
+            return f"{topic} body has no {name} ({kind})"
+    refused = _MARKS + (_SHOP_REDACT_REFUSES if topic == "shop/redact" else ())
+    for name in refused:
+        if name in payload and name not in required:
+            return f"{topic} body carries {name}, a field of another topic"
+    return None
 
 
 def shopify_gid(kind: str, numeric_id: object) -> str:

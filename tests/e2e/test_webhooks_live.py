@@ -1,5 +1,5 @@
 """Webhooks against the running production app: the route is mounted, answers fast, and the
-queued work is done by the request's background task or, failing that, the embedded worker."""
+queued work is done by the process's webhook processor or, failing that, the embedded worker."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Shopify webhooks through the real HTTP route, on SQLite and PostgreSQL.
 
 The Starlette app of `repeatcart_app/api.py` imports no Reflex, so it is served as it is by
-`FakeServer` (uvicorn on 127.0.0.1): signatures, raw bodies, status codes and the background
-task that processes an accepted event all run as in production.
+`FakeServer` (uvicorn on 127.0.0.1): signatures, raw bodies, status codes and the one processor
+that works off accepted events all run as in production. `shop/redact` asks the fake Shopify
+(`tests/fakes/shopify.py`, over HTTP) whether the app's token is still accepted.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
@@ -28,6 +32,8 @@ from services.carts import get_or_create_link
 from services.config import get_settings
 from services.db import get_engine, session_scope
 from services.models import (
+    AdminUser,
+    AppSetting,
     CartEvent,
     CartLink,
     Customer,
@@ -45,6 +51,7 @@ from services.models import (
     Variant,
     WebhookEvent,
     YmalItem,
+    utcnow,
 )
 from services.shopify.webhooks import sign
 from services.webhooks import (
@@ -54,9 +61,11 @@ from services.webhooks import (
     receive_webhook,
 )
 from tests.fakes.server import FakeServer
+from tests.fakes.shopify import FakeShopify
 
 SHOP = "tiny-store.myshopify.com"
 SECRET = "shpss_webhook_secret"
+TOKEN = "shpat_tiny_store"
 NOW = datetime(2025, 12, 1, 12, tzinfo=UTC)
 
 
@@ -64,6 +73,25 @@ NOW = datetime(2025, 12, 1, 12, tzinfo=UTC)
 def server() -> Iterator[FakeServer]:
     with FakeServer(api) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def shopify() -> Iterator[FakeShopify]:
+    with FakeShopify(shop=SHOP, token=TOKEN, restore_rate=50_000) as fake:
+        yield fake
+
+
+@pytest.fixture
+def admin_api(
+    shopify: FakeShopify, env: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeShopify]:
+    """The app's Admin API is the fake Shopify; by default the token is revoked (uninstalled).
+    A test sets `REPEATCART_SHOPIFY_TOKEN` to `TOKEN` for a shop that still has the app."""
+    monkeypatch.setenv("REPEATCART_SHOPIFY_BASE_URL", shopify.base_url)
+    monkeypatch.setenv("REPEATCART_SHOPIFY_TOKEN", "shpat_revoked_at_uninstall")
+    get_settings.cache_clear()
+    yield shopify
+    shopify.clear_faults()
 
 
 @pytest.fixture
@@ -289,11 +317,24 @@ def test_a_replayed_event_is_stored_and_applied_once(client, db, env):
     assert count(db, Order) == 1
 
     # without an event id the webhook id dedupes; without both, the body's digest does
-    no_event = post(client, "orders/create", payload, event_id=None)
-    assert post(client, "orders/create", payload, event_id=None).json() == {"status": "duplicate"}
+    other = order_payload(1003, datetime(2025, 9, 3, tzinfo=UTC))
+    no_event = post(client, "orders/create", other, event_id=None)
+    assert post(client, "orders/create", other, event_id=None).json() == {"status": "duplicate"}
     assert no_event.json() == {"status": "accepted"}
     assert count(db, WebhookEvent) == 2
     wait_until_processed(env)
+    assert count(db, Order) == 2
+
+
+def test_the_same_body_under_a_new_event_id_is_a_duplicate(client, db, env):
+    """A captured signed body resent with a fresh event id is the same delivery."""
+    payload = order_payload(1001, datetime(2025, 9, 1, tzinfo=UTC))
+    assert post(client, "orders/create", payload, event_id="evt-a").json() == {"status": "accepted"}
+    for topic, event_id in [("orders/create", "evt-b"), ("orders/updated", "evt-c")]:
+        again = post(client, topic, payload, event_id=event_id)
+        assert (again.status_code, again.json()) == (200, {"status": "duplicate"})
+    wait_until_processed(env)
+    assert count(db, WebhookEvent) == 1
     assert count(db, Order) == 1
 
 
@@ -348,6 +389,109 @@ def test_unsupported_topic_is_ignored(client, db):
     assert count(db, WebhookEvent) == 0
 
 
+def data_request_payload(**changes: object) -> dict:
+    payload = {
+        "shop_id": 1,
+        "shop_domain": SHOP,
+        "orders_requested": [1001],
+        "customer": {"id": 501, "email": "ava@example.com", "phone": "+15550001111"},
+        "data_request": {"id": 9999},
+    }
+    payload.update(changes)
+    return payload
+
+
+def customer_redact_payload(**changes: object) -> dict:
+    payload = {
+        "shop_id": 1,
+        "shop_domain": SHOP,
+        "customer": {"id": 501, "email": "ava@example.com", "phone": "+15550001111"},
+        "orders_to_redact": [1001],
+    }
+    payload.update(changes)
+    return payload
+
+
+def test_a_signed_order_replayed_as_shop_redact_erases_nothing(client, db, env, caplog):
+    """The review's finding: an ordinary signed `orders/create` body, resent with
+    `X-Shopify-Topic: shop/redact` and a new event id, emptied the whole store."""
+    seeded = seed_customer(client, env)
+    db.add(Shop(shop_domain=SHOP))
+    db.commit()
+    body = json.dumps(seeded["second"]).encode()  # the exact bytes Shopify signed
+    with caplog.at_level(logging.WARNING, logger="services.webhooks"):
+        response = post(client, "shop/redact", None, body=body, event_id="replayed-as-redact")
+    assert (response.status_code, response.json()) == (200, {"status": "ignored"})
+    wait_until_processed(env)
+    assert (count(db, Order), count(db, Customer), count(db, CartLink)) == (2, 1, 1)
+    assert [e for e in events(db) if e.topic == "shop/redact"] == []
+    assert "shop/redact body" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("topic", "body"),
+    [
+        ("orders/create", product_payload(9)),
+        ("orders/updated", customer_redact_payload()),
+        ("products/update", order_payload(4001, datetime(2025, 9, 1, tzinfo=UTC))),
+        ("customers/redact", data_request_payload()),
+        ("customers/redact", customer_redact_payload(orders_to_redact=None)),
+        ("customers/data_request", customer_redact_payload()),
+        ("shop/redact", customer_redact_payload()),
+        ("shop/redact", {"shop_id": 1}),  # the header's domain is no stand-in
+        ("shop/redact", {"shop_domain": SHOP}),
+    ],
+    ids=[
+        "product-as-order",
+        "redact-as-order",
+        "order-as-product",
+        "data-request-as-redact",
+        "redact-without-orders",
+        "redact-as-data-request",
+        "customer-redact-as-shop-redact",
+        "shop-redact-without-domain",
+        "shop-redact-without-shop-id",
+    ],
+)
+def test_a_body_not_of_its_topics_shape_is_answered_200_and_changes_nothing(
+    client, db, env, caplog, topic, body
+):
+    """200, not 400: Shopify retries a non-2xx answer for hours, and the same bytes would be
+    refused every time; a forged topic is not Shopify's delivery anyway."""
+    seed_customer(client, env)
+    db.add(Shop(shop_domain=SHOP))
+    db.commit()
+    before = events(db)
+    with caplog.at_level(logging.WARNING, logger="services.webhooks"):
+        response = post(client, topic, body, event_id=f"wrong-shape-{topic}")
+    assert (response.status_code, response.json()) == (200, {"status": "ignored"})
+    wait_until_processed(env)
+    assert len(events(db)) == len(before)
+    assert (count(db, Order), count(db, Customer), count(db, Product)) == (2, 1, 1)
+    assert (count(db, CartLink), count(db, DueItem)) == (1, 1)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(topic in r.getMessage() and "body" in r.getMessage() for r in warnings)
+    assert "ava@example.com" not in caplog.text
+
+
+@pytest.mark.parametrize("where", ["settings", "shop-row", "header"])
+def test_shop_redact_for_any_other_shop_is_ignored(client, db, env, caplog, admin_api, where):
+    """The body must name this shop: the configured one, which is also the shop row's."""
+    seed_customer(client, env)
+    db.add(Shop(shop_domain="previous.myshopify.com" if where == "shop-row" else SHOP))
+    db.commit()
+    body = {"shop_id": 1, "shop_domain": "other.myshopify.com" if where == "settings" else SHOP}
+    shop = "previous.myshopify.com" if where == "header" else SHOP
+    with caplog.at_level(logging.WARNING, logger="services.webhooks"):
+        response = post(client, "shop/redact", body, event_id=f"redact-{where}", shop=shop)
+    assert (response.status_code, response.json()) == (200, {"status": "ignored"})
+    wait_until_processed(env)
+    assert (count(db, Order), count(db, Customer), count(db, Product)) == (2, 1, 1)
+    assert any(
+        r.levelno == logging.WARNING and "shop/redact" in r.getMessage() for r in caplog.records
+    )
+
+
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"text"', b"\xff\xfe", b""])
 def test_malformed_json_with_a_valid_signature_gets_400(client, db, body):
     response = post(client, "orders/create", None, body=body)
@@ -382,6 +526,45 @@ def test_the_answer_does_not_wait_for_processing(client, db, env):
         assert response.json() == {"status": "accepted"}
     wait_until_processed(env)
     assert count(db, Order) == 3
+
+
+def test_a_burst_is_processed_by_one_processor(client, db, env, monkeypatch):
+    """Each accepted webhook used to start its own background task in the thread pool, so a
+    burst filled the pool; now one processor per process works the queue, one event at a time."""
+    import services.webhooks as webhooks
+
+    real = webhooks._process_one
+    lock = threading.Lock()
+    running = {"now": 0, "most": 0, "calls": 0}
+
+    def watched(webhook_id: int, now: datetime) -> str:
+        with lock:
+            running["now"] += 1
+            running["calls"] += 1
+            running["most"] = max(running["most"], running["now"])
+        try:
+            time.sleep(0.01)  # widen any overlap
+            return real(webhook_id, now)
+        finally:
+            with lock:
+                running["now"] -= 1
+
+    monkeypatch.setattr(webhooks, "_process_one", watched)
+    payloads = [order_payload(6000 + n, datetime(2025, 9, 1, tzinfo=UTC)) for n in range(40)]
+
+    def deliver(payload: dict) -> httpx.Response:
+        return post(client, "orders/create", payload, event_id=f"burst-{payload['id']}")
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(deliver, payloads))
+    assert {(r.status_code, r.json()["status"]) for r in answers} == {(200, "accepted")}
+    wait_until_processed(env)
+    assert count(db, Order) == 40
+    assert {e.status for e in events(db)} == {"done"}
+    print("events processed:", running["calls"], "most at once:", running["most"])
+    assert running["most"] == 1
+    processors = [t for t in threading.enumerate() if t.name == "webhook-processor"]
+    assert len(processors) == 1 and processors[0].daemon
 
 
 # --- processing: orders and products -------------------------------------------------------
@@ -483,6 +666,7 @@ def test_data_request_exports_the_customers_data(client, db, env):
 
 def test_data_request_for_an_unknown_customer_records_not_found(client, db, env):
     request = {
+        "shop_id": 1,
         "shop_domain": SHOP,
         "customer": {"id": 77, "email": "nobody@example.com"},
         "orders_requested": [],
@@ -561,6 +745,7 @@ def test_redact_erases_personal_data_and_keeps_anonymous_orders(client, db, env)
 
 def test_redact_for_a_customer_we_never_stored_is_done(client, db, env):
     request = {
+        "shop_id": 1,
         "shop_domain": SHOP,
         "customer": {"id": 404, "email": "ghost@example.com"},
         "orders_to_redact": [9],
@@ -572,7 +757,7 @@ def test_redact_for_a_customer_we_never_stored_is_done(client, db, env):
     assert (event.status, event.error, event.payload) == ("done", "", {})
 
 
-def test_shop_redact_empties_the_shops_data(client, db, env):
+def test_shop_redact_empties_the_shops_data(client, db, env, admin_api):
     seed_customer(client, env)
     with session_scope() as session:
         shop = Shop(shop_domain=SHOP, banner_text="10% off", discount_code="AGAIN", lead_days=9)
@@ -590,14 +775,17 @@ def test_shop_redact_empties_the_shops_data(client, db, env):
         session.add(PrivacyExport(request_id="1", email="ava@example.com", data={"a": 1}))
         session.add(SyncState(name="orders", cursor=NOW))
         session.add(JobLease(name="sync", holder="me", expires_at=NOW))
+        session.add(AppSetting(name="klaviyo_api_key", value="encrypted", encrypted=True))
+        session.add(AdminUser(email="owner@example.com", password_hash="x"))
     assert count(db, DueItem) == 1
 
     # a signed request naming another shop in its payload erases nothing
     other = {"shop_id": 2, "shop_domain": "other.myshopify.com"}
-    assert post(client, "shop/redact", other, event_id="shop-other").status_code == 200
+    response = post(client, "shop/redact", other, event_id="shop-other")
+    assert (response.status_code, response.json()) == (200, {"status": "ignored"})
     wait_until_processed(env)
     assert count(db, Order) == 2
-    assert [e.status for e in events(db) if e.event_id == "shop-other"] == ["ignored"]
+    assert [e.event_id for e in events(db) if e.topic == "shop/redact"] == []
 
     request = {"shop_id": 1, "shop_domain": SHOP}
     assert post(client, "shop/redact", request, event_id="shop-1").json() == {"status": "accepted"}
@@ -619,6 +807,8 @@ def test_shop_redact_empties_the_shops_data(client, db, env):
         assert count(db, model) == 0, model.__name__
     (event,) = events(db)
     assert (event.event_id, event.status, event.payload) == ("shop-1", "done", {})
+    assert count(db, AppSetting) == 0  # the departed shop's saved keys
+    assert count(db, AdminUser) == 1  # the install's own dashboard account
     db.expire_all()
     shop = db.exec(select(Shop)).one()
     assert (shop.shop_domain, shop.banner_text, shop.discount_code, shop.lead_days) == (
@@ -628,6 +818,90 @@ def test_shop_redact_empties_the_shops_data(client, db, env):
         3,
     )
     assert count(db, JobLease) == 1  # coordination, not shop data
+
+
+def test_shop_redact_keeps_everything_while_shopify_still_accepts_the_token(
+    client, db, env, admin_api, monkeypatch, caplog
+):
+    """A genuine-looking request is not proof the app was uninstalled: the Admin API is."""
+    monkeypatch.setenv("REPEATCART_SHOPIFY_TOKEN", TOKEN)
+    get_settings.cache_clear()
+    seed_customer(client, env)
+    db.add(Shop(shop_domain=SHOP, banner_text="10% off"))
+    db.commit()
+    with caplog.at_level(logging.WARNING, logger="services.webhooks"):
+        response = post(client, "shop/redact", {"shop_id": 1, "shop_domain": SHOP}, event_id="sr")
+        assert response.json() == {"status": "accepted"}
+        wait_until_processed(env)
+    assert (count(db, Order), count(db, Customer), count(db, Product)) == (2, 1, 1)
+    assert (count(db, CartLink), count(db, DueItem), count(db, WebhookEvent)) == (1, 1, 4)
+    db.expire_all()
+    assert db.exec(select(Shop)).one().banner_text == "10% off"
+    (event,) = [e for e in events(db) if e.event_id == "sr"]
+    assert event.status == "ignored"
+    assert "still accepts" in event.error
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "still accepts" in errors[0] and SHOP in errors[0]
+
+
+def test_shop_redact_is_retried_while_shopify_cannot_be_asked(client, db, env, admin_api):
+    seed_customer(client, env)
+    db.add(Shop(shop_domain=SHOP))
+    db.commit()
+    admin_api.fail_next(10, status=503)
+    response = post(client, "shop/redact", {"shop_id": 1, "shop_domain": SHOP}, event_id="sr")
+    assert response.json() == {"status": "accepted"}
+    wait_until_processed(env)
+    (event,) = [e for e in events(db) if e.event_id == "sr"]
+    assert (event.status, event.attempts) == ("failed", 1)
+    assert event.payload == {"shop_id": 1, "shop_domain": SHOP}  # kept for the retry
+    assert (count(db, Order), count(db, Customer), count(db, Product)) == (2, 1, 1)
+
+    admin_api.clear_faults()  # Shopify answers again: the token is refused, the app is gone
+    assert process_pending_webhooks(utcnow()).done == 1
+    assert (count(db, Order), count(db, Customer), count(db, Product)) == (0, 0, 0)
+    (event,) = events(db)
+    assert (event.event_id, event.status, event.attempts) == ("sr", "done", 2)
+
+
+def test_shop_redact_without_a_token_to_ask_with_erases_nothing(client, db, env, monkeypatch):
+    monkeypatch.delenv("REPEATCART_SHOPIFY_TOKEN", raising=False)
+    get_settings.cache_clear()
+    seed_customer(client, env)
+    db.add(Shop(shop_domain=SHOP))
+    db.commit()
+    post(client, "shop/redact", {"shop_id": 1, "shop_domain": SHOP}, event_id="sr")
+    wait_until_processed(env)
+    assert (count(db, Order), count(db, Customer), count(db, Product)) == (2, 1, 1)
+    (event,) = [e for e in events(db) if e.event_id == "sr"]
+    assert event.status == "ignored" and "token" in event.error
+
+
+@pytest.mark.parametrize("topic", ["customers/redact", "shop/redact"])
+def test_redacted_data_leaves_no_copy_in_the_sqlite_files(client, db, env, admin_api, topic):
+    """Deleted rows stay in free pages and in the write-ahead log unless SQLite zeroes them
+    (`secure_delete`) and the log is checkpointed and truncated after the erase."""
+    if make_url(env).get_backend_name() != "sqlite":
+        pytest.skip("SQLite files only")
+    seed_customer(client, env)
+    db.add(Shop(shop_domain=SHOP))
+    db.commit()
+    files = [Path(str(make_url(env).database)), Path(f"{make_url(env).database}-wal")]
+    assert any(b"ava@example.com" in f.read_bytes() for f in files if f.exists())
+    body = customer_redact_payload() if topic == "customers/redact" else {"shop_id": 1}
+    body["shop_domain"] = SHOP
+    assert post(client, topic, body, event_id="erase").json() == {"status": "accepted"}
+    wait_until_processed(env)
+    assert [e.status for e in events(db) if e.event_id == "erase"] == ["done"]
+    deadline = time.monotonic() + 10  # the checkpoint follows the erase's commit
+    while files[1].exists() and files[1].stat().st_size and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for path in files:
+        if path.exists():
+            data = path.read_bytes()
+            print(f"{path.name}: {len(data)} bytes")
+            assert b"ava@example.com" not in data, path.name
+            assert b"+15550001111" not in data, path.name
 
 
 # --- the queue -----------------------------------------------------------------------------
@@ -701,13 +975,15 @@ def test_a_failed_event_keeps_its_payload_and_is_retried(env, db, monkeypatch):
 
 
 def test_a_malformed_payload_fails_for_good(env, db):
-    (webhook_id,) = store_pending(env, "orders/create", [{"name": "#1"}], "bad")
+    """An order body of the right shape whose content cannot be read is not retried."""
+    bad = order_payload(1, datetime(2025, 9, 1, tzinfo=UTC), created_at="yesterday")
+    (webhook_id,) = store_pending(env, "orders/create", [bad], "bad")
     assert process_pending_webhooks(NOW).failed == 1
     db.expire_all()
     event = db.get(WebhookEvent, webhook_id)
     assert event is not None
     assert (event.status, event.attempts) == ("failed", MAX_ATTEMPTS)
-    assert "order has no id" in event.error
+    assert "bad created_at" in event.error
     assert process_pending_webhooks(NOW).processed == 0  # not retried
 
 

@@ -15,6 +15,7 @@ from services.shopify.webhooks import (
     WebhookPayloadError,
     order_record,
     product_record,
+    shape_problem,
     sign,
     verify_hmac,
 )
@@ -288,3 +289,76 @@ def test_product_status_is_lowercased_and_archived_kept():
 def test_malformed_product_payloads_are_refused(payload, message):
     with pytest.raises(WebhookPayloadError, match=message):
         product_record(payload)
+
+
+# --- each topic's shape --------------------------------------------------------------------
+
+SHOP_DOMAIN = "tiny-store.myshopify.com"
+CUSTOMER = {"id": 207119551, "email": "ava@example.com", "phone": "+15550001111"}
+DATA_REQUEST = {
+    "shop_id": 954889,
+    "shop_domain": SHOP_DOMAIN,
+    "orders_requested": [450789469],
+    "customer": CUSTOMER,
+    "data_request": {"id": 9999},
+}
+CUSTOMER_REDACT = {
+    "shop_id": 954889,
+    "shop_domain": SHOP_DOMAIN,
+    "customer": CUSTOMER,
+    "orders_to_redact": [450789469],
+}
+SHOP_REDACT = {"shop_id": 954889, "shop_domain": SHOP_DOMAIN}
+BODIES = {
+    "order": order_payload(),
+    "product": product_payload(),
+    "data_request": DATA_REQUEST,
+    "customer_redact": CUSTOMER_REDACT,
+    "shop_redact": SHOP_REDACT,
+}
+TOPIC_BODY = {
+    "orders/create": "order",
+    "orders/updated": "order",
+    "products/update": "product",
+    "customers/data_request": "data_request",
+    "customers/redact": "customer_redact",
+    "shop/redact": "shop_redact",
+}
+
+
+@pytest.mark.parametrize("topic", sorted(TOPIC_BODY))
+def test_each_topic_accepts_its_own_shape_and_no_other(topic):
+    """A signed body resent under another topic (the signature covers the body only) is told
+    apart by its shape: every other topic's body is refused, with a reason."""
+    assert shape_problem(topic, BODIES[TOPIC_BODY[topic]]) is None
+    for kind, body in BODIES.items():
+        if kind != TOPIC_BODY[topic]:
+            problem = shape_problem(topic, body)
+            assert problem and topic in problem, (topic, kind)
+
+
+@pytest.mark.parametrize(
+    ("topic", "body", "message"),
+    [
+        ("orders/create", order_payload(id=None), "no id"),
+        ("orders/create", order_payload(id="abc"), "no id"),
+        ("orders/updated", order_payload(line_items=None), "line_items"),
+        ("orders/updated", order_payload(created_at=5), "created_at"),
+        ("products/update", product_payload(title=None), "title"),
+        ("products/update", product_payload(variants={"id": 1}), "variants"),
+        ("customers/redact", {**CUSTOMER_REDACT, "customer": "ava"}, "customer"),
+        ("customers/redact", {**CUSTOMER_REDACT, "orders_to_redact": None}, "orders_to_redact"),
+        ("customers/redact", {**CUSTOMER_REDACT, "shop_id": None}, "shop_id"),
+        ("customers/data_request", {**DATA_REQUEST, "data_request": 9999}, "data_request"),
+        ("customers/data_request", {**DATA_REQUEST, "shop_domain": ""}, "shop_domain"),
+        ("shop/redact", {"shop_domain": SHOP_DOMAIN}, "shop_id"),
+        ("shop/redact", {"shop_id": 954889}, "shop_domain"),
+        ("shop/redact", {**SHOP_REDACT, "shop_id": True}, "shop_id"),
+        ("shop/redact", {**SHOP_REDACT, "orders_to_redact": []}, "orders_to_redact"),
+        ("shop/redact", {**SHOP_REDACT, "customer": CUSTOMER}, "customer"),
+        ("carts/update", {"id": 1}, "unsupported"),
+    ],
+)
+def test_a_body_missing_its_topics_fields_is_refused(topic, body, message):
+    problem = shape_problem(topic, body)
+    assert problem is not None and message in problem
