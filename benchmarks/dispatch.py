@@ -193,20 +193,26 @@ def _clients(settings: Settings, limiter: str) -> list[MessagingClient]:
         return {"events": bucket}
 
     made: list[MessagingClient] = []
-    if settings.klaviyo_api_key:
+    if settings.secret("klaviyo_api_key"):
         made.append(
-            KlaviyoClient(settings.klaviyo_api_key, settings.klaviyo_base_url, limiters=limiters())
-        )
-    if settings.postscript_api_key:
-        made.append(
-            PostscriptClient(
-                settings.postscript_api_key, settings.postscript_base_url, limiters=limiters()
+            KlaviyoClient(
+                settings.secret("klaviyo_api_key"), settings.klaviyo_base_url, limiters=limiters()
             )
         )
-    if settings.attentive_api_key:
+    if settings.secret("postscript_api_key"):
+        made.append(
+            PostscriptClient(
+                settings.secret("postscript_api_key"),
+                settings.postscript_base_url,
+                limiters=limiters(),
+            )
+        )
+    if settings.secret("attentive_api_key"):
         made.append(
             AttentiveClient(
-                settings.attentive_api_key, settings.attentive_base_url, limiters=limiters()
+                settings.secret("attentive_api_key"),
+                settings.attentive_base_url,
+                limiters=limiters(),
             )
         )
     return made

@@ -208,7 +208,7 @@ def _cmd_connect_shop(args: argparse.Namespace) -> int:
 
     migrate()
     settings = load_effective_settings()
-    if settings.shopify_shop == DEMO_SHOP_DOMAIN or not settings.shopify_token:
+    if settings.shopify_shop == DEMO_SHOP_DOMAIN or not settings.secret("shopify_token"):
         print(
             "error: no shop is configured: set REPEATCART_SHOPIFY_SHOP and "
             "REPEATCART_SHOPIFY_TOKEN (or save them on the dashboard's Store page)",

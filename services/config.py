@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,12 +33,16 @@ class Settings(BaseSettings):
         "Unset: on for the demo shop, off for a real one.",
     )
     shopify_shop: str = Field(default=DEMO_SHOP_DOMAIN, description="The shop's myshopify domain.")
-    shopify_token: str = Field(default="", description="Admin API access token (shpat_...).")
+    shopify_token: SecretStr = Field(
+        default=SecretStr(""), description="Admin API access token (shpat_...)."
+    )
     shopify_api_version: str = Field(default="2026-10", description="Admin API version YYYY-MM.")
     shopify_base_url: str = Field(
         default="", description="Overrides https://{shop} for the Admin API (tests use a fake)."
     )
-    shopify_webhook_secret: str = Field(default="", description="Secret that signs webhooks.")
+    shopify_webhook_secret: SecretStr = Field(
+        default=SecretStr(""), description="Secret that signs webhooks."
+    )
     order_sync_minutes: float = Field(
         default=5, description="Minutes between incremental order syncs in the worker."
     )
@@ -53,18 +57,22 @@ class Settings(BaseSettings):
         description="Orders updated this long before the stored cursor are fetched again, so "
         "one changed while the last sync ran is not missed.",
     )
-    klaviyo_api_key: str = Field(default="", description="Klaviyo private API key (pk_...).")
+    klaviyo_api_key: SecretStr = Field(
+        default=SecretStr(""), description="Klaviyo private API key (pk_...)."
+    )
     klaviyo_enabled: bool = Field(default=True, description="Send to Klaviyo when a key is set.")
     klaviyo_base_url: str = Field(default="https://a.klaviyo.com", description="Klaviyo API.")
     klaviyo_revision: str = Field(default="2026-07-15", description="Klaviyo API revision.")
-    postscript_api_key: str = Field(default="", description="Postscript API key (sk_...).")
+    postscript_api_key: SecretStr = Field(
+        default=SecretStr(""), description="Postscript API key (sk_...)."
+    )
     postscript_enabled: bool = Field(
         default=True, description="Send to Postscript when a key is set."
     )
     postscript_base_url: str = Field(
         default="https://api.postscript.io", description="Postscript API."
     )
-    attentive_api_key: str = Field(default="", description="Attentive API key.")
+    attentive_api_key: SecretStr = Field(default=SecretStr(""), description="Attentive API key.")
     attentive_enabled: bool = Field(
         default=True, description="Send to Attentive when a key is set."
     )
@@ -106,8 +114,8 @@ class Settings(BaseSettings):
     admin_session_hours: float = Field(
         default=12, gt=0, description="Hours a dashboard sign-in lasts before it must be repeated."
     )
-    secret_key: str = Field(
-        default="",
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
         description="Fernet key(s) that encrypt tokens and API keys saved in the dashboard; "
         "comma-separated, the first encrypts (rotation). Unset: a key file is used.",
     )
@@ -133,6 +141,25 @@ class Settings(BaseSettings):
         if self.checkout_preview is not None:
             return self.checkout_preview
         return self.shopify_shop == DEMO_SHOP_DOMAIN
+
+    def secret(self, name: str) -> str:
+        """The plain value of a secret setting, read where it is used (a header, a signature).
+
+        Secrets are `SecretStr`, so a repr or a log line of the settings never shows them.
+        """
+        value = getattr(self, name)
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value or "")
+
+    def environment(self) -> dict[str, str]:
+        """These settings as `REPEATCART_*` variables, secrets included: for a process started
+        with the same configuration (tests, benchmarks)."""
+        return {
+            f"REPEATCART_{name.upper()}": self.secret(name)
+            if isinstance(value, SecretStr)
+            else str(value)
+            for name, value in self
+            if value is not None
+        }
 
     @property
     def is_sqlite(self) -> bool:

@@ -191,7 +191,7 @@ def key_fingerprint(api_key: str) -> str:
 
 
 def _api_key(settings: Settings, integration: str) -> str:
-    return str(getattr(settings, f"{integration}_api_key", "") or "")
+    return settings.secret(f"{integration}_api_key")
 
 
 def enabled_integrations(settings: Settings) -> list[str]:

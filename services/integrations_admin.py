@@ -148,7 +148,7 @@ def integration_views(session: Session, base: Settings | None = None) -> list[In
                 enabled=bool(getattr(settings, f"{name}_enabled")),
                 key_last4=last4,
                 key_source=source,
-                stopped=_stop_reason(session, name, str(getattr(settings, f"{name}_api_key"))),
+                stopped=_stop_reason(session, name, settings.secret(f"{name}_api_key")),
                 counts={status: counts.get(name, {}).get(status, 0) for status in STATUSES},
             )
         )
@@ -233,7 +233,7 @@ def parse_recipient(integration: str, raw: str) -> Recipient | str:
 
 
 def _client(integration: str, settings: Settings) -> MessagingClient:
-    key = str(getattr(settings, f"{integration}_api_key"))
+    key = settings.secret(f"{integration}_api_key")
     if integration == "klaviyo":
         return KlaviyoClient(
             key,
@@ -300,7 +300,7 @@ def send_test_event(
         return SendResult("invalid", recipient)
     settings = effective_settings(session, base)
     label = LABELS[integration]
-    if not getattr(settings, f"{integration}_api_key"):
+    if not settings.secret(f"{integration}_api_key"):
         return SendResult("invalid", f"No {label} key is saved: save one first.")
     products, value, currency = _sample_products(session)
     now = utcnow()

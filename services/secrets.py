@@ -61,8 +61,12 @@ def _fsync_directory(directory: Path) -> None:
 
 def cipher(settings: Settings | None = None) -> MultiFernet:
     settings = settings or get_settings()
-    if settings.secret_key.strip():
-        keys = [part.strip().encode() for part in settings.secret_key.split(",") if part.strip()]
+    if settings.secret("secret_key").strip():
+        keys = [
+            part.strip().encode()
+            for part in settings.secret("secret_key").split(",")
+            if part.strip()
+        ]
     else:
         keys = [_key_from_file(Path(settings.secret_key_file))]
     try:

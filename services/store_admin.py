@@ -253,7 +253,7 @@ def check_saved_connection(base: Settings | None = None) -> ConnectionResult:
 def check_connection(settings: Settings) -> ConnectionResult:
     """Ask Shopify for the shop with the saved settings; every failure as a sentence that
     names what to check, never containing the token."""
-    token = settings.shopify_token
+    token = settings.secret("shopify_token")
     if not token:
         return ConnectionResult(False, "No Admin API access token is saved yet: enter it and save.")
     try:

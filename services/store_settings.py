@@ -146,7 +146,7 @@ def secret_display(
     row = stored.get(name)
     if row is not None and row.secret:
         return (row.shown, "saved") if row.readable else ("", "unreadable")
-    value = str(getattr(base or get_settings(), name, "") or "")
+    value = (base or get_settings()).secret(name)
     return (last4(value), "environment") if value else ("", "none")
 
 

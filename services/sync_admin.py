@@ -170,7 +170,7 @@ def sync_overview(
         orders=_stream(session, "orders", held),
         products=_stream(session, "products", held),
         imports=[_import(run, IMPORT_LEASE in held) for run in runs],
-        shopify_configured=bool(effective.shopify_token),
+        shopify_configured=bool(effective.secret("shopify_token")),
         placeholders=last_merge(session),
     )
 
@@ -559,7 +559,7 @@ def sync_now(kind: str, settings: Settings | None = None) -> SyncOutcome:
     if kind not in SYNC_JOBS:
         raise ValueError(f"unknown sync {kind!r}")
     settings = load_effective_settings(settings or get_settings())
-    if not settings.shopify_token:
+    if not settings.secret("shopify_token"):
         return "not configured"
     job = next(job for job in JOBS if job.name == SYNC_JOBS[kind])
     with session_scope() as session:

@@ -134,7 +134,7 @@ def receive_webhook(
     topic = header.get("x-shopify-topic", "").strip().lower()[:100]
     domain = header.get("x-shopify-shop-domain", "").strip().lower()[:255]
     settings = effective_settings(session)  # read once: it decrypts the saved secrets
-    secret = settings.shopify_webhook_secret
+    secret = settings.secret("shopify_webhook_secret")
     if not verify_hmac(secret, raw_body, header.get("x-shopify-hmac-sha256")):
         why = "invalid signature" if secret else "invalid signature (no webhook secret set)"
         logger.warning("webhook refused: %s topic=%s shop=%s", why, topic, domain)
@@ -647,7 +647,7 @@ def _redact_shop(
 
 def _still_installed(settings: Settings) -> str | None:
     """Why the app may still be installed, or None once Shopify refuses its token."""
-    if not settings.shopify_token:
+    if not settings.secret("shopify_token"):
         return "no Admin API token is set to confirm with Shopify that the app was uninstalled"
     try:
         with ShopifyClient.from_settings(settings, timeout=10.0, policy=UNINSTALL_CHECK) as client:

@@ -54,7 +54,7 @@ class Job:
 
 
 def _shopify_configured(settings: Settings) -> bool:
-    return bool(settings.shopify_token)
+    return bool(settings.secret("shopify_token"))
 
 
 def _order_sync(settings: Settings) -> str:

@@ -40,21 +40,25 @@ def clients_from_settings(
 ) -> list[MessagingClient]:
     """One client per integration whose API key is set and that is not switched off."""
     clients: list[MessagingClient] = []
-    if settings.klaviyo_api_key and settings.klaviyo_enabled:
+    if settings.secret("klaviyo_api_key") and settings.klaviyo_enabled:
         clients.append(
             KlaviyoClient(
-                settings.klaviyo_api_key,
+                settings.secret("klaviyo_api_key"),
                 settings.klaviyo_base_url,
                 revision=settings.klaviyo_revision,
                 retry=retry,
             )
         )
-    if settings.postscript_api_key and settings.postscript_enabled:
+    if settings.secret("postscript_api_key") and settings.postscript_enabled:
         clients.append(
-            PostscriptClient(settings.postscript_api_key, settings.postscript_base_url, retry=retry)
+            PostscriptClient(
+                settings.secret("postscript_api_key"), settings.postscript_base_url, retry=retry
+            )
         )
-    if settings.attentive_api_key and settings.attentive_enabled:
+    if settings.secret("attentive_api_key") and settings.attentive_enabled:
         clients.append(
-            AttentiveClient(settings.attentive_api_key, settings.attentive_base_url, retry=retry)
+            AttentiveClient(
+                settings.secret("attentive_api_key"), settings.attentive_base_url, retry=retry
+            )
         )
     return clients

@@ -127,7 +127,7 @@ class ShopifyClient:
     def from_settings(cls, settings: Settings, **kwargs: Any) -> ShopifyClient:
         return cls(
             settings.shopify_shop,
-            settings.shopify_token,
+            settings.secret("shopify_token"),
             settings.shopify_api_version,
             settings.shopify_base_url,
             **kwargs,

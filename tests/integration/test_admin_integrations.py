@@ -80,7 +80,7 @@ def test_blank_keeps_the_key_and_bad_keys_are_refused(session, base) -> None:
     ok, message = save_integration(session, "postscript", "sk with space", settings=base)
     assert not ok and "spaces" in message
     session.commit()
-    assert effective_settings(session, base).postscript_api_key == "sk_first_key_5678"
+    assert effective_settings(session, base).secret("postscript_api_key") == "sk_first_key_5678"
     with pytest.raises(KeyError):
         save_integration(session, "mailchimp", "key_12345678", settings=base)
 

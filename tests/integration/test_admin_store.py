@@ -71,7 +71,7 @@ def test_a_blank_token_keeps_the_saved_one(session, base) -> None:
     session.commit()
     assert result.changed == ["public_url"]
     settings = effective_settings(session, base)
-    assert settings.shopify_token == "shpat_keepme_7777"
+    assert settings.secret("shopify_token") == "shpat_keepme_7777"
     assert settings.public_url == "https://shop.example.org"
 
 

@@ -111,19 +111,23 @@ class World:
             "retry", RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.02, sleep=_no_sleep)
         )
         made: list[MessagingClient] = []
-        if settings.klaviyo_api_key:
+        if settings.secret("klaviyo_api_key"):
             made.append(
-                KlaviyoClient(settings.klaviyo_api_key, settings.klaviyo_base_url, **options)
-            )
-        if settings.postscript_api_key:
-            made.append(
-                PostscriptClient(
-                    settings.postscript_api_key, settings.postscript_base_url, **options
+                KlaviyoClient(
+                    settings.secret("klaviyo_api_key"), settings.klaviyo_base_url, **options
                 )
             )
-        if settings.attentive_api_key:
+        if settings.secret("postscript_api_key"):
             made.append(
-                AttentiveClient(settings.attentive_api_key, settings.attentive_base_url, **options)
+                PostscriptClient(
+                    settings.secret("postscript_api_key"), settings.postscript_base_url, **options
+                )
+            )
+        if settings.secret("attentive_api_key"):
+            made.append(
+                AttentiveClient(
+                    settings.secret("attentive_api_key"), settings.attentive_base_url, **options
+                )
             )
         return made
 
@@ -932,9 +936,8 @@ def test_the_dispatch_command_prints_a_summary(
 ) -> None:
     ava = store.customer()
     store.due(ava, store.product("Soap"), NOW - timedelta(days=29))
-    for key, value in world.settings().model_dump().items():
-        if value is not None:
-            monkeypatch.setenv(f"REPEATCART_{key.upper()}", str(value))
+    for key, value in world.settings().environment().items():
+        monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level  # the command sets up JSON logging
@@ -981,9 +984,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(world: World, tmp_path) -> N
             person = store.customer(email=f"k{n}@example.com", gid=3000 + n)
             store.due(person, store.product(f"Kill {n}"), now - timedelta(days=30))
     env = {key: value for key, value in os.environ.items() if not key.startswith("REPEATCART_")}
-    for key, value in world.settings(delivery_claim_seconds=2).model_dump().items():
-        if value is not None:
-            env[f"REPEATCART_{key.upper()}"] = str(value)
+    env.update(world.settings(delivery_claim_seconds=2).environment())
     env = subprocess_env(env)
     for fake in world.fakes.values():
         fake.delay_next(1000, 0.15)

@@ -85,7 +85,9 @@ def test_a_malformed_or_unsupported_version_is_404(shopify: FakeShopify) -> None
     assert data(response)["shop"] == {
         "name": shopify.shop_name,
         "myshopifyDomain": shopify.shop,
+        "primaryDomain": {"url": f"https://{shopify.shop}", "host": shopify.shop},
         "currencyCode": "EUR",
+        "ianaTimezone": "America/New_York",
     }
     assert response.headers["X-Shopify-API-Version"] == "2026-10"
 

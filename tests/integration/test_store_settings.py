@@ -36,7 +36,7 @@ def test_a_secret_is_stored_encrypted_with_only_its_last4_in_clear(session, base
     value, encrypted, last4 = _raw_rows(session)["shopify_token"]
     assert encrypted and TOKEN not in value and "0123456789" not in value
     assert last4 == "WXYZ"
-    assert effective_settings(session, base).shopify_token == TOKEN
+    assert effective_settings(session, base).secret("shopify_token") == TOKEN
 
 
 def test_a_blank_secret_keeps_the_stored_one(session, base) -> None:
@@ -48,7 +48,7 @@ def test_a_blank_secret_keeps_the_stored_one(session, base) -> None:
     session.commit()
     assert changed == ["klaviyo_enabled"]
     settings = effective_settings(session, base)
-    assert settings.klaviyo_api_key == "pk_first_key_0001"
+    assert settings.secret("klaviyo_api_key") == "pk_first_key_0001"
     assert settings.klaviyo_enabled is False
 
 
@@ -75,11 +75,11 @@ def test_a_changed_encryption_key_asks_for_the_secret_again(session, base) -> No
         "unreadable",
     )
     # jobs see it as unset instead of crashing
-    assert effective_settings(session, other).postscript_api_key == ""
+    assert effective_settings(session, other).secret("postscript_api_key") == ""
     # saving it again under the new key makes it readable
     save_settings(session, {"postscript_api_key": "sk_live_abcdefgh1234"}, settings=other)
     session.commit()
-    assert effective_settings(session, other).postscript_api_key == "sk_live_abcdefgh1234"
+    assert effective_settings(session, other).secret("postscript_api_key") == "sk_live_abcdefgh1234"
 
 
 def test_an_environment_secret_shows_its_source(session, base) -> None:
@@ -99,13 +99,15 @@ def test_secret_key_command_prints_a_fernet_key(capsys) -> None:
 
 
 def test_saving_a_secret_again_moves_it_to_the_newest_key(session, base) -> None:
-    old_key = base.secret_key
+    old_key = base.secret("secret_key")
     save_settings(session, {"shopify_token": TOKEN}, settings=base)
     session.commit()
     new = Fernet.generate_key().decode()
     rotating = base.model_copy(update={"secret_key": f"{new},{old_key}"})
-    assert effective_settings(session, rotating).shopify_token == TOKEN  # old still decrypts
+    assert (
+        effective_settings(session, rotating).secret("shopify_token") == TOKEN
+    )  # old still decrypts
     assert save_settings(session, {"shopify_token": TOKEN}, settings=rotating) == []
     session.commit()
     only_new = base.model_copy(update={"secret_key": new})
-    assert effective_settings(session, only_new).shopify_token == TOKEN
+    assert effective_settings(session, only_new).secret("shopify_token") == TOKEN

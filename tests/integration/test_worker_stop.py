@@ -31,9 +31,7 @@ DELIVERY_LEASE_SECONDS = 10 * 60  # the worker's delivery job holds its lease th
 
 def _env(world: World) -> dict[str, str]:  # noqa: F811
     env = {key: value for key, value in os.environ.items() if not key.startswith("REPEATCART_")}
-    for key, value in world.settings(delivery_seconds=1).model_dump().items():
-        if value is not None:
-            env[f"REPEATCART_{key.upper()}"] = str(value)
+    env.update(world.settings(delivery_seconds=1).environment())
     return subprocess_env(env)
 
 
