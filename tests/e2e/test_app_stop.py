@@ -22,7 +22,7 @@ from services.models import OutboxMessage, utcnow
 from tests.e2e.app_process import launch_app
 from tests.fakes.klaviyo import FakeKlaviyo
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.own_app]
 
 KLAVIYO_KEY = "pk_stop_test"
 STOP_LIMIT_SECONDS = 10

@@ -87,6 +87,7 @@ def preview_off(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         yield base_url, database_url
 
 
+@pytest.mark.own_app
 def test_the_preview_is_not_found_while_it_is_off(
     page: Page, viewport: str, preview_off: tuple[str, str]
 ):

@@ -46,7 +46,7 @@ from tests.e2e.conftest import screenshot
 from tests.fakes.klaviyo import FakeKlaviyo
 from tests.fakes.shopify import FakeShopify, order_webhook_payload, send_webhook
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.own_app]
 
 SHOP = "northwind-goods.myshopify.com"
 TOKEN = "shpat_northwind_e2e_token"
