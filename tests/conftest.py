@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import text
@@ -57,24 +58,34 @@ def _postgres_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def postgres_server_url() -> Iterator[str]:
-    """A throwaway database on the PostgreSQL server, dropped at the end of the run."""
+@contextmanager
+def new_postgres_database(prefix: str = "repeatcart_test") -> Iterator[str]:
+    """An empty database on the PostgreSQL server (no schema), dropped after; skips (or fails,
+    with REPEATCART_REQUIRE_POSTGRES=1) when no server is reachable."""
     reason = _postgres_reason()
     if reason is not None:
         if os.environ.get("REPEATCART_REQUIRE_POSTGRES") == "1":
             pytest.fail(reason)
         pytest.skip(reason=reason)
-    name = f"repeatcart_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = get_engine(POSTGRES_URL).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    get_engine(url).dispose()
-    forget_engines()
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield url
+    finally:
+        get_engine(url).dispose()
+        forget_engines()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A throwaway database on the PostgreSQL server, dropped at the end of the run."""
+    with new_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

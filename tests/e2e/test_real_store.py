@@ -9,20 +9,16 @@ follows. Run on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
-from sqlalchemy import func, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from services.config import PROJECT_ROOT, Settings
@@ -40,9 +36,9 @@ from services.models import (
     WebhookEvent,
     utcnow,
 )
-from tests.conftest import POSTGRES_URL, _postgres_reason
+from tests.conftest import new_postgres_database
 from tests.e2e.app_process import SECRET_KEY, VIEWPORTS, app_env, serve_app
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, wait_for
 from tests.fakes.klaviyo import FakeKlaviyo
 from tests.fakes.shopify import FakeShopify, order_webhook_payload, send_webhook
 
@@ -57,36 +53,14 @@ PASSWORD = "correct horse battery staple"
 DUE_EMAIL = "ada@northwind-goods.test"
 
 
-def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
-    """Poll the database (not the UI) until the app's background work shows up."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of each kind: no schema, no demo."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
-    reason = _postgres_reason()
-    if reason is not None:
-        if os.environ.get("REPEATCART_REQUIRE_POSTGRES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason=reason)
-    name = f"repeatcart_e2e_{uuid.uuid4().hex[:10]}"
-    admin = get_engine(POSTGRES_URL).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    get_engine(url).dispose()
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with new_postgres_database("repeatcart_e2e") as url:
+        yield url
 
 
 @pytest.fixture

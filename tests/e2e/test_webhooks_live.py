@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
 
 import pytest
 from sqlmodel import Session, select
@@ -15,19 +14,10 @@ from services.config import DEMO_SHOP_DOMAIN
 from services.db import get_engine
 from services.models import Order, Product, WebhookEvent, utcnow
 from tests.e2e.app_process import WEBHOOK_SECRET, RunningApp
+from tests.e2e.conftest import wait_for
 from tests.fakes.shopify import send_webhook
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
-    """Poll the database (not the UI) until the app's background work shows up."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def order_payload(email: str) -> dict:
