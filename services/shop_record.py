@@ -3,7 +3,7 @@
 Carts, messages, checkout links and the dashboard read the one `Shop` row; this module is the
 only writer of its identity (domain, name, primary domain, currency, time zone). It is called
 whenever a shop is configured: on the Store page's Save and Test connection, before every sync,
-after an order-export import and by `repeatcart connect-shop`.
+before an order-export import and by `repeatcart connect-shop`.
 
 The row is the shop whose data the database holds. Pointing the settings at another shop while
 that data exists is refused with a message naming both shops, because mixing two shops' orders

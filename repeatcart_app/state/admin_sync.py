@@ -362,6 +362,13 @@ class AdminSyncState(AuthState):
                     if self._left_page():
                         break
                     if not self._refresh():
+                        # done: the card's status and time tell how it went, not "started"
+                        self._sync_messages = {
+                            kind: message
+                            for kind, message in self._sync_messages.items()
+                            if message != _SYNC_MESSAGES["started"]
+                        }
+                        self._refresh()
                         break
         finally:
             async with self:

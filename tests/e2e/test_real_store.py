@@ -147,6 +147,8 @@ def sync_now(page: Page, base_url: str) -> None:
         page.get_by_test_id(f"sync-now-{kind}").click()
         expect(page.get_by_test_id(f"sync-finished-{kind}")).to_be_visible(timeout=60_000)
         expect(page.get_by_test_id(f"sync-error-{kind}")).to_have_count(0)
+        # once it has finished, the card says how it went rather than "Sync started."
+        expect(page.get_by_test_id(f"sync-message-{kind}")).to_have_count(0)
 
 
 def due_titles(page: Page) -> list[str]:
@@ -259,6 +261,7 @@ def test_a_real_store_from_connection_to_reorder(
         expect(page.get_by_test_id("sync-error-orders")).to_contain_text(
             "Shopify refused the token (HTTP 401)"
         )
+        expect(page.get_by_test_id("sync-message-orders")).to_have_count(0)
         screenshot(page, "admin-sync-refused-token-desktop")
         assert stored_counts(fresh_database) == before
         context.close()
