@@ -877,12 +877,11 @@ def test_shop_redact_without_a_token_to_ask_with_erases_nothing(client, db, env,
     assert event.status == "ignored" and "token" in event.error
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # SQLite's own files
 @pytest.mark.parametrize("topic", ["customers/redact", "shop/redact"])
 def test_redacted_data_leaves_no_copy_in_the_sqlite_files(client, db, env, admin_api, topic):
     """Deleted rows stay in free pages and in the write-ahead log unless SQLite zeroes them
     (`secure_delete`) and the log is checkpointed and truncated after the erase."""
-    if make_url(env).get_backend_name() != "sqlite":
-        pytest.skip("SQLite files only")
     seed_customer(client, env)
     db.add(Shop(shop_domain=SHOP))
     db.commit()
