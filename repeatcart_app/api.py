@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -14,11 +13,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from repeatcart_app.routes import DEMO_IMAGES, HEALTH, SHOPIFY_WEBHOOKS
-from services.db import ping, session_scope
-from services.models import utcnow
+from services.db import ping
 from services.webhook_processor import answering as answering_webhook
 from services.webhook_processor import wake as wake_webhook_processor
-from services.webhooks import ReceiveResult, receive_webhook
+from services.webhooks import accept_webhook
 
 logger = logging.getLogger(__name__)
 _IMAGE_NAME = re.compile(r"([a-z0-9-]{1,80})\.svg")
@@ -51,7 +49,7 @@ async def shopify_webhook(request: Request) -> Response:
         if len(body) > MAX_WEBHOOK_BYTES:
             return JSONResponse({"error": "payload too large"}, status_code=413)
     with answering_webhook():  # the processor steps aside meanwhile: answers come first
-        result = await run_in_threadpool(_receive, request.headers, bytes(body))
+        result = await run_in_threadpool(accept_webhook, request.headers, bytes(body))
     if result.outcome == "unauthorized":
         return JSONResponse({"error": "invalid signature"}, status_code=401)
     if result.outcome == "bad_request":
@@ -59,11 +57,6 @@ async def shopify_webhook(request: Request) -> Response:
     if result.outcome == "accepted":
         wake_webhook_processor()
     return JSONResponse({"status": result.outcome})
-
-
-def _receive(headers: Mapping[str, str], body: bytes) -> ReceiveResult:
-    with session_scope() as session:
-        return receive_webhook(session, headers, body, utcnow())
 
 
 async def demo_image(request: Request) -> Response:

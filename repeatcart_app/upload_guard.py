@@ -25,8 +25,6 @@ from repeatcart_app.state.admin_products import AdminProductsState
 from repeatcart_app.state.admin_sync import AdminSyncState
 from repeatcart_app.state.auth import SESSION_COOKIE
 from services import auth, products_admin, sync_admin
-from services.db import session_scope
-from services.models import utcnow
 
 MULTIPART_FRAMING = 64 * 1024
 """Room beside the file for the multipart boundaries and part headers."""
@@ -50,11 +48,7 @@ def upload_limits() -> dict[str, int]:
 async def admin_signed_in(token: str) -> bool:
     """Whether `token` is a live admin session (looked up in a thread: it asks the database)."""
 
-    def lookup() -> bool:
-        with session_scope() as session:
-            return auth.session_user(session, token, utcnow()) is not None
-
-    return await asyncio.to_thread(lookup)
+    return await asyncio.to_thread(auth.is_signed_in, token)
 
 
 def upload_guard(

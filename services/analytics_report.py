@@ -46,6 +46,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col
 
+from services.db import session_scope
 from services.models import CartEvent, CartEventDay, Order, Shop, utcnow
 
 CHANNELS: tuple[str, ...] = (
@@ -625,3 +626,11 @@ def buckets(start: datetime, end: datetime, granularity: Granularity) -> list[da
         found.append(first)
         first += step
     return found
+
+
+def analytics_for_range(
+    start: datetime, end: datetime, channel: str | None = None
+) -> AnalyticsReport:
+    """`analytics_report` in a transaction of its own, for the Analytics page."""
+    with session_scope() as session:
+        return analytics_report(session, start, end, channel)

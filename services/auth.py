@@ -29,7 +29,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, or_
 from sqlmodel import Session, select
 
-from services.models import AdminSession, AdminUser, LoginThrottle
+from services.db import session_scope
+from services.models import AdminSession, AdminUser, LoginThrottle, utcnow
 
 MIN_PASSWORD_LENGTH = 10
 FREE_FAILURES_PER_PAIR = 3
@@ -289,3 +290,15 @@ def purge_stale(session: Session, now: datetime) -> Purged:
         )
     )
     return Purged(ended.rowcount or 0, quiet.rowcount or 0)
+
+
+def is_signed_in(token: str) -> bool:
+    """Whether `token` is a live session, in a transaction of its own (the upload guard's check)."""
+    with session_scope() as session:
+        return session_user(session, token, utcnow()) is not None
+
+
+def end_session(token: str) -> None:
+    """`sign_out` in a transaction of its own (the dashboard's Sign out)."""
+    with session_scope() as session:
+        sign_out(session, token, utcnow())

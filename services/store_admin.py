@@ -151,6 +151,12 @@ def _connected(shop: Shop | None) -> ConnectedShop | None:
     )
 
 
+def load_store_view() -> StoreView:
+    """`store_view` in a transaction of its own, for the Store page."""
+    with session_scope() as session:
+        return store_view(session)
+
+
 def normalise_shop(raw: str) -> str:
     """`https://My-Shop.myshopify.com/admin` → `my-shop.myshopify.com`: what people paste."""
     text = raw.strip().lower()

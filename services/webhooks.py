@@ -45,6 +45,7 @@ from services.models import (
     Shop,
     Snooze,
     WebhookEvent,
+    utcnow,
 )
 from services.provider_http import ProviderError, RetryPolicy
 from services.shop_record import erase_store, fetch_identity, stored_shop
@@ -659,3 +660,9 @@ def _still_installed(settings: Settings) -> str | None:
             f"could not ask Shopify whether the app is gone: {error}"
         ) from error
     return "Shopify still accepts the Admin API token, so the app is still installed"
+
+
+def accept_webhook(headers: Mapping[str, str], body: bytes) -> ReceiveResult:
+    """`receive_webhook` in a transaction of its own, at the clock's now: the HTTP route's call."""
+    with session_scope() as session:
+        return receive_webhook(session, headers, body, utcnow())

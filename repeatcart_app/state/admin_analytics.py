@@ -16,12 +16,11 @@ from services.analytics_report import (
     PRESETS,
     AnalyticsInputError,
     AnalyticsReport,
-    analytics_report,
+    analytics_for_range,
     day_range,
     parse_days,
     preset_days,
 )
-from services.db import session_scope
 from services.models import utcnow
 from services.money import format_money
 
@@ -174,10 +173,8 @@ class AdminAnalyticsState(AuthState):
         try:
             first, last = parse_days(self.date_from, self.date_to)
             start, end = day_range(first, last)
-            with session_scope() as session:
-                report = analytics_report(
-                    session, start, end, None if self.channel == ALL_CHANNELS else self.channel
-                )
+            channel = None if self.channel == ALL_CHANNELS else self.channel
+            report = analytics_for_range(start, end, channel)
         except AnalyticsInputError as error:
             self.error = str(error)
             return

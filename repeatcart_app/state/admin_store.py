@@ -19,9 +19,9 @@ from services.store_admin import (
     ConnectedShop,
     StoreView,
     check_saved_connection,
+    load_store_view,
     remove_store_secret,
     save_store,
-    store_view,
 )
 
 _FIELDS = ("shopify_shop", "shopify_api_version", "public_url", *STORE_SECRETS)
@@ -66,8 +66,7 @@ class AdminStoreState(AuthState):
         self.connected_details = _details(shop) if shop else ""
 
     def _reload(self) -> None:
-        with session_scope() as session:
-            self._show(store_view(session))
+        self._show(load_store_view())
 
     def _saved(self, message: str) -> None:
         """After a change was stored: show what is saved now, in fresh (empty) secret fields."""
@@ -140,7 +139,7 @@ class AdminStoreState(AuthState):
             self.testing = True
             self.connection_message = ""
         result = await asyncio.to_thread(check_saved_connection)
-        view = await asyncio.to_thread(_load_view) if result.ok else None
+        view = await asyncio.to_thread(load_store_view) if result.ok else None
         async with self:
             self.testing = False
             self.connection_ok = result.ok
@@ -148,11 +147,6 @@ class AdminStoreState(AuthState):
             if view is not None:  # Shopify's answer was recorded: show the shop as it is now
                 self._show(view)
         return None
-
-
-def _load_view() -> StoreView:
-    with session_scope() as session:
-        return store_view(session)
 
 
 def _details(shop: ConnectedShop) -> str:

@@ -54,7 +54,7 @@ class AuthState(rx.State):
         """End the session and forget every admin page's data in this tab, so neither a
         reload nor Back shows (or sends the browser) anything from before."""
         if self.session_token:
-            await asyncio.to_thread(_end_session, self.session_token)
+            await asyncio.to_thread(auth.end_session, self.session_token)
         for state in _descendants(AuthState):
             (await self.get_state(state)).reset()
         self.reset()
@@ -68,11 +68,6 @@ def _descendants(state: type[rx.State]) -> list[type[rx.State]]:
         found.append(substate)
         pending.extend(substate.get_substates())
     return found
-
-
-def _end_session(token: str) -> None:
-    with session_scope() as session:
-        auth.sign_out(session, token, utcnow())
 
 
 def require_admin(state: AuthState) -> rx.event.EventSpec | None:
