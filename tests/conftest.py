@@ -33,6 +33,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last, and those serving an app of their own after the rest.
+
+    Playwright's sync API leaves its event loop marked as running on the main thread while the
+    session's browser lives, so a later test calling `asyncio.run` would fail. Starting an app
+    rebuilds the shared frontend build with that app's port, so the session's demo app would
+    lose its websocket after it.
+    """
+    items.sort(
+        key=lambda item: (
+            "e2e" in item.path.parts,
+            item.get_closest_marker("own_app") is not None,
+        )
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Start the shift before collection, so module-level dates are shifted too."""
     days = config.getoption("clock_shift_days")

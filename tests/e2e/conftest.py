@@ -14,12 +14,6 @@ from tests.e2e.app_process import CHROMIUM, CHROMIUM_FLAGS, VIEWPORTS, RunningAp
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that serve an app of their own run last: starting one rebuilds the shared frontend
-    build with that app's port, so the session's demo app would lose its websocket after it."""
-    items.sort(key=lambda item: item.get_closest_marker("own_app") is not None)
-
-
 @pytest.fixture(scope="session")
 def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     if not Path(CHROMIUM).exists():
