@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from services.config import get_settings
+from services.core.config import get_settings
 
 settings = get_settings()
 

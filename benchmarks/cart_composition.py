@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: composing one cart from the database, against the customer's and the store's size.
 
-What is measured: `services.cart_view.load_cart(session, token, now)` — the call behind every
+What is measured: `services.cart.page.load_cart(session, token, now)` — the call behind every
 cart page load — for three customers with 10, 100 and 1,000 orders (spread over ~60 products)
 in a store with a 200-product catalog and many background customers (default 5,000 with ~10
 orders each). Each run opens a fresh session, calls `load_cart` and closes the session, as the
@@ -12,7 +12,7 @@ show that the time follows the customer's own history, not the store's.
 
 Goal: a median of at most 5 ms at 100 orders. This script prints figures; it asserts nothing.
 
-The database is a temporary SQLite file migrated with `services.db.migrate` unless
+The database is a temporary SQLite file migrated with `services.core.db.migrate` unless
 `--database-url` says otherwise. A PostgreSQL URL names a server: throwaway databases are created
 on it and dropped at the end.
 """
@@ -40,10 +40,10 @@ from sqlalchemy import event, func, insert, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, select
 
-from services.cart_view import load_cart
-from services.carts import get_or_create_link, new_token
-from services.db import forget_engines, get_engine, migrate
-from services.models import (
+from services.cart.links import get_or_create_link, new_token
+from services.cart.page import load_cart
+from services.core.db import forget_engines, get_engine, migrate
+from services.core.tables import (
     CartLink,
     Customer,
     DueItem,
@@ -54,8 +54,8 @@ from services.models import (
     Variant,
     YmalItem,
 )
-from services.recompute import recompute_all
-from services.replenishment import percentile
+from services.engine import percentile
+from services.engine.recompute import recompute_all
 
 GOAL_MS = 5.0
 GOAL_ORDERS = 100

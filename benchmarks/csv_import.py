@@ -35,9 +35,9 @@ from pathlib import Path
 from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
-from services.db import get_engine, migrate
-from services.ingest import import_order_export, refresh_due_dates, upsert_orders
-from services.models import DueItem, Order, OrderLine, Product, Shop, Variant
+from services.core.db import get_engine, migrate
+from services.core.tables import DueItem, Order, OrderLine, Product, Shop, Variant
+from services.ingest.orders import import_order_export, refresh_due_dates, upsert_orders
 from services.shopify.order_export import (  # noqa: E402
     EXPORT_COLUMNS,
     OrderExportReader,

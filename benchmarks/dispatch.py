@@ -36,17 +36,10 @@ from sqlalchemy import delete, func, insert  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
 from benchmarks.report import print_table  # noqa: E402
-from services.config import Settings  # noqa: E402
-from services.db import forget_engines, get_engine, migrate  # noqa: E402
-from services.dispatch import _candidates, deliver, scan_due  # noqa: E402
-from services.messaging import (  # noqa: E402
-    AttentiveClient,
-    KlaviyoClient,
-    MessagingClient,
-    PostscriptClient,
-    limiter_for,
-)
-from services.models import (  # noqa: E402
+from services.core.config import Settings  # noqa: E402
+from services.core.db import forget_engines, get_engine, migrate  # noqa: E402
+from services.core.provider_http import RateLimiter  # noqa: E402
+from services.core.tables import (  # noqa: E402
     CartLink,
     Customer,
     DueItem,
@@ -56,7 +49,14 @@ from services.models import (  # noqa: E402
     SyncState,
     Variant,
 )
-from services.provider_http import RateLimiter  # noqa: E402
+from services.dispatch import _candidates, deliver, scan_due  # noqa: E402
+from services.messaging import (  # noqa: E402
+    AttentiveClient,
+    KlaviyoClient,
+    MessagingClient,
+    PostscriptClient,
+    limiter_for,
+)
 from tests.fakes.attentive import FakeAttentive  # noqa: E402
 from tests.fakes.klaviyo import FakeKlaviyo  # noqa: E402
 from tests.fakes.postscript import FakePostscript  # noqa: E402

@@ -39,7 +39,7 @@ from report import print_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root, for tests.e2e
 
-from services.replenishment import percentile  # noqa: E402
+from services.engine import percentile  # noqa: E402
 from tests.e2e.app_process import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_FLAGS,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: merging 10,000 order-export placeholders into a 5,000-product Shopify catalog.
 
-What is measured: `services.placeholder_merge.merge_placeholders` (matching, moving every row
+What is measured: `services.ingest.placeholder_merge.merge_placeholders` (matching, moving every row
 that points at a merged placeholder, deleting the placeholders, relearning the touched intervals
 and re-dating the touched customers) plus its commit, on a store built like this:
 
@@ -40,8 +40,8 @@ from sqlalchemy import func, insert, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
-from services.db import forget_engines, get_engine, migrate
-from services.models import (
+from services.core.db import forget_engines, get_engine, migrate
+from services.core.tables import (
     CartEvent,
     CartLink,
     Customer,
@@ -54,9 +54,9 @@ from services.models import (
     Variant,
     YmalItem,
 )
-from services.placeholder_merge import PlaceholderMergeReport, merge_placeholders
-from services.recompute import recompute_all
-from services.replenishment import percentile
+from services.engine import percentile
+from services.engine.recompute import recompute_all
+from services.ingest.placeholder_merge import PlaceholderMergeReport, merge_placeholders
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 PRODUCTS = 5_000

@@ -33,15 +33,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert  # noqa: E402
 
-import services.sync as sync_module  # noqa: E402
+import services.sync.store_sync as sync_module  # noqa: E402
 from benchmarks.report import print_table  # noqa: E402
-from services.config import get_settings  # noqa: E402
-from services.db import forget_engines, get_engine, migrate, session_scope  # noqa: E402
-from services.ingest import upsert_orders  # noqa: E402
-from services.models import Order, OrderLine, utcnow  # noqa: E402
+from services.core.config import get_settings  # noqa: E402
+from services.core.db import forget_engines, get_engine, migrate, session_scope  # noqa: E402
+from services.core.tables import Order, OrderLine, utcnow  # noqa: E402
+from services.ingest.orders import upsert_orders  # noqa: E402
 from services.shopify.client import ShopifyClient  # noqa: E402
 from services.shopify.records import OrderRecord  # noqa: E402
-from services.sync import sync_orders, sync_products  # noqa: E402
+from services.sync.store_sync import sync_orders, sync_products  # noqa: E402
 from tests.fakes.shopify import FakeShopify  # noqa: E402
 
 START = datetime(2025, 1, 1, tzinfo=UTC)

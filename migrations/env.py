@@ -3,9 +3,9 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import services.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from services.config import get_settings
-from services.db import get_engine
+import services.core.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from services.core.config import get_settings
+from services.core.db import get_engine
 
 config = context.config
 url = config.attributes.get("database_url") or get_settings().database_url

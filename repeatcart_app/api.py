@@ -13,10 +13,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from repeatcart_app.routes import DEMO_IMAGES, HEALTH, SHOPIFY_WEBHOOKS
-from services.db import ping
-from services.webhook_processor import answering as answering_webhook
-from services.webhook_processor import wake as wake_webhook_processor
-from services.webhooks import accept_webhook
+from services.core.db import ping
+from services.sync.webhook_intake import accept_webhook
+from services.sync.webhook_processor import answering as answering_webhook
+from services.sync.webhook_processor import wake as wake_webhook_processor
 
 logger = logging.getLogger(__name__)
 _IMAGE_NAME = re.compile(r"([a-z0-9-]{1,80})\.svg")

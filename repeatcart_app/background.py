@@ -8,8 +8,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from services.config import get_settings
-from services.shutdown import request_stop
+from services.core.config import get_settings
+from services.core.shutdown import request_stop
 from services.worker import build_scheduler
 
 log = logging.getLogger(__name__)

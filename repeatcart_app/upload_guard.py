@@ -24,7 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from repeatcart_app.state.admin_products import AdminProductsState
 from repeatcart_app.state.admin_sync import AdminSyncState
 from repeatcart_app.state.auth import SESSION_COOKIE
-from services import auth, products_admin, sync_admin
+from services.auth import admins as auth
+from services.products import intervals as products_admin
+from services.sync import runs as sync_admin
 
 MULTIPART_FRAMING = 64 * 1024
 """Room beside the file for the multipart boundaries and part headers."""

@@ -28,7 +28,7 @@ extras=""
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras" 2>&1 \
   | grep -v "^WARNING: Location" || true
-.venv/bin/python -c "import reflex, sqlmodel, services.config" \
+.venv/bin/python -c "import reflex, sqlmodel, services.core.config" \
   || { echo "error: Python packages did not install" >&2; exit 1; }
 
 if [ ! -x "$REFLEX_BUN_PATH" ]; then

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, select
 
-from services.carts import cart_url, get_or_create_link
-from services.config import get_settings
-from services.db import migrate, session_scope
-from services.models import AdminUser, Customer, Shop, utcnow
-from services.shutdown import Stopping, stop_on_signals
-from services.store_settings import effective_settings, load_effective_settings
+from services.cart.links import cart_url, get_or_create_link
+from services.core.config import get_settings
+from services.core.db import migrate, session_scope
+from services.core.shutdown import Stopping, stop_on_signals
+from services.core.tables import AdminUser, Customer, Shop, utcnow
+from services.settings.effective import effective_settings, load_effective_settings
 
 
 def _cmd_migrate(_args: argparse.Namespace) -> int:
@@ -78,7 +78,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _demo_admin_email(session: Session) -> str | None:
-    from services.config import DEMO_SHOP_DOMAIN
+    from services.core.config import DEMO_SHOP_DOMAIN
 
     email = f"admin@{DEMO_SHOP_DOMAIN}"
     found = session.exec(select(AdminUser.email).where(AdminUser.email == email)).first()
@@ -88,7 +88,7 @@ def _demo_admin_email(session: Session) -> str | None:
 def _cmd_create_admin(args: argparse.Namespace) -> int:
     import getpass
 
-    from services.auth import AuthError, check_password_strength, create_admin
+    from services.auth.admins import AuthError, check_password_strength, create_admin
 
     migrate()
     if sys.stdin.isatty():
@@ -126,10 +126,10 @@ def _cmd_cart_link(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_orders(args: argparse.Namespace) -> int:
-    from services.ingest import import_order_export
-    from services.placeholder_merge import merge_after_order_import
-    from services.shop_record import ShopSetupError, ensure_shop
+    from services.ingest.orders import import_order_export
+    from services.ingest.placeholder_merge import merge_after_order_import
     from services.shopify.order_export import OrderExportError
+    from services.sync.shop_record import ShopSetupError, ensure_shop
 
     migrate()
     try:  # the file's orders belong to the configured shop: record it, or refuse a switch
@@ -173,11 +173,11 @@ def _cmd_import_orders(args: argparse.Namespace) -> int:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from services.logs import configure_logging
-    from services.provider_http import ProviderError
-    from services.shop_record import ShopSetupError
+    from services.core.logs import configure_logging
+    from services.core.provider_http import ProviderError
     from services.shopify.client import ShopifyClient
-    from services.sync import sync_orders, sync_products
+    from services.sync.shop_record import ShopSetupError
+    from services.sync.store_sync import sync_orders, sync_products
 
     migrate()
     configure_logging()
@@ -201,10 +201,10 @@ def _cmd_sync(args: argparse.Namespace) -> int:
 
 
 def _cmd_connect_shop(args: argparse.Namespace) -> int:
-    from services.config import DEMO_SHOP_DOMAIN
-    from services.provider_http import ProviderError
-    from services.shop_record import ShopSetupError, describe_shopify_error, ensure_shop
+    from services.core.config import DEMO_SHOP_DOMAIN
+    from services.core.provider_http import ProviderError
     from services.shopify.client import ShopifyClient
+    from services.sync.shop_record import ShopSetupError, describe_shopify_error, ensure_shop
 
     migrate()
     settings = load_effective_settings()
@@ -232,7 +232,7 @@ def _cmd_connect_shop(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from services.logs import configure_logging
+    from services.core.logs import configure_logging
     from services.worker import JOBS, run_job, run_worker
 
     migrate()
@@ -245,9 +245,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_dispatch(args: argparse.Namespace) -> int:
+    from services.core.logs import configure_logging
     from services.dispatch import INTEGRATIONS, plan, resume_integration, run_dispatch
-    from services.logs import configure_logging
-    from services.store_settings import load_effective_settings
+    from services.settings.effective import load_effective_settings
 
     migrate()
     configure_logging()
@@ -279,7 +279,7 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
 
 
 def _cmd_privacy_export(args: argparse.Namespace) -> int:
-    from services.webhooks import privacy_export_json
+    from services.sync.webhook_intake import privacy_export_json
 
     with session_scope() as session:
         text = privacy_export_json(session, args.request_id)
@@ -312,7 +312,7 @@ class _ProgressLine:
 
 
 def _cmd_secret_key(_args: argparse.Namespace) -> int:
-    from services.secrets import new_key
+    from services.core.secrets import new_key
 
     print(new_key())
     return 0

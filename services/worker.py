@@ -21,22 +21,22 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from services.analytics_report import count_closed_days
-from services.auth import purge_stale
-from services.config import Settings, get_settings
-from services.db import session_scope
+from services.auth.admins import purge_stale
+from services.core.config import Settings, get_settings
+from services.core.db import session_scope
+from services.core.leases import LeaseLost, lease
+from services.core.logs import log_fields
+from services.core.provider_http import ProviderError
+from services.core.shutdown import Stopping, stop_on_signals
+from services.core.tables import utcnow
 from services.dispatch import run_delivery, run_scan
-from services.leases import LeaseLost, lease
-from services.logs import log_fields
-from services.models import utcnow
-from services.provider_http import ProviderError
-from services.recompute import STORE_RECOMPUTE_LEASE, relearn_queued
-from services.shop_record import ShopSetupError
+from services.engine.recompute import STORE_RECOMPUTE_LEASE, relearn_queued
+from services.reporting.analytics import count_closed_days
+from services.settings.effective import load_effective_settings
 from services.shopify.client import ShopifyClient
-from services.shutdown import Stopping, stop_on_signals
-from services.store_settings import load_effective_settings
-from services.sync import recompute_nightly, sync_orders, sync_products
-from services.webhooks import process_pending_webhooks
+from services.sync.shop_record import ShopSetupError
+from services.sync.store_sync import recompute_nightly, sync_orders, sync_products
+from services.sync.webhook_intake import process_pending_webhooks
 
 __all__ = ["JOBS", "Job", "build_scheduler", "run_job", "run_worker"]
 

@@ -19,13 +19,10 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlmodel import Session, SQLModel, col, select
 
-from services.analytics_report import analytics_report
-from services.cart_view import load_cart
-from services.config import Settings
-from services.customers_admin import customer_page
-from services.dispatch import CLAIM_BATCH, PENDING, _claim_query, scan_due
-from services.insights import due_per_day
-from services.models import (
+from services.cart.page import load_cart
+from services.cart.snoozes import active_snoozes
+from services.core.config import Settings
+from services.core.tables import (
     CartEvent,
     CartLink,
     Customer,
@@ -35,9 +32,12 @@ from services.models import (
     Snooze,
     WebhookEvent,
 )
-from services.recompute import buyers_of, customers_due_for, recompute_customers
-from services.snoozes import active_snoozes
-from services.webhooks import process_pending_webhooks
+from services.customers.directory import customer_page
+from services.dispatch import CLAIM_BATCH, PENDING, _claim_query, scan_due
+from services.engine.recompute import buyers_of, customers_due_for, recompute_customers
+from services.reporting.analytics import analytics_report
+from services.reporting.insights import due_per_day
+from services.sync.webhook_intake import process_pending_webhooks
 
 TABLES = frozenset(SQLModel.metadata.tables)
 SMALL_TABLES = frozenset({"shop", "ymal_item", "app_setting", "integration_status", "sync_state"})
@@ -136,7 +136,7 @@ def _outbox_claim(session: Session, store: Store) -> object:
 
 
 def _privacy_export(session: Session, store: Store) -> object:
-    """What `customers/data_request` reads about one customer (as `services.webhooks` does)."""
+    """What `customers/data_request` reads about one customer (as the webhook intake does)."""
     cid = store.customer_id
     return [
         session.exec(select(CartLink).where(CartLink.customer_id == cid)).all(),

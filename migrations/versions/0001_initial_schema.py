@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import services.models
+import services.core.tables
 
 
 revision: str = '0001'
@@ -29,7 +29,7 @@ def upgrade() -> None:
     sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('first_name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('last_name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('created_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('shopify_gid')
     )
@@ -46,7 +46,7 @@ def upgrade() -> None:
     sa.Column('image_url', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('interval_override_days', sa.Float(), nullable=True),
     sa.Column('replacement_product_id', sa.Integer(), nullable=True),
-    sa.Column('updated_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['replacement_product_id'], ['product.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('shopify_gid')
@@ -70,15 +70,15 @@ def upgrade() -> None:
     sa.Column('store_url', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('store_interval_days', sa.Float(), nullable=True),
     sa.Column('store_p75_days', sa.Float(), nullable=True),
-    sa.Column('updated_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('cart_link',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=False),
     sa.Column('token', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('created_at', services.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', services.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', services.core.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('token')
@@ -93,7 +93,7 @@ def upgrade() -> None:
     sa.Column('p75', sa.Float(), nullable=False),
     sa.Column('mean', sa.Float(), nullable=False),
     sa.Column('n', sa.Integer(), nullable=False),
-    sa.Column('computed_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('computed_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['product_id'], ['product.id'], ),
     sa.PrimaryKeyConstraint('product_id')
     )
@@ -102,9 +102,9 @@ def upgrade() -> None:
     sa.Column('shopify_gid', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=True),
-    sa.Column('processed_at', services.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', services.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('cancelled_at', services.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('processed_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('cancelled_at', services.core.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('financial_status', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('test', sa.Boolean(), nullable=False),
     sa.Column('total_cents', sa.Integer(), nullable=False),
@@ -158,7 +158,7 @@ def upgrade() -> None:
     sa.Column('value_cents', sa.Integer(), nullable=True),
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('occurred_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['cart_link_id'], ['cart_link.id'], ),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -171,14 +171,14 @@ def upgrade() -> None:
     sa.Column('customer_id', sa.Integer(), nullable=False),
     sa.Column('product_id', sa.Integer(), nullable=False),
     sa.Column('variant_id', sa.Integer(), nullable=True),
-    sa.Column('last_purchased_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_purchased_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_quantity', sa.Integer(), nullable=False),
     sa.Column('interval_days', sa.Float(), nullable=False),
     sa.Column('interval_source', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('due_at', services.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('remind_at', services.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('late_at', services.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('computed_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('remind_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('late_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('computed_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.ForeignKeyConstraint(['product_id'], ['product.id'], ),
     sa.ForeignKeyConstraint(['variant_id'], ['variant.id'], ),

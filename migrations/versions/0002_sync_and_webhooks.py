@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import services.models
+import services.core.tables
 
 
 revision: str = '0002'
@@ -25,8 +25,8 @@ def upgrade() -> None:
     op.create_table('job_lease',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('holder', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('acquired_at', services.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('acquired_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
     op.create_table('privacy_export',
@@ -35,7 +35,7 @@ def upgrade() -> None:
     sa.Column('customer_gid', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('email', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('found', sa.Boolean(), nullable=False),
-    sa.Column('created_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -44,15 +44,15 @@ def upgrade() -> None:
 
     op.create_table('sync_state',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('cursor', services.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cursor', services.core.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('bulk_operation_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('bulk_started_at', services.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('bulk_started_at', services.core.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('recompute_pending', sa.Boolean(), nullable=False),
     sa.Column('running', sa.Boolean(), nullable=False),
     sa.Column('progress_done', sa.Integer(), nullable=False),
     sa.Column('progress_total', sa.Integer(), nullable=True),
-    sa.Column('last_started_at', services.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_finished_at', services.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_started_at', services.core.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_finished_at', services.core.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('last_summary', sa.JSON(), nullable=False),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -63,11 +63,11 @@ def upgrade() -> None:
     sa.Column('event_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('topic', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('shop_domain', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('received_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('processed_at', services.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('processed_at', services.core.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('event_id')

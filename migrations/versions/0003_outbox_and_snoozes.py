@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import services.models
+import services.core.tables
 
 
 revision: str = '0003'
@@ -25,9 +25,9 @@ def upgrade() -> None:
     op.create_table('integration_status',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('key_fingerprint', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('auth_failed_at', services.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('auth_failed_at', services.core.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('updated_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
     op.create_table('outbox_message',
@@ -39,14 +39,14 @@ def upgrade() -> None:
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('claimed_by', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('claimed_until', services.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_until', services.core.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('provider_status', sa.Integer(), nullable=True),
     sa.Column('skip_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('created_at', services.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', services.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', services.core.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('integration', 'idempotency_key', name='uq_outbox_integration_key')
@@ -59,8 +59,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=False),
     sa.Column('product_id', sa.Integer(), nullable=True),
-    sa.Column('until', services.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('created_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('until', services.core.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.ForeignKeyConstraint(['product_id'], ['product.id'], ),
     sa.PrimaryKeyConstraint('id')

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import services.models
+import services.core.tables
 
 
 revision: str = '0004'
@@ -26,24 +26,24 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('password_hash', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('created_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('email')
     )
     op.create_table('login_throttle',
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('failures', sa.Integer(), nullable=False),
-    sa.Column('window_started_at', services.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('locked_until', services.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('window_started_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('locked_until', services.core.tables.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('key')
     )
     op.create_table('admin_session',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', services.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', services.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', services.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', services.core.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['admin_user.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('token_hash')

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import services.models
+import services.core.tables
 
 
 revision: str = '0005'
@@ -27,7 +27,7 @@ def upgrade() -> None:
     sa.Column('value', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('encrypted', sa.Boolean(), nullable=False),
     sa.Column('last4', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('updated_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
@@ -42,8 +42,8 @@ def upgrade() -> None:
     sa.Column('errors', sa.JSON(), nullable=False),
     sa.Column('error_count', sa.Integer(), nullable=False),
     sa.Column('summary', sa.JSON(), nullable=False),
-    sa.Column('started_at', services.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', services.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', services.core.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('failure', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import services.models
+import services.core.tables
 
 
 revision: str = '0008'
@@ -24,7 +24,7 @@ def upgrade() -> None:
     with op.batch_alter_table('shop') as batch:
         batch.add_column(sa.Column('primary_domain', sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default=''))
         batch.add_column(sa.Column('timezone', sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default=''))
-        batch.add_column(sa.Column('identity_checked_at', services.models.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('identity_checked_at', services.core.tables.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import services.models
+import services.core.tables
 
 
 revision: str = '0010'
@@ -29,7 +29,7 @@ def upgrade() -> None:
     op.create_table('pending_relearn',
     sa.Column('product_id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('requests', sa.Integer(), nullable=False),
-    sa.Column('queued_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('queued_at', services.core.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('product_id')
     )
 

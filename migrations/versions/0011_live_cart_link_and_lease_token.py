@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import services.models
+import services.core.tables
 
 
 revision: str = '0011'
@@ -34,7 +34,7 @@ def upgrade() -> None:
         'cart_link',
         sa.column('id', sa.Integer),
         sa.column('customer_id', sa.Integer),
-        sa.column('revoked_at', services.models.UTCDateTime(timezone=True)),
+        sa.column('revoked_at', services.core.tables.UTCDateTime(timezone=True)),
     )
     newest_live = (
         sa.select(sa.func.max(cart_link.c.id))
@@ -44,7 +44,7 @@ def upgrade() -> None:
     op.execute(
         cart_link.update()
         .where(cart_link.c.revoked_at.is_(None), cart_link.c.id.not_in(newest_live))
-        .values(revoked_at=services.models.utcnow())
+        .values(revoked_at=services.core.tables.utcnow())
     )
     op.create_index(
         'ux_cart_link_live_customer',

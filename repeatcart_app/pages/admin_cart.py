@@ -13,7 +13,7 @@ from repeatcart_app.components.admin_cart_parts import field, product_thumb, sav
 from repeatcart_app.components.admin_frame import admin_page
 from repeatcart_app.components.admin_parts import section_card, when_loaded
 from repeatcart_app.state.admin_cart import AdminCartState, CustomerRow, ProductRow
-from services.cart_settings import (
+from services.settings.cart import (
     ACCENT_COLORS,
     BANNER_MAX,
     DEFAULT_INTERVAL_RANGE,

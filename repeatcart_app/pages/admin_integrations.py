@@ -11,7 +11,7 @@ from repeatcart_app.components.admin_integrations_log import delivery_log_sectio
 from repeatcart_app.components.admin_parts import TONES, secret_note, status_badge, when_loaded
 from repeatcart_app.state.admin_integrations import AdminIntegrationsState as State
 from services.dispatch import INTEGRATIONS
-from services.integrations_admin import LABELS, RECIPIENT_KIND
+from services.settings.integrations import LABELS, RECIPIENT_KIND
 
 _ABOUT = {
     "klaviyo": "Email flows: a private API key (pk_…) with events and profiles write access.",

@@ -16,7 +16,7 @@ from repeatcart_app.components.admin_parts import (
 )
 from repeatcart_app.components.layout import desktop_only, phone_only
 from repeatcart_app.state.admin_products import BULK_UPLOAD_ID, AdminProductsState
-from services.products_admin import MAX_CSV_BYTES
+from services.products.intervals import MAX_CSV_BYTES
 
 State = AdminProductsState
 

@@ -11,7 +11,9 @@ from datetime import date
 import reflex as rx
 
 from repeatcart_app.state.auth import AuthState, require_admin
-from services.analytics_report import (
+from services.core.money import format_money
+from services.core.tables import utcnow
+from services.reporting.analytics import (
     CHANNELS,
     PRESETS,
     AnalyticsInputError,
@@ -21,8 +23,6 @@ from services.analytics_report import (
     parse_days,
     preset_days,
 )
-from services.models import utcnow
-from services.money import format_money
 
 ALL_CHANNELS = "all"
 CHANNEL_LABELS: dict[str, str] = {

@@ -1,6 +1,6 @@
 """The dashboard's Cart page: cart settings by section, the YMAL picker and the cart preview.
 
-Every field is validated on the server (services.cart_settings); a section saves all of its
+Every field is validated on the server (services.settings.cart); a section saves all of its
 fields or none, and each field shows its own message. Changing the reminder timing re-dates
 every customer's due rows in a background task, so the page stays responsive meanwhile.
 """
@@ -13,9 +13,9 @@ import dataclasses
 import reflex as rx
 
 from repeatcart_app.state.auth import AuthState, require_admin
-from services import cart_settings as settings_service
-from services.db import session_scope
-from services.store_settings import effective_settings
+from services.core.db import session_scope
+from services.settings import cart as settings_service
+from services.settings.effective import effective_settings
 
 SECTIONS = ("banner", "timing", "appearance")
 SECTION_FIELDS = {

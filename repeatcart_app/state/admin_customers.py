@@ -12,7 +12,9 @@ import reflex as rx
 
 from repeatcart_app.state.auth import AuthState, require_admin
 from repeatcart_app.state.paged_list import PagedList
-from services.customers_admin import (
+from services.core.db import session_scope
+from services.core.tables import utcnow
+from services.customers.directory import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_SORT,
     SORTS,
@@ -25,8 +27,6 @@ from services.customers_admin import (
     normalise_sort,
     rotate_customer_link,
 )
-from services.db import session_scope
-from services.models import utcnow
 
 GONE = "This customer no longer exists. The list has been refreshed."
 

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import reflex as rx
-
-from repeatcart_app.state.auth import AuthState, require_admin
-from services.db import session_scope
-from services.models import utcnow
-from services.overview import store_overview
+from repeatcart_app.state.auth import AuthState, admin_event
+from services.reporting.overview import load_overview
 
 
 class AdminHomeState(AuthState):
@@ -18,18 +14,12 @@ class AdminHomeState(AuthState):
     due_customers: str = "0"
     loaded: bool = False
 
-    @rx.event
+    @admin_event
     def load(self):
-        denied = require_admin(self)
-        if denied is not None:
-            self.loaded = False
-            return denied
-        with session_scope() as session:
-            overview = store_overview(session, utcnow())
+        overview = load_overview()
         self.shop_name = overview.shop_name
         self.shop_domain = overview.shop_domain
         self.customers = f"{overview.customers:,}"
         self.orders = f"{overview.orders:,}"
         self.due_customers = f"{overview.due_customers:,}"
         self.loaded = True
-        return None

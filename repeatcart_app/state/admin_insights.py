@@ -1,5 +1,5 @@
 """The dashboard's Insights page state: one product's reorder-gap distribution and the customers
-coming due over the next 30 days, both computed by `services.insights`."""
+coming due over the next 30 days, both computed by `services.reporting.insights`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import reflex as rx
 from repeatcart_app.state.admin_products import format_days
 from repeatcart_app.state.auth import AuthState, require_admin
 from repeatcart_app.state.paged_list import search_text
-from services import insights, products_admin
-from services.db import session_scope
-from services.models import utcnow
+from services.core.db import session_scope
+from services.core.tables import utcnow
+from services.products import intervals as products_admin
+from services.reporting import insights
 
 PICKER_RESULTS = 8
 

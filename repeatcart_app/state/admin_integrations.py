@@ -1,7 +1,7 @@
 """The dashboard's Integrations page state: keys, on/off, test events, the delivery log.
 
 No key ever enters this state: a key goes from the submitted form to
-`services.integrations_admin`, which encrypts it; the page shows only "ends in ••••1234". Values
+`services.settings.integrations`, which encrypts it; the page shows only "ends in ••••1234". Values
 are kept per integration in small dicts keyed by its name, and the delivery log holds only the
 visible page of rows.
 """
@@ -13,9 +13,9 @@ import asyncio
 import reflex as rx
 
 from repeatcart_app.state.auth import AuthState, require_admin
-from services.db import session_scope
+from services.core.db import session_scope
 from services.dispatch import INTEGRATIONS
-from services.integrations_admin import (
+from services.settings.integrations import (
     LABELS,
     DeliveryLog,
     IntegrationView,

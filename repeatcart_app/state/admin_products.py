@@ -1,5 +1,6 @@
 """The dashboard's Products page state: one page of products at a time, and the merchant's
-interval overrides and replacement mappings, each checked and saved by `services.products_admin`.
+interval overrides and replacement mappings, each checked and saved by
+`services.products.intervals`.
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from sqlmodel import Session
 
 from repeatcart_app.state.auth import AuthState, require_admin
 from repeatcart_app.state.paged_list import PagedList, search_text
-from services import products_admin
-from services.db import session_scope
-from services.models import utcnow
-from services.products_admin import (
+from services.core.db import session_scope
+from services.core.tables import utcnow
+from services.products import intervals as products_admin
+from services.products.intervals import (
     INTERVAL_RANGE_MESSAGE,
     PAGE_SIZE,
     SORT_KEYS,

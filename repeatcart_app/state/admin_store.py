@@ -1,7 +1,7 @@
 """The dashboard's Store page state: the Shopify connection and the carts' public address.
 
 Secrets never enter this state: the form's password fields go straight from the submitted form
-to `services.store_admin`, and the page shows only "ends in ••••1234". The form is remounted
+to `services.settings.store`, and the page shows only "ends in ••••1234". The form is remounted
 (`form_key`) after a successful save, which empties the password fields; after a refused save
 it is left as typed, so nothing the merchant entered is lost.
 """
@@ -13,8 +13,8 @@ import asyncio
 import reflex as rx
 
 from repeatcart_app.state.auth import AuthState, require_admin
-from services.db import session_scope
-from services.store_admin import (
+from services.core.db import session_scope
+from services.settings.store import (
     STORE_SECRETS,
     ConnectedShop,
     StoreView,

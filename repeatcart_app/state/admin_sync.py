@@ -1,6 +1,6 @@
 """The dashboard's Sync page state: sync status cards, "Sync now", and CSV order imports.
 
-The work runs in threads of the web process (`services.sync_admin`); this state only starts it
+The work runs in threads of the web process (`services.sync.runs`); this state only starts it
 and follows it. Two background events poll the database: one while a sync runs, one while an
 import runs; each stops when its work is done or when the browser has left the page.
 """
@@ -15,9 +15,10 @@ import reflex as rx
 
 from repeatcart_app import routes
 from repeatcart_app.state.auth import AuthState, require_admin
-from services import placeholder_merge, sync_admin
-from services.db import session_scope
-from services.models import utcnow
+from services.core.db import session_scope
+from services.core.tables import utcnow
+from services.ingest import placeholder_merge
+from services.sync import runs as sync_admin
 
 UPLOAD_ID = "order-export"
 POLL_SECONDS = 1.0

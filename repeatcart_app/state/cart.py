@@ -20,14 +20,14 @@ import reflex as rx
 from sqlmodel import Session
 
 from repeatcart_app.routes import checkout_preview_url
-from services.analytics import CartEventKind, record_cart_event
-from services.cart_view import CartView, current_shop, load_cart
-from services.carts import PREVIEW_PARAM, checkout_permalink, clamp_quantity, normalise_channel
-from services.db import session_scope
-from services.models import utcnow
-from services.money import format_money
-from services.replenishment import CartItem
-from services.snoozes import SNOOZE_WEEKS, clear_snooze, snooze
+from services.cart.events import CartEventKind, record_cart_event
+from services.cart.links import PREVIEW_PARAM, checkout_permalink, clamp_quantity, normalise_channel
+from services.cart.page import CartView, current_shop, load_cart
+from services.cart.snoozes import SNOOZE_WEEKS, clear_snooze, snooze
+from services.core.db import session_scope
+from services.core.money import format_money
+from services.core.tables import utcnow
+from services.engine import CartItem
 
 logger = logging.getLogger(__name__)
 

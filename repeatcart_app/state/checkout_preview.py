@@ -5,8 +5,8 @@ import dataclasses
 
 import reflex as rx
 
-from services.checkout_preview import PermalinkRefused, PreviewOff, describe_permalink
-from services.db import session_scope
+from services.cart.checkout_preview import PermalinkRefused, PreviewOff, describe_permalink
+from services.core.db import session_scope
 
 
 @dataclasses.dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from repeatcart_app.state.auth import require_admin
+from repeatcart_app.state.auth import admin_event
 
 MAX_SEARCH_LENGTH = 200
 
@@ -62,48 +62,28 @@ class PagedList(rx.State, mixin=True):
         self.page = 1
         self._fetch()
 
-    @rx.event
+    @admin_event
     def search(self, form_data: dict):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self.query = self._clean_query(str(form_data.get("query", "")))
         self._first_page()
-        return None
 
-    @rx.event
+    @admin_event
     def clear_search(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self.query = ""
         self._first_page()
-        return None
 
-    @rx.event
+    @admin_event
     def change_sort(self, value: str):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self._apply_sort(str(value))
         self._first_page()
-        return None
 
-    @rx.event
+    @admin_event
     def next_page(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         if self.page < self.pages:
             self.page += 1
         self._fetch()
-        return None
 
-    @rx.event
+    @admin_event
     def previous_page(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self.page = max(1, self.page - 1)
         self._fetch()
-        return None

@@ -5,7 +5,8 @@ An adapter: it speaks HTTP and takes plain records; the dispatcher owns the outb
 
 from __future__ import annotations
 
-from services.config import Settings
+from services.core.config import Settings
+from services.core.provider_http import RetryPolicy
 from services.messaging.attentive import AttentiveClient
 from services.messaging.base import (
     DueEvent,
@@ -18,7 +19,6 @@ from services.messaging.base import (
 from services.messaging.klaviyo import KlaviyoClient
 from services.messaging.phone import to_e164
 from services.messaging.postscript import PostscriptClient
-from services.provider_http import RetryPolicy
 
 __all__ = [
     "AttentiveClient",

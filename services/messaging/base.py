@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import httpx
 
-from services.provider_http import ProviderError, RateLimiter, RetryPolicy, default_classify
+from services.core.provider_http import ProviderError, RateLimiter, RetryPolicy, default_classify
 
 __all__ = [
     "DueEvent",

@@ -7,9 +7,9 @@ from typing import ClassVar
 
 import httpx
 
+from services.core.provider_http import RateLimiter, RetryPolicy
 from services.messaging import payloads
 from services.messaging.base import DueEvent, HttpMessagingClient, Recipient
-from services.provider_http import RateLimiter, RetryPolicy
 
 __all__ = ["PostscriptClient"]
 

@@ -5,7 +5,7 @@ cost before sending it, reads `throttleStatus` from every reply, and waits until
 enough points, so a steady sync is never throttled. A THROTTLED reply anyway (another app shares
 the bucket), a 429/503 with `Retry-After`, a 5xx, a timeout or a reset goes through the shared
 `RetryPolicy`. It hands back plain records (`services.shopify.parse`) and never writes the
-database: `services.sync` does.
+database: `services.sync.store_sync` does.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from services.config import Settings
-from services.provider_http import ProviderError, RetryLater, RetryPolicy, retry_after_seconds
+from services.core.config import Settings
+from services.core.provider_http import ProviderError, RetryLater, RetryPolicy, retry_after_seconds
 from services.shopify import queries
 from services.shopify.parse import order_record, product_record
 from services.shopify.query_cost import requested_cost

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from os import PathLike
 from typing import Any, TextIO
 
-from services.money import parse_money
+from services.core.money import parse_money
 from services.shopify.records import LineItemRecord, OrderRecord
 
 # The columns of a real export, in Shopify's order (most of them are not read).

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from services.money import parse_money
+from services.core.money import parse_money
 from services.shopify.records import LineItemRecord, OrderRecord, ProductRecord, VariantRecord
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Plain records of Shopify orders, the same whichever way they arrive (CSV, GraphQL, webhooks).
 
-Adapters build them; orchestration (`services.ingest`) writes them to the database. Keeping one
-shape means every source is matched, upserted and counted by the same code.
+Adapters build them; orchestration (`services.ingest.orders`) writes them to the database.
+Keeping one shape means every source is matched, upserted and counted by the same code.
 """
 
 from __future__ import annotations

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 from sqlmodel import Session
 
-from services.config import PROJECT_ROOT
-from services.db import get_engine, migrate
+from services.core.config import PROJECT_ROOT
+from services.core.db import get_engine, migrate
+from services.core.tables import utcnow
 from services.demo import DemoSummary, build_demo_store
-from services.models import utcnow
 from tests.clock_shift import subprocess_env
 
 CHROMIUM = os.environ.get("REPEATCART_CHROMIUM", "/usr/bin/chromium")

@@ -12,10 +12,10 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import Session
 
-from services.analytics_report import AnalyticsReport, analytics_report, day_range, preset_days
-from services.db import get_engine
-from services.models import utcnow
-from services.money import format_money
+from services.core.db import get_engine
+from services.core.money import format_money
+from services.core.tables import utcnow
+from services.reporting.analytics import AnalyticsReport, analytics_report, day_range, preset_days
 from tests.e2e.conftest import SCREENSHOTS, RunningApp, open_admin, screenshot
 
 pytestmark = pytest.mark.e2e

@@ -16,8 +16,8 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
-from services.db import get_engine
-from services.models import CartEvent, CartLink, Customer, DueItem, Product, Shop, YmalItem
+from services.core.db import get_engine
+from services.core.tables import CartEvent, CartLink, Customer, DueItem, Product, Shop, YmalItem
 from tests.e2e.conftest import RunningApp, open_admin, screenshot
 
 pytestmark = pytest.mark.e2e

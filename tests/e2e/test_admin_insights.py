@@ -8,8 +8,8 @@ from playwright.sync_api import Page, expect
 from sqlmodel import Session, select
 
 from repeatcart_app.state.admin_products import format_days
-from services.db import get_engine
-from services.models import IntervalStat, Product
+from services.core.db import get_engine
+from services.core.tables import IntervalStat, Product
 from tests.e2e.conftest import RunningApp, open_admin, screenshot
 
 pytestmark = pytest.mark.e2e

@@ -11,11 +11,11 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from services.config import Settings
-from services.db import get_engine
+from services.core.config import Settings
+from services.core.db import get_engine
+from services.core.tables import Customer, IntegrationStatus, OutboxMessage, utcnow
 from services.dispatch import key_fingerprint
-from services.models import Customer, IntegrationStatus, OutboxMessage, utcnow
-from services.store_settings import clear_setting, save_settings
+from services.settings.effective import clear_setting, save_settings
 from tests.e2e.app_process import SECRET_KEY
 from tests.e2e.conftest import RunningApp, open_admin, screenshot
 

@@ -9,10 +9,10 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlmodel import Session, select
 
-from services.cart_view import load_cart
-from services.db import get_engine
-from services.models import Product, utcnow
-from services.products_admin import clear_override, set_replacement
+from services.cart.page import load_cart
+from services.core.db import get_engine
+from services.core.tables import Product, utcnow
+from services.products.intervals import clear_override, set_replacement
 from tests.e2e.conftest import RunningApp, open_admin, screenshot
 
 pytestmark = pytest.mark.e2e

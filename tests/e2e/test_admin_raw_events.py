@@ -12,11 +12,11 @@ from sqlmodel import Session
 
 from repeatcart_app.state.admin_home import AdminHomeState
 from repeatcart_app.state.auth import AuthState, LoginState
-from services import auth
-from services.config import Settings
-from services.db import get_engine
-from services.models import utcnow
-from services.store_settings import save_settings
+from services.auth import admins as auth
+from services.core.config import Settings
+from services.core.db import get_engine
+from services.core.tables import utcnow
+from services.settings.effective import save_settings
 from tests.e2e.app_process import SECRET_KEY, RunningApp
 from tests.e2e.raw_events import RawEventClient, dummy_arguments, handler_name, redirects_to
 from tests.unit.test_admin_guard import OPEN_TO_ANYONE, _admin_states

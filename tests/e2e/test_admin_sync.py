@@ -12,8 +12,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import delete
 from sqlmodel import Session
 
-from services.db import get_engine
-from services.models import ImportRun, JobLease, SyncState, utcnow
+from services.core.db import get_engine
+from services.core.tables import ImportRun, JobLease, SyncState, utcnow
 from tests.e2e.conftest import RunningApp, open_admin, screenshot
 
 pytestmark = pytest.mark.e2e

@@ -25,7 +25,7 @@ from reflex.utils.format import format_event_handler
 from repeatcart_app.state.admin_products import AdminProductsState
 from repeatcart_app.state.admin_sync import AdminSyncState
 from repeatcart_app.state.auth import SESSION_COOKIE
-from services.config import PROJECT_ROOT
+from services.core.config import PROJECT_ROOT
 from tests.e2e.app_process import RunningApp
 from tests.e2e.test_admin_raw_events import _signed_in_token
 

@@ -16,9 +16,9 @@ import pytest
 from playwright.sync_api import Browser, expect
 from sqlmodel import Session, select
 
-from services.db import get_engine, migrate
+from services.core.db import get_engine, migrate
+from services.core.tables import OutboxMessage, utcnow
 from services.demo import build_demo_store
-from services.models import OutboxMessage, utcnow
 from tests.e2e.app_process import launch_app
 from tests.fakes.klaviyo import FakeKlaviyo
 

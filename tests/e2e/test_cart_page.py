@@ -9,9 +9,9 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlmodel import Session, select
 
-from services.carts import get_or_create_link, rotate_link
-from services.db import get_engine
-from services.models import CartEvent, CartLink, Customer, Shop, Variant
+from services.cart.links import get_or_create_link, rotate_link
+from services.core.db import get_engine
+from services.core.tables import CartEvent, CartLink, Customer, Shop, Variant
 from tests.e2e.conftest import RunningApp, screenshot
 
 pytestmark = pytest.mark.e2e

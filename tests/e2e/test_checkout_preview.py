@@ -10,11 +10,11 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import Session, select
 
-from services.carts import checkout_permalink
-from services.checkout_preview import MAX_LINES
-from services.db import get_engine, migrate
+from services.cart.checkout_preview import MAX_LINES
+from services.cart.links import checkout_permalink
+from services.core.db import get_engine, migrate
+from services.core.tables import Product, Shop, Variant, utcnow
 from services.demo import build_demo_store
-from services.models import Product, Shop, Variant, utcnow
 from tests.e2e.app_process import RunningApp, serve_app
 from tests.e2e.conftest import screenshot
 

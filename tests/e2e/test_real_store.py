@@ -21,10 +21,9 @@ from playwright.sync_api import Browser, Page, Route, expect
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from services.config import PROJECT_ROOT, Settings
-from services.db import get_engine
-from services.dispatch import run_dispatch
-from services.models import (
+from services.core.config import PROJECT_ROOT, Settings
+from services.core.db import get_engine
+from services.core.tables import (
     CartLink,
     Customer,
     DueItem,
@@ -36,6 +35,7 @@ from services.models import (
     WebhookEvent,
     utcnow,
 )
+from services.dispatch import run_dispatch
 from tests.conftest import new_postgres_database
 from tests.e2e.app_process import SECRET_KEY, VIEWPORTS, app_env, serve_app
 from tests.e2e.conftest import screenshot, wait_for

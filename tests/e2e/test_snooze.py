@@ -10,9 +10,9 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlmodel import Session, select
 
-from services.db import get_engine
-from services.models import CartLink, Snooze, Variant, utcnow
-from services.snoozes import active_snoozes, clear_snooze
+from services.cart.snoozes import active_snoozes, clear_snooze
+from services.core.db import get_engine
+from services.core.tables import CartLink, Snooze, Variant, utcnow
 from tests.e2e.conftest import RunningApp, screenshot
 from tests.e2e.test_cart_page import open_cart
 

@@ -10,9 +10,9 @@ import uuid
 import pytest
 from sqlmodel import Session, select
 
-from services.config import DEMO_SHOP_DOMAIN
-from services.db import get_engine
-from services.models import Order, Product, WebhookEvent, utcnow
+from services.core.config import DEMO_SHOP_DOMAIN
+from services.core.db import get_engine
+from services.core.tables import Order, Product, WebhookEvent, utcnow
 from tests.e2e.app_process import WEBHOOK_SECRET, RunningApp
 from tests.e2e.conftest import wait_for
 from tests.fakes.shopify import send_webhook

@@ -10,9 +10,11 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from services.config import Settings
+from services.core.config import Settings
+from services.core.tables import Customer, IntegrationStatus, OutboxMessage
 from services.dispatch import key_fingerprint
-from services.integrations_admin import (
+from services.settings.effective import effective_settings
+from services.settings.integrations import (
     delivery_log,
     integration_views,
     remove_key,
@@ -22,8 +24,6 @@ from services.integrations_admin import (
     send_test_event,
     set_enabled,
 )
-from services.models import Customer, IntegrationStatus, OutboxMessage
-from services.store_settings import effective_settings
 from tests.fakes.messaging import serve_messaging_fakes
 from tests.fakes.provider import ProviderFake
 

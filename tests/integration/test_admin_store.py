@@ -8,9 +8,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from services.config import Settings
-from services.models import AppSetting
-from services.store_admin import (
+from services.core.config import Settings
+from services.core.tables import AppSetting
+from services.settings.effective import effective_settings
+from services.settings.store import (
     check_connection,
     check_saved_connection,
     remove_store_secret,
@@ -18,7 +19,6 @@ from services.store_admin import (
     store_view,
     validate_store,
 )
-from services.store_settings import effective_settings
 from tests.fakes.shopify import FakeShopify
 
 TOKEN = "shpat_test"

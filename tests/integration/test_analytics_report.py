@@ -9,8 +9,9 @@ import time_machine
 from sqlalchemy import select, text
 from sqlmodel import Session, col
 
-from services.analytics import record_cart_event
-from services.analytics_report import (
+from services.cart.events import record_cart_event
+from services.core.tables import CartEvent, CartEventDay, CartLink, Customer, Order, Shop
+from services.reporting.analytics import (
     CHANNELS,
     MAX_RANGE,
     AnalyticsInputError,
@@ -21,7 +22,6 @@ from services.analytics_report import (
     parse_days,
     preset_days,
 )
-from services.models import CartEvent, CartEventDay, CartLink, Customer, Order, Shop
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 END = datetime(2026, 3, 9, tzinfo=UTC)  # exclusive: the next Monday

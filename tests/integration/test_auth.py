@@ -11,12 +11,12 @@ from types import SimpleNamespace
 import pytest
 from sqlmodel import Session, select
 
-from services import auth
-from services.auth import AuthError, create_admin, session_user, sign_in, sign_out
+from services.auth import admins as auth
+from services.auth.admins import AuthError, create_admin, session_user, sign_in, sign_out
 from services.cli import main
-from services.config import get_settings
-from services.db import get_engine, migrate
-from services.models import AdminSession, AdminUser, LoginThrottle, utcnow
+from services.core.config import get_settings
+from services.core.db import get_engine, migrate
+from services.core.tables import AdminSession, AdminUser, LoginThrottle, utcnow
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"

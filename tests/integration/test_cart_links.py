@@ -14,11 +14,11 @@ from sqlalchemy import insert, inspect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from services import carts
-from services.carts import get_or_create_link, new_token, rotate_link
-from services.config import PROJECT_ROOT
-from services.db import get_engine, migrate
-from services.models import CartLink, Customer, utcnow
+from services.cart import links as carts
+from services.cart.links import get_or_create_link, new_token, rotate_link
+from services.core.config import PROJECT_ROOT
+from services.core.db import get_engine, migrate
+from services.core.tables import CartLink, Customer, utcnow
 from tests.concurrency import at_once
 
 LIVE_INDEX = "ux_cart_link_live_customer"

@@ -10,7 +10,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlmodel import Session, select
 
-from services.cart_settings import (
+from services.cart.links import PREVIEW_PARAM, active_link_for, checkout_permalink
+from services.cart.page import load_cart
+from services.core.config import get_settings
+from services.core.db import forget_engines, get_engine
+from services.core.tables import Customer, DueItem, Product, Shop, Variant, YmalItem
+from services.demo import build_demo_store
+from services.settings.cart import (
     ACCENT_COLORS,
     YMAL_MAX,
     add_ymal,
@@ -24,12 +30,6 @@ from services.cart_settings import (
     search_catalog,
     search_customers,
 )
-from services.cart_view import load_cart
-from services.carts import PREVIEW_PARAM, active_link_for, checkout_permalink
-from services.config import get_settings
-from services.db import forget_engines, get_engine
-from services.demo import build_demo_store
-from services.models import Customer, DueItem, Product, Shop, Variant, YmalItem
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 

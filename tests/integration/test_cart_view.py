@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
 
-from services.cart_view import load_cart
-from services.carts import get_or_create_link, rotate_link
-from services.models import (
+from services.cart.links import get_or_create_link, rotate_link
+from services.cart.page import load_cart
+from services.cart.snoozes import clear_snooze, snooze
+from services.core.tables import (
     Customer,
     DueItem,
     IntervalStat,
@@ -19,8 +20,7 @@ from services.models import (
     Variant,
     YmalItem,
 )
-from services.recompute import recompute_all, recompute_customers
-from services.snoozes import clear_snooze, snooze
+from services.engine.recompute import recompute_all, recompute_customers
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import event
 from sqlmodel import Session, select
 
-from services.catalog import CatalogSummary, mark_missing_products_deleted, upsert_products
-from services.models import Product, Variant
+from services.core.tables import Product, Variant
+from services.ingest.catalog import CatalogSummary, mark_missing_products_deleted, upsert_products
 from services.shopify.records import ProductRecord, VariantRecord
 
 NOW = datetime(2025, 12, 1, 12, tzinfo=UTC)

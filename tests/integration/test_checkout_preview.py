@@ -8,16 +8,16 @@ import pytest
 from sqlmodel import Session
 
 from repeatcart_app.state.checkout_preview import PreviewView, preview_view
-from services.carts import checkout_permalink
-from services.checkout_preview import (
+from services.cart.checkout_preview import (
     MAX_LINES,
     PermalinkRefused,
     PreviewOff,
     describe_permalink,
 )
-from services.config import DEMO_SHOP_DOMAIN, Settings, get_settings
-from services.db import get_engine
-from services.models import Product, Shop, Variant
+from services.cart.links import checkout_permalink
+from services.core.config import DEMO_SHOP_DOMAIN, Settings, get_settings
+from services.core.db import get_engine
+from services.core.tables import Product, Shop, Variant
 
 REAL_SHOP = "real-shop.myshopify.com"
 DEFAULT = Settings(checkout_preview=None)

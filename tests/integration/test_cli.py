@@ -5,8 +5,8 @@ import json
 import pytest
 
 from services.cli import main
-from services.config import get_settings
-from services.db import get_engine
+from services.core.config import get_settings
+from services.core.db import get_engine
 
 
 @pytest.fixture

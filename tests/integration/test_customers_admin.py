@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import Session
 
-from services.carts import find_active_link, get_or_create_link
-from services.customers_admin import (
+from services.cart.links import find_active_link, get_or_create_link
+from services.core.tables import CartLink, Customer, DueItem, Order, OrderLine, Product, Snooze
+from services.customers.directory import (
     MAX_PAGE_SIZE,
     CustomerNotFound,
     customer_detail,
@@ -20,7 +21,6 @@ from services.customers_admin import (
     rotate_customer_link,
 )
 from services.demo import build_demo_store
-from services.models import CartLink, Customer, DueItem, Order, OrderLine, Product, Snooze
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)

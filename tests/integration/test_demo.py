@@ -12,19 +12,10 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from services.cart_view import load_cart
-from services.config import DEMO_SHOP_DOMAIN
-from services.db import get_engine, migrate
-from services.demo import (
-    CATALOG,
-    HISTORY_DAYS,
-    YMAL_HANDLES,
-    DemoRefused,
-    DemoSummary,
-    build_demo_store,
-    product_image_svg,
-)
-from services.models import (
+from services.cart.page import load_cart
+from services.core.config import DEMO_SHOP_DOMAIN
+from services.core.db import get_engine, migrate
+from services.core.tables import (
     CartEvent,
     CartLink,
     Customer,
@@ -35,6 +26,15 @@ from services.models import (
     Shop,
     Variant,
     YmalItem,
+)
+from services.demo import (
+    CATALOG,
+    HISTORY_DAYS,
+    YMAL_HANDLES,
+    DemoRefused,
+    DemoSummary,
+    build_demo_store,
+    product_image_svg,
 )
 
 NOW = datetime(2026, 5, 1, 15, 30, tzinfo=UTC)

@@ -25,10 +25,25 @@ import time_machine
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from services.carts import get_or_create_link, rotate_link
+from services.cart.links import get_or_create_link, rotate_link
+from services.cart.snoozes import snooze
 from services.cli import main as cli_main
-from services.config import PROJECT_ROOT, Settings, get_settings
-from services.db import get_engine
+from services.core.config import PROJECT_ROOT, Settings, get_settings
+from services.core.db import get_engine
+from services.core.provider_http import RetryPolicy
+from services.core.tables import (
+    CartLink,
+    Customer,
+    DueItem,
+    IntegrationStatus,
+    Order,
+    OrderLine,
+    OutboxMessage,
+    Product,
+    Shop,
+    Variant,
+    utcnow,
+)
 from services.dispatch import (
     DispatchSummary,
     cycle_key,
@@ -42,23 +57,8 @@ from services.dispatch import (
     run_dispatch,
     scan_due,
 )
+from services.engine.recompute import recompute_customers
 from services.messaging import AttentiveClient, KlaviyoClient, MessagingClient, PostscriptClient
-from services.models import (
-    CartLink,
-    Customer,
-    DueItem,
-    IntegrationStatus,
-    Order,
-    OrderLine,
-    OutboxMessage,
-    Product,
-    Shop,
-    Variant,
-    utcnow,
-)
-from services.provider_http import RetryPolicy
-from services.recompute import recompute_customers
-from services.snoozes import snooze
 from services.worker import JOBS
 from tests.clock_shift import subprocess_env
 from tests.fakes.messaging import serve_messaging_fakes

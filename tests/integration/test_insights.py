@@ -8,15 +8,15 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from services.insights import (
+from services.core.tables import Customer, DueItem, IntervalStat
+from services.engine.recompute import recompute_all
+from services.reporting.insights import (
     bin_width,
     customers_due_within,
     due_per_day,
     histogram,
     interval_distribution,
 )
-from services.models import Customer, DueItem, IntervalStat
-from services.recompute import recompute_all
 from tests.integration.test_products_admin import NOW, Store
 
 

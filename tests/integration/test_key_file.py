@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from services import secrets
-from services.config import Settings
+from services.core import secrets
+from services.core.config import Settings
 from tests.concurrency import at_once
 
 STARTERS = 12

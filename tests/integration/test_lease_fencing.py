@@ -19,14 +19,15 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from services import leases, sync_admin
-from services.db import get_engine, session_scope
-from services.leases import LeaseLost, acquire, confirm_held, held, lease, release
-from services.models import ImportRun, JobLease, SyncState, utcnow
+from services.core import leases
+from services.core.db import get_engine, session_scope
+from services.core.leases import LeaseLost, acquire, confirm_held, held, lease, release
+from services.core.tables import ImportRun, JobLease, SyncState, utcnow
 from services.shopify import queries
 from services.shopify.client import ShopifyClient
-from services.sync import SyncReport, sync_orders
-from services.sync_admin import IMPORT_LEASE, run_import
+from services.sync import runs as sync_admin
+from services.sync.runs import IMPORT_LEASE, run_import
+from services.sync.store_sync import SyncReport, sync_orders
 from tests.fakes.shopify import FakeShopify
 from tests.integration import test_shopify_sync as shopify_sync
 from tests.integration.test_shopify_sync import START, client_for

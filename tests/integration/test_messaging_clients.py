@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 
+from services.core.provider_http import ProviderError, RateLimiter, RetryPolicy
 from services.messaging import (
     AttentiveClient,
     DueEvent,
@@ -25,7 +26,6 @@ from services.messaging import (
     limiter_for,
 )
 from services.messaging.base import HttpMessagingClient
-from services.provider_http import ProviderError, RateLimiter, RetryPolicy
 from tests.fakes.klaviyo import FakeKlaviyo
 from tests.fakes.messaging import serve_messaging_fakes
 from tests.fakes.postscript import FakePostscript
@@ -417,7 +417,7 @@ def test_only_an_invalid_phone_is_accepted_by_no_provider(provider):
 
 
 def test_clients_from_settings_builds_one_per_key():
-    from services.config import Settings
+    from services.core.config import Settings
 
     settings = Settings(klaviyo_api_key="pk_x", attentive_api_key="att_x", postscript_api_key="")
     clients = clients_from_settings(settings)

@@ -8,10 +8,9 @@ import pytest
 from sqlmodel import Session, SQLModel, select
 
 from services.cli import main
-from services.config import get_settings
-from services.db import forget_engines, get_engine
-from services.ingest import import_order_export, refresh_due_dates, upsert_orders
-from services.models import (
+from services.core.config import get_settings
+from services.core.db import forget_engines, get_engine
+from services.core.tables import (
     Customer,
     DueItem,
     IntervalStat,
@@ -21,6 +20,7 @@ from services.models import (
     Shop,
     Variant,
 )
+from services.ingest.orders import import_order_export, refresh_due_dates, upsert_orders
 from services.shopify.records import LineItemRecord, OrderRecord
 
 NOW = datetime(2025, 12, 1, 12, tzinfo=UTC)

@@ -13,15 +13,13 @@ from sqlmodel import Session, SQLModel, select
 
 from repeatcart_app.state.admin_products import row_view
 from repeatcart_app.state.admin_sync import merge_summary
-from services import placeholder_merge
-from services.cart_view import load_cart
-from services.carts import get_or_create_link
+from services.cart.links import get_or_create_link
+from services.cart.page import load_cart
 from services.cli import main
-from services.config import get_settings
-from services.db import forget_engines, get_engine
-from services.ingest import import_order_export
-from services.leases import lease
-from services.models import (
+from services.core.config import get_settings
+from services.core.db import forget_engines, get_engine
+from services.core.leases import lease
+from services.core.tables import (
     CartEvent,
     Customer,
     DueItem,
@@ -34,16 +32,18 @@ from services.models import (
     Variant,
     YmalItem,
 )
-from services.placeholder_merge import (
+from services.engine.recompute import recompute_all
+from services.ingest import placeholder_merge
+from services.ingest.orders import import_order_export
+from services.ingest.placeholder_merge import (
     MERGE_STATE,
     ORDER_IMPORT_LEASE,
     merge_after_catalog_sync,
     merge_placeholders,
 )
-from services.products_admin import product_page
-from services.recompute import recompute_all
-from services.sync import sync_products
-from services.sync_admin import run_import, start_import, sync_overview
+from services.products.intervals import product_page
+from services.sync.runs import run_import, start_import, sync_overview
+from services.sync.store_sync import sync_products
 from tests.fakes.shopify import FakeShopify
 from tests.integration.test_shopify_sync import client_for
 

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from services.cart_view import load_cart
-from services.carts import get_or_create_link
-from services.catalog import upsert_products
-from services.models import Customer, DueItem, Order, OrderLine, Product, Shop, Variant
-from services.products_admin import (
+from services.cart.links import get_or_create_link
+from services.cart.page import load_cart
+from services.core.tables import Customer, DueItem, Order, OrderLine, Product, Shop, Variant
+from services.engine.recompute import recompute_all
+from services.ingest.catalog import upsert_products
+from services.products.intervals import (
     ProductAdminError,
     bulk_override,
     clear_override,
@@ -21,7 +22,6 @@ from services.products_admin import (
     set_override,
     set_replacement,
 )
-from services.recompute import recompute_all
 from services.shopify.records import ProductRecord
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from services.config import get_settings
-from services.db import get_engine, migrate, session_scope
+from services.core.config import get_settings
+from services.core.db import get_engine, migrate, session_scope
+from services.core.tables import utcnow
 from services.demo import build_demo_store
-from services.models import utcnow
 from tests.hot_queries import (
     HOT_QUERIES,
     HotQuery,

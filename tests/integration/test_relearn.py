@@ -18,22 +18,22 @@ import pytest
 from sqlalchemy import create_engine, text, update
 from sqlmodel import Session, select
 
-import services.recompute as recompute
-from services.config import get_settings
-from services.db import get_engine, session_scope
-from services.ingest import refresh_due_dates, refresh_due_dates_in_chunks, upsert_orders
-from services.leases import LeaseLost, held, lease
-from services.models import Customer, DueItem, IntervalStat, PendingRelearn, Product, Shop
-from services.recompute import (
+import services.engine.recompute as recompute
+from services.core.config import get_settings
+from services.core.db import get_engine, session_scope
+from services.core.leases import LeaseLost, held, lease
+from services.core.tables import Customer, DueItem, IntervalStat, PendingRelearn, Product, Shop
+from services.engine.recompute import (
     queue_relearn,
     queued_products,
     recompute_all,
     recompute_store,
     relearn_queued,
 )
+from services.ingest.orders import refresh_due_dates, refresh_due_dates_in_chunks, upsert_orders
 from services.shopify.records import LineItemRecord, OrderRecord
-from services.shopify.webhooks import sign
-from services.webhooks import process_pending_webhooks, receive_webhook
+from services.shopify.webhook_protocol import sign
+from services.sync.webhook_intake import process_pending_webhooks, receive_webhook
 from services.worker import JOBS, run_job
 
 SHOP = "relearn-store.myshopify.com"

@@ -16,24 +16,24 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from services.cart_settings import save_cart_settings
-from services.cart_view import load_cart, shop_view
-from services.carts import checkout_permalink, get_or_create_link
+from services.cart.links import checkout_permalink, get_or_create_link
+from services.cart.page import load_cart, shop_view
 from services.cli import main as cli_main
-from services.config import DEMO_SHOP_DOMAIN, Settings, get_settings
-from services.db import get_engine
-from services.models import AppSetting, Customer, Order, Product, Shop, SyncState
-from services.provider_http import RetryPolicy
-from services.shop_record import (
+from services.core.config import DEMO_SHOP_DOMAIN, Settings, get_settings
+from services.core.db import get_engine
+from services.core.provider_http import RetryPolicy
+from services.core.tables import AppSetting, Customer, Order, Product, Shop, SyncState
+from services.settings.cart import save_cart_settings
+from services.settings.store import check_saved_connection, save_store
+from services.shopify.client import ShopifyClient
+from services.sync.shop_record import (
     ShopSetupError,
     ShopSwitchRefused,
     checkout_host,
     checkout_preview_on,
     record_shop,
 )
-from services.shopify.client import ShopifyClient
-from services.store_admin import check_saved_connection, save_store
-from services.sync import sync_orders, sync_products
+from services.sync.store_sync import sync_orders, sync_products
 from tests.fakes.shopify import FakeShopify
 
 SHOP = "real-store.myshopify.com"

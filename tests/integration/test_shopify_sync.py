@@ -19,9 +19,10 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from services.config import PROJECT_ROOT, get_settings
-from services.db import forget_engines, get_engine
-from services.models import (
+from services.core.config import PROJECT_ROOT, get_settings
+from services.core.db import forget_engines, get_engine
+from services.core.provider_http import ProviderError, RetryPolicy
+from services.core.tables import (
     DueItem,
     IntervalStat,
     Order,
@@ -31,11 +32,10 @@ from services.models import (
     Variant,
     utcnow,
 )
-from services.provider_http import ProviderError, RetryPolicy
-from services.recompute import recompute_all
+from services.engine.recompute import recompute_all
 from services.shopify import queries
 from services.shopify.client import ShopifyClient
-from services.sync import sync_orders, sync_products
+from services.sync.store_sync import sync_orders, sync_products
 from tests.clock_shift import subprocess_env
 from tests.fakes.shopify import FakeShopify
 

@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from services.models import Customer, Product, Snooze
-from services.snoozes import (
+from services.cart.snoozes import (
     active_snoozes,
     active_snoozes_for,
     clear_snooze,
     is_snoozed,
     snooze,
 )
+from services.core.tables import Customer, Product, Snooze
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 

@@ -8,9 +8,9 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from services.cli import main as cli_main
-from services.config import Settings
-from services.secrets import new_key
-from services.store_settings import (
+from services.core.config import Settings
+from services.core.secrets import new_key
+from services.settings.effective import (
     effective_settings,
     save_settings,
     secret_display,

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from services import sync_admin
-from services.config import get_settings
-from services.db import get_engine
-from services.leases import lease
-from services.models import ImportRun, Order, OrderLine, SyncState, utcnow
-from services.sync_admin import (
+from services.core.config import get_settings
+from services.core.db import get_engine
+from services.core.leases import lease
+from services.core.tables import ImportRun, Order, OrderLine, SyncState, utcnow
+from services.sync import runs as sync_admin
+from services.sync.runs import (
     UploadSink,
     UploadTooLarge,
     run_import,

@@ -26,12 +26,12 @@ from sqlmodel import Session, SQLModel, select
 
 from repeatcart_app.api import MAX_WEBHOOK_BYTES, api
 from repeatcart_app.routes import SHOPIFY_WEBHOOKS
-from services.analytics import record_cart_event
-from services.cart_view import load_cart
-from services.carts import get_or_create_link
-from services.config import get_settings
-from services.db import get_engine, session_scope
-from services.models import (
+from services.cart.events import record_cart_event
+from services.cart.links import get_or_create_link
+from services.cart.page import load_cart
+from services.core.config import get_settings
+from services.core.db import get_engine, session_scope
+from services.core.tables import (
     AdminUser,
     AppSetting,
     CartEvent,
@@ -53,8 +53,8 @@ from services.models import (
     YmalItem,
     utcnow,
 )
-from services.shopify.webhooks import sign
-from services.webhooks import (
+from services.shopify.webhook_protocol import sign
+from services.sync.webhook_intake import (
     MAX_ATTEMPTS,
     privacy_export_json,
     process_pending_webhooks,
@@ -301,7 +301,7 @@ def test_bad_signatures_get_401_and_nothing_is_stored(client, db, kind, monkeypa
     assert response.json() == {"error": "invalid signature"}
     assert count(db, WebhookEvent) == 0
     assert count(db, Order) == 0
-    logged = [r.getMessage() for r in caplog.records if r.name == "services.webhooks"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "services.sync.webhook_intake"]
     assert len(logged) == 1 and "webhook refused" in logged[0]
     assert "ava@example.com" not in caplog.text  # the unverified body is never logged
 
@@ -365,7 +365,7 @@ def test_concurrent_deliveries_of_one_event_store_one_row(env, db):
 
 def test_unknown_shop_is_answered_200_and_ignored(client, db, caplog):
     payload = order_payload(1001, datetime(2025, 9, 1, tzinfo=UTC))
-    with caplog.at_level(logging.WARNING, logger="services.webhooks"):
+    with caplog.at_level(logging.WARNING, logger="services.sync.webhook_intake"):
         response = post(client, "orders/create", payload, shop="someone-else.myshopify.com")
     assert (response.status_code, response.json()) == (200, {"status": "ignored"})
     assert count(db, WebhookEvent) == 0
@@ -419,7 +419,7 @@ def test_a_signed_order_replayed_as_shop_redact_erases_nothing(client, db, env, 
     db.add(Shop(shop_domain=SHOP))
     db.commit()
     body = json.dumps(seeded["second"]).encode()  # the exact bytes Shopify signed
-    with caplog.at_level(logging.WARNING, logger="services.webhooks"):
+    with caplog.at_level(logging.WARNING, logger="services.sync.webhook_intake"):
         response = post(client, "shop/redact", None, body=body, event_id="replayed-as-redact")
     assert (response.status_code, response.json()) == (200, {"status": "ignored"})
     wait_until_processed(env)
@@ -462,7 +462,7 @@ def test_a_body_not_of_its_topics_shape_is_answered_200_and_changes_nothing(
     db.add(Shop(shop_domain=SHOP))
     db.commit()
     before = events(db)
-    with caplog.at_level(logging.WARNING, logger="services.webhooks"):
+    with caplog.at_level(logging.WARNING, logger="services.sync.webhook_intake"):
         response = post(client, topic, body, event_id=f"wrong-shape-{topic}")
     assert (response.status_code, response.json()) == (200, {"status": "ignored"})
     wait_until_processed(env)
@@ -482,7 +482,7 @@ def test_shop_redact_for_any_other_shop_is_ignored(client, db, env, caplog, admi
     db.commit()
     body = {"shop_id": 1, "shop_domain": "other.myshopify.com" if where == "settings" else SHOP}
     shop = "previous.myshopify.com" if where == "header" else SHOP
-    with caplog.at_level(logging.WARNING, logger="services.webhooks"):
+    with caplog.at_level(logging.WARNING, logger="services.sync.webhook_intake"):
         response = post(client, "shop/redact", body, event_id=f"redact-{where}", shop=shop)
     assert (response.status_code, response.json()) == (200, {"status": "ignored"})
     wait_until_processed(env)
@@ -531,7 +531,7 @@ def test_the_answer_does_not_wait_for_processing(client, db, env):
 def test_a_burst_is_processed_by_one_processor(client, db, env, monkeypatch):
     """Each accepted webhook used to start its own background task in the thread pool, so a
     burst filled the pool; now one processor per process works the queue, one event at a time."""
-    import services.webhooks as webhooks
+    import services.sync.webhook_intake as webhooks
 
     real = webhooks._process_one
     lock = threading.Lock()
@@ -829,7 +829,7 @@ def test_shop_redact_keeps_everything_while_shopify_still_accepts_the_token(
     seed_customer(client, env)
     db.add(Shop(shop_domain=SHOP, banner_text="10% off"))
     db.commit()
-    with caplog.at_level(logging.WARNING, logger="services.webhooks"):
+    with caplog.at_level(logging.WARNING, logger="services.sync.webhook_intake"):
         response = post(client, "shop/redact", {"shop_id": 1, "shop_domain": SHOP}, event_id="sr")
         assert response.json() == {"status": "accepted"}
         wait_until_processed(env)
@@ -929,7 +929,7 @@ def test_an_event_left_pending_is_processed_later(env, db, caplog):
         env, "orders/create", [order_payload(3001, datetime(2025, 9, 1, tzinfo=UTC))], "crash"
     )
     assert db.get(WebhookEvent, webhook_id).status == "pending"  # type: ignore[union-attr]
-    with caplog.at_level(logging.INFO, logger="services.webhooks"):
+    with caplog.at_level(logging.INFO, logger="services.sync.webhook_intake"):
         summary = process_pending_webhooks(NOW)
     assert (summary.done, summary.failed, summary.processed_ids) == (1, 0, (webhook_id,))
     db.expire_all()
@@ -937,7 +937,7 @@ def test_an_event_left_pending_is_processed_later(env, db, caplog):
     assert event is not None
     assert (event.status, event.payload, event.attempts, event.processed_at) == ("done", {}, 1, NOW)
     assert count(db, Order) == 1
-    (line,) = [r for r in caplog.records if r.name == "services.webhooks"]
+    (line,) = [r for r in caplog.records if r.name == "services.sync.webhook_intake"]
     assert "topic=orders/create" in line.getMessage() and "event_id=crash-0" in line.getMessage()
     assert line.fields["outcome"] == "done" and line.fields["ms"] >= 0  # type: ignore[attr-defined]
     assert process_pending_webhooks(NOW).processed == 0
@@ -946,7 +946,7 @@ def test_an_event_left_pending_is_processed_later(env, db, caplog):
 def test_a_failed_event_keeps_its_payload_and_is_retried(env, db, monkeypatch):
     (webhook_id,) = store_pending(env, "products/update", [product_payload(5)], "retry")
     calls = {"n": 0}
-    import services.webhooks as webhooks
+    import services.sync.webhook_intake as webhooks
 
     real = webhooks.upsert_products
 
@@ -1030,7 +1030,7 @@ def test_two_concurrent_runs_process_each_event_once(env, db):
 def test_a_conflict_with_a_concurrent_writer_is_retried_at_once(env, db, monkeypatch):
     """orders/create and orders/updated of a new customer arrive together; one loses a race."""
     (webhook_id,) = store_pending(env, "products/update", [product_payload(8)], "conflict")
-    import services.webhooks as webhooks
+    import services.sync.webhook_intake as webhooks
 
     real = webhooks.upsert_products
     calls = {"n": 0}

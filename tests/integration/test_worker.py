@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.config import PROJECT_ROOT, get_settings
-from services.leases import acquire, lease, release, renew
-from services.logs import JsonFormatter
+from services.core.config import PROJECT_ROOT, get_settings
+from services.core.leases import acquire, lease, release, renew
+from services.core.logs import JsonFormatter
 from services.worker import JOBS, Job, run_job
 from tests.clock_shift import subprocess_env
 from tests.fakes.shopify import FakeShopify

@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from services.config import PROJECT_ROOT, Settings, get_settings
-from services.db import get_engine
-from services.models import Order, OutboxMessage, SyncState, utcnow
+from services.core.config import PROJECT_ROOT, Settings, get_settings
+from services.core.db import get_engine
+from services.core.shutdown import Stopping, request_stop, reset_stop
+from services.core.tables import Order, OutboxMessage, SyncState, utcnow
 from services.shopify.client import OrderPage, ShopifyClient
-from services.shutdown import Stopping, request_stop, reset_stop
-from services.sync import sync_orders
+from services.sync.store_sync import sync_orders
 from tests.clock_shift import subprocess_env
 from tests.fakes.shopify import FakeShopify
 from tests.integration.test_dispatch import PROVIDERS, Store, World, servers, world  # noqa: F401

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.replenishment import (
+from services.engine import (
     CartComposition,
     CartItem,
     CatalogProduct,

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.carts import (
+from services.cart.links import (
     cart_url,
     checkout_permalink,
     clamp_quantity,

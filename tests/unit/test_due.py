@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.replenishment import (
+from services.engine import (
     DueEntry,
     IntervalStats,
     LearnedIntervals,

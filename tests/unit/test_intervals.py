@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.replenishment import (
+from services.engine import (
     IntervalStats,
     Purchase,
     counts_for_intervals,

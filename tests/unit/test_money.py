@@ -1,6 +1,6 @@
 import pytest
 
-from services.money import format_money, parse_money
+from services.core.money import format_money, parse_money
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,13 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from services.provider_http import (
+from services.core.provider_http import (
     ProviderError,
     RateLimiter,
     RetryPolicy,
     retry_after_seconds,
 )
-from services.shutdown import request_stop, reset_stop
+from services.core.shutdown import request_stop, reset_stop
 
 REQUEST = httpx.Request("POST", "https://provider.test/api")
 

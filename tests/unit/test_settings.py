@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from services.config import Settings
+from services.core.config import Settings
 
 SECRETS = {
     "shopify_token": "shpat_top_secret_0001",

@@ -18,7 +18,8 @@ from reflex_base.utils.exceptions import UploadValueError
 import repeatcart_app.repeatcart_app  # noqa: F401  (imports every page and its state)
 from repeatcart_app.state.auth import SESSION_COOKIE, AuthState
 from repeatcart_app.upload_guard import upload_guard, upload_limits
-from services import products_admin, sync_admin
+from services.products import intervals as products_admin
+from services.sync import runs as sync_admin
 
 HANDLER = "state.upload_handler"
 LIMIT = 1_000

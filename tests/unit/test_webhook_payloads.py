@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.shopify.records import LineItemRecord, gid_tail
-from services.shopify.webhooks import (
+from services.shopify.webhook_protocol import (
     WebhookPayloadError,
     order_record,
     product_record,

@@ -1,0 +1,166 @@
+"""Cart tokens, cart links and Shopify checkout permalinks.
+
+A token is the only secret in a cart URL: 32 URL-safe characters from `secrets`. It is checked
+for shape before any query, and an unknown or revoked token is answered exactly like a malformed
+one, so a link never reveals whether a customer exists.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from urllib.parse import quote, urlencode
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
+
+from services.core.tables import CartLink, utcnow
+from services.engine import clamp_quantity as clamp_cart_quantity
+
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+CHANNEL_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")
+SHOP_HOST_PATTERN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+"""A lower-case host name with a dot: what a checkout link may point at."""
+CART_ATTRIBUTE = "_repeatcart_cart"
+CHANNEL_ATTRIBUTE = "_repeatcart_channel"
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def is_well_formed(token: str | None) -> bool:
+    return bool(token) and TOKEN_PATTERN.fullmatch(token) is not None
+
+
+def clamp_quantity(value: object) -> int:
+    """Whatever a browser sends becomes a whole number in 1..99."""
+    try:
+        number = int(float(str(value)))
+    except (TypeError, ValueError, OverflowError):
+        return 1
+    return clamp_cart_quantity(number)
+
+
+def normalise_channel(raw: str | None) -> str:
+    """`?ch=` as given when it looks like a channel name, else 'other'; absent means 'direct'."""
+    if not raw:
+        return "direct"
+    value = raw.strip().lower()
+    return value if CHANNEL_PATTERN.fullmatch(value) else "other"
+
+
+def cart_url(token: str, public_url: str, channel: str | None = None) -> str:
+    """The link a shopper opens; `public_url` is the effective one (the dashboard's over the
+    environment), so the caller reads it from `effective_settings`."""
+    base = public_url.rstrip("/")
+    url = f"{base}/cart/{token}"
+    return f"{url}?{urlencode({'ch': channel})}" if channel else url
+
+
+PREVIEW_PARAM = "preview"
+"""`?preview=1` on a cart link: the merchant looking at a customer's cart from the dashboard.
+The page is the same, marked as a preview, and nothing it shows is counted in analytics."""
+
+
+def preview_url(token: str, public_url: str) -> str:
+    """The customer's cart as the merchant previews it (not counted as the shopper's visit)."""
+    return f"{cart_url(token, public_url)}?{urlencode({PREVIEW_PARAM: '1'})}"
+
+
+def find_active_link(session: Session, token: str | None) -> CartLink | None:
+    if not is_well_formed(token):
+        return None
+    return session.exec(
+        select(CartLink).where(CartLink.token == token, CartLink.revoked_at.is_(None))  # type: ignore[union-attr]
+    ).first()
+
+
+def active_link_for(session: Session, customer_id: int) -> CartLink | None:
+    """The customer's live link; the database keeps it to one (`ux_cart_link_live_customer`)."""
+    return session.exec(
+        select(CartLink).where(
+            CartLink.customer_id == customer_id,
+            CartLink.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+    ).first()
+
+
+def get_or_create_link(session: Session, customer_id: int, now: datetime | None = None) -> CartLink:
+    """The customer's live link, created when there is none.
+
+    Two processes may both find none: the insert yields to a live link committed meanwhile
+    (ON CONFLICT DO NOTHING on the partial unique index), so both end up with the same link
+    and neither fails.
+    """
+    link = active_link_for(session, customer_id)
+    if link is None:
+        _insert_live_link(session, customer_id, now or utcnow())
+        link = active_link_for(session, customer_id)
+        if link is None:  # the insert yields only to a committed live link
+            raise RuntimeError(f"no live cart link for customer {customer_id} after inserting")
+    return link
+
+
+def rotate_link(session: Session, customer_id: int, now: datetime | None = None) -> CartLink:
+    """Revoke every live link of the customer (they then show 'expired') and issue a new one.
+
+    When another rotation commits a new link first, that link is the customer's new one and is
+    returned as is: revoking it too would hand its caller a dead link.
+    """
+    now = now or utcnow()
+    session.execute(
+        update(CartLink)
+        .where(
+            CartLink.customer_id == customer_id,
+            CartLink.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+        .values(revoked_at=now)
+    )
+    return get_or_create_link(session, customer_id, now)
+
+
+def _insert_live_link(session: Session, customer_id: int, now: datetime) -> None:
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    session.execute(
+        dialect.insert(CartLink)
+        .values(customer_id=customer_id, token=new_token(), created_at=now)
+        .on_conflict_do_nothing(
+            index_elements=[CartLink.customer_id],
+            index_where=CartLink.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
+
+
+def checkout_permalink(
+    shop_domain: str,
+    lines: Sequence[tuple[int, int]],
+    *,
+    discount_code: str = "",
+    cart_id: int | None = None,
+    channel: str | None = None,
+) -> str:
+    """Shopify cart permalink: `/cart/{variant}:{qty},...` plus discount and attribution attributes.
+
+    `lines` are (numeric Shopify variant id, quantity). Attributes whose key starts with `_` are
+    hidden from the shopper at checkout but land on the order, where attribution reads them.
+    An empty or malformed `shop_domain` raises `ValueError`: a link to nowhere is never built.
+    """
+    if not lines:
+        raise ValueError("a checkout needs at least one line")
+    if not SHOP_HOST_PATTERN.fullmatch(shop_domain):
+        raise ValueError(f"no checkout link to an unknown shop host {shop_domain!r}")
+    path = ",".join(f"{variant_id}:{clamp_quantity(qty)}" for variant_id, qty in lines)
+    params: list[tuple[str, str]] = []
+    if discount_code.strip():
+        params.append(("discount", discount_code.strip()))
+    if cart_id is not None:
+        params.append((f"attributes[{CART_ATTRIBUTE}]", str(cart_id)))
+    if channel:
+        params.append((f"attributes[{CHANNEL_ATTRIBUTE}]", channel))
+    query = "&".join(f"{key}={quote(value, safe='')}" for key, value in params)
+    url = f"https://{shop_domain}/cart/{path}"
+    return f"{url}?{query}" if query else url

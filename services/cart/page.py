@@ -1,0 +1,273 @@
+"""Assembles what one cart page shows, from the database, in a handful of indexed queries.
+
+Work grows with the customer's own products (their due rows), never with the store's orders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from services.cart.links import find_active_link
+from services.cart.snoozes import active_snoozes
+from services.core.tables import (
+    PRODUCT_SOLD_STATUS,
+    CartLink,
+    Customer,
+    DueItem,
+    Product,
+    Shop,
+    Variant,
+    YmalItem,
+)
+from services.engine import (
+    CartComposition,
+    CatalogProduct,
+    CatalogVariant,
+    DueEntry,
+    compose_cart,
+)
+from services.shopify.records import gid_tail
+from services.sync.shop_record import checkout_host, checkout_preview_on
+
+
+@dataclass(frozen=True, slots=True)
+class ShopView:
+    name: str
+    domain: str
+    currency: str
+    banner_text: str
+    discount_code: str
+    accent_color: str
+    logo_url: str
+    store_url: str
+    checkout_host: str = ""  # where Check Out goes; "" when the shop is unknown (no checkout)
+    checkout_preview: bool = False  # Check Out opens the local preview (the demo shop)
+
+
+@dataclass(frozen=True, slots=True)
+class CartView:
+    link_id: int
+    customer_id: int
+    first_name: str
+    shop: ShopView
+    composition: CartComposition
+    shopify_variant_ids: dict[int, int]
+    # "Remind me later": shown product id -> until, and the whole cart's snooze
+    snoozed_until: dict[int, datetime] = field(default_factory=dict)
+    cart_snoozed_until: datetime | None = None
+
+
+def shop_view(shop: Shop | None) -> ShopView:
+    if shop is None:
+        return ShopView("Our store", "", "USD", "", "", "grass", "", "")
+    return ShopView(
+        name=shop.name or shop.shop_domain,
+        domain=shop.shop_domain,
+        currency=shop.currency,
+        banner_text=shop.banner_text,
+        discount_code=shop.discount_code,
+        accent_color=shop.accent_color,
+        logo_url=shop.logo_url,
+        store_url=shop.store_url or f"https://{shop.shop_domain}",
+        checkout_host=checkout_host(shop),
+        checkout_preview=checkout_preview_on(shop.shop_domain),
+    )
+
+
+def current_shop(session: Session) -> ShopView:
+    return shop_view(session.exec(select(Shop)).first())
+
+
+DUE_ENTRY_COLUMNS = (
+    DueItem.customer_id,
+    DueItem.product_id,
+    DueItem.variant_id,
+    DueItem.last_purchased_at,
+    DueItem.last_quantity,
+    DueItem.interval_days,
+    DueItem.interval_source,
+    DueItem.due_at,
+    DueItem.remind_at,
+    DueItem.late_at,
+)
+"""A due row's columns in `DueEntry` field order: `DueEntry(*row)` builds the engine's record."""
+
+
+def load_due_entries(session: Session, customer_id: int) -> list[DueEntry]:
+    """One customer's stored due rows (a primary-key prefix scan) as the engine's records."""
+    rows = session.exec(select(*DUE_ENTRY_COLUMNS).where(DueItem.customer_id == customer_id))
+    return [DueEntry(*row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ShopifyIds:
+    """A catalog row's Shopify GID and the numeric tail URLs and messages need."""
+
+    gid: str
+    numeric: int
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogRead:
+    products: dict[int, CatalogProduct]
+    product_ids: dict[int, ShopifyIds]
+    variant_ids: dict[int, ShopifyIds]
+
+
+def read_catalog(session: Session, product_ids: set[int]) -> CatalogRead:
+    """The products asked for, with their variants, as the engine's plain records, plus the
+    Shopify ids of those that have them (carts and reminder messages both read this).
+
+    Plain column rows, not ORM objects: building hundreds of objects per page view cost more
+    than the queries themselves.
+    """
+    if not product_ids:
+        return CatalogRead({}, {}, {})
+    variants: dict[int, list[CatalogVariant]] = {pid: [] for pid in product_ids}
+    variant_ids: dict[int, ShopifyIds] = {}
+    rows = session.exec(
+        select(
+            Variant.id,
+            Variant.product_id,
+            Variant.title,
+            Variant.price_cents,
+            Variant.available,
+            Variant.image_url,
+            Variant.sku,
+            Variant.shopify_id,
+            Variant.shopify_gid,
+        )
+        .where(Variant.product_id.in_(product_ids))  # type: ignore[attr-defined]
+        .order_by(Variant.product_id, Variant.position, Variant.id)
+    )
+    for variant_id, product_id, title, price, available, image, sku, shopify_id, gid in rows:
+        # a variant known only from an order export has no Shopify id: it cannot be checked out
+        purchasable = available and bool(shopify_id)
+        variants[product_id].append(
+            CatalogVariant(variant_id, product_id, title, price, purchasable, image, sku)
+        )
+        if shopify_id:
+            variant_ids[variant_id] = ShopifyIds(gid, int(shopify_id))
+    products: dict[int, CatalogProduct] = {}
+    ids: dict[int, ShopifyIds] = {}
+    rows = session.exec(
+        select(
+            Product.id,
+            Product.title,
+            Product.handle,
+            Product.status,
+            Product.image_url,
+            Product.shopify_id,
+            Product.shopify_gid,
+        ).where(Product.id.in_(product_ids))  # type: ignore[union-attr]
+    )
+    for product_id, title, handle, status, image_url, shopify_id, gid in rows:
+        products[product_id] = CatalogProduct(
+            product_id=product_id,
+            title=title,
+            handle=handle,
+            sold=status == PRODUCT_SOLD_STATUS,
+            image_url=image_url,
+            variants=tuple(variants[product_id]),
+        )
+        numeric = shopify_id or gid_tail(gid)
+        if numeric is not None:
+            ids[product_id] = ShopifyIds(gid, int(numeric))
+    return CatalogRead(products, ids, variant_ids)
+
+
+def load_catalog(session: Session, product_ids: set[int]) -> dict[int, CatalogProduct]:
+    """`read_catalog`'s products alone: what the cart page composes from."""
+    return read_catalog(session, product_ids).products
+
+
+def _replacement_chains(session: Session, product_ids: set[int]) -> dict[int, int]:
+    """Replacement mappings reachable from these products, so chains (kit → v1 → v2) resolve."""
+    mapping: dict[int, int] = {}
+    frontier = set(product_ids)
+    while frontier:
+        rows = session.exec(
+            select(Product.id, Product.replacement_product_id).where(
+                Product.id.in_(frontier),  # type: ignore[union-attr]
+                Product.replacement_product_id.is_not(None),  # type: ignore[union-attr]
+            )
+        ).all()
+        new = {source: target for source, target in rows if source not in mapping}
+        mapping.update(new)
+        frontier = set(new.values()) - set(mapping)
+    return mapping
+
+
+def load_cart_for_link(session: Session, link: CartLink, now: datetime) -> CartView | None:
+    customer = session.get(Customer, link.customer_id)
+    if customer is None:
+        return None
+    shop = session.exec(select(Shop)).first()
+    entries = load_due_entries(session, link.customer_id)
+    ymal_ids = list(session.exec(select(YmalItem.product_id).order_by(YmalItem.position)))
+    bought = {entry.product_id for entry in entries}
+    replacements = _replacement_chains(session, bought)
+    catalog = load_catalog(session, bought | set(replacements.values()) | set(ymal_ids))
+    composition = compose_cart(
+        entries,
+        catalog,
+        ymal_ids,
+        replacements,
+        shop.hide_unavailable if shop else False,
+        now,
+    )
+    snoozes = active_snoozes(session, link.customer_id, now)
+    composition, snoozed = _apply_snoozes(composition, snoozes)
+    shown = {
+        item.variant_id
+        for item in (*composition.due, *composition.previous, *composition.ymal)
+        if item.variant_id is not None
+    }
+    shopify_ids = (
+        dict(
+            session.exec(select(Variant.id, Variant.shopify_id).where(Variant.id.in_(shown))).all()
+        )  # type: ignore[union-attr]
+        if shown
+        else {}
+    )
+    return CartView(
+        link_id=link.id,  # type: ignore[arg-type]
+        customer_id=customer.id,  # type: ignore[arg-type]
+        first_name=customer.first_name,
+        shop=shop_view(shop),
+        composition=composition,
+        shopify_variant_ids=shopify_ids,
+        snoozed_until=snoozed,
+        cart_snoozed_until=snoozes.get(None),
+    )
+
+
+def _apply_snoozes(
+    composition: CartComposition, snoozes: dict[int | None, datetime]
+) -> tuple[CartComposition, dict[int, datetime]]:
+    """Which shown products are snoozed, and the due ones among them left unselected.
+
+    A product snooze is the shopper saying "not this one now", so it is not pre-selected (they can
+    still add it). A whole-cart snooze only pauses messages: the page they opened stays filled.
+    """
+    snoozed: dict[int, datetime] = {}
+    for item in (*composition.due, *composition.previous):
+        until = snoozes.get(item.product_id)
+        if until is not None:
+            snoozed[item.product_id] = until
+    if not snoozed:
+        return composition, snoozed
+    due = tuple(
+        replace(item, selected=False) if item.product_id in snoozed else item
+        for item in composition.due
+    )
+    return replace(composition, due=due), snoozed
+
+
+def load_cart(session: Session, token: str | None, now: datetime) -> CartView | None:
+    """The cart behind a token, or None for any token that is not a live link."""
+    link = find_active_link(session, token)
+    return None if link is None else load_cart_for_link(session, link, now)

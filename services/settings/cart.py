@@ -1,0 +1,458 @@
+"""The merchant's cart settings: validated as a whole, saved only when every field is right.
+
+The cart page reads these from the database on every load, so a saved banner, discount, colour
+or YMAL list shows on the next cart load. The reminder timing (lead days, default interval,
+minimum reorder customers) feeds the due-date engine: changing it means every due row must be
+re-dated, which `recompute_due_dates` does with the nightly job's own code and lease.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, select
+
+from services.cart.links import get_or_create_link, preview_url
+from services.core.leases import lease
+from services.core.tables import (
+    PRODUCT_SOLD_STATUS,
+    Customer,
+    Product,
+    Shop,
+    Variant,
+    YmalItem,
+    utcnow,
+)
+from services.engine.recompute import recompute_store
+
+ACCENT_COLORS: tuple[str, ...] = (
+    "tomato",
+    "red",
+    "ruby",
+    "crimson",
+    "pink",
+    "plum",
+    "purple",
+    "violet",
+    "iris",
+    "indigo",
+    "blue",
+    "cyan",
+    "teal",
+    "jade",
+    "green",
+    "grass",
+    "brown",
+    "orange",
+    "sky",
+    "mint",
+    "lime",
+    "yellow",
+    "amber",
+    "gold",
+    "bronze",
+    "gray",
+)
+"""Radix Themes accent colours: the cart page passes `Shop.accent_color` to its theme, which
+accepts only these names."""
+
+BANNER_MAX = 200
+DISCOUNT_MAX = 255  # Shopify's own limit for a code
+LOGO_URL_MAX = 2048
+LEAD_DAYS_RANGE = (0, 60)
+DEFAULT_INTERVAL_RANGE = (1.0, 365.0)
+MIN_REORDER_RANGE = (1, 1000)
+YMAL_MAX = 12
+SEARCH_LIMIT = 20
+CUSTOMER_SEARCH_LIMIT = 10
+
+TIMING_FIELDS = ("lead_days", "default_interval_days", "min_reorder_customers")
+FIELDS = (
+    "banner_text",
+    "discount_code",
+    *TIMING_FIELDS,
+    "hide_unavailable",
+    "accent_color",
+    "logo_url",
+)
+
+RECOMPUTE_LEASE = "nightly-recompute"
+"""The nightly job's lease name: a recompute started here and the nightly one never overlap."""
+
+
+@dataclass(frozen=True, slots=True)
+class CartSettings:
+    banner_text: str
+    discount_code: str
+    lead_days: int
+    default_interval_days: float
+    min_reorder_customers: int
+    hide_unavailable: bool
+    accent_color: str
+    logo_url: str
+
+
+@dataclass(slots=True)
+class SaveResult:
+    """Per-field messages when anything was wrong (then nothing was saved)."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+    saved: bool = False
+    timing_changed: bool = False
+
+
+def _shop(session: Session) -> Shop | None:
+    return session.exec(select(Shop).order_by(Shop.id)).first()
+
+
+def load_cart_settings(session: Session) -> CartSettings:
+    shop = _shop(session) or Shop(shop_domain="")
+    return CartSettings(
+        banner_text=shop.banner_text,
+        discount_code=shop.discount_code,
+        lead_days=shop.lead_days,
+        default_interval_days=shop.default_interval_days,
+        min_reorder_customers=shop.min_reorder_customers,
+        hide_unavailable=shop.hide_unavailable,
+        accent_color=shop.accent_color if shop.accent_color in ACCENT_COLORS else "grass",
+        logo_url=shop.logo_url,
+    )
+
+
+def _has_control(text: str) -> bool:
+    """Control and invisible format characters (NUL, newlines, zero-width, bidi overrides)."""
+    return any(unicodedata.category(char) in ("Cc", "Cf") for char in text)
+
+
+def _has_space(text: str) -> bool:
+    return any(char.isspace() or unicodedata.category(char) == "Zs" for char in text)
+
+
+def clean_banner(raw: object) -> tuple[str, str | None]:
+    """Banner text is shown as plain text (never markup); one calm line."""
+    text = str(raw if raw is not None else "").strip()
+    if _has_control(text):
+        return text, "Use plain text on one line (no control characters)."
+    if len(text) > BANNER_MAX:
+        return text, f"Keep the banner to {BANNER_MAX} characters ({len(text):,} now)."
+    return text, None
+
+
+def clean_discount_code(raw: object) -> tuple[str, str | None]:
+    """A Shopify discount code as typed; unicode letters are fine (the checkout link percent-
+    encodes them), but spaces and control characters would make a code no shopper can match.
+    Surrounding spaces from a paste are trimmed."""
+    code = str(raw if raw is not None else "").strip()
+    if _has_control(code):
+        return code, "The code contains control or invisible characters: retype it."
+    if _has_space(code):
+        return code, "Discount codes can't contain spaces."
+    if len(code) > DISCOUNT_MAX:
+        return code, f"Discount codes are at most {DISCOUNT_MAX} characters."
+    return code, None
+
+
+def _number(raw: object, label: str, low: float, high: float, whole: bool) -> tuple[float, str]:
+    text = str(raw if raw is not None else "").strip()
+    kind = "a whole number" if whole else "a number"
+    message = f"{label} must be {kind} from {low:,g} to {high:,g}."
+    if not text:
+        return 0, message
+    try:
+        value = float(text) if not whole else int(text)
+    except ValueError:
+        return 0, message
+    if not math.isfinite(value) or value < low or value > high:
+        return 0, message
+    return value, ""
+
+
+def clean_lead_days(raw: object) -> tuple[int, str | None]:
+    value, error = _number(raw, "Lead days", *LEAD_DAYS_RANGE, whole=True)
+    return int(value), error or None
+
+
+def clean_default_interval(raw: object) -> tuple[float, str | None]:
+    value, error = _number(raw, "Default interval", *DEFAULT_INTERVAL_RANGE, whole=False)
+    return round(float(value), 1), error or None
+
+
+def clean_min_reorder(raw: object) -> tuple[int, str | None]:
+    value, error = _number(raw, "Minimum reorder customers", *MIN_REORDER_RANGE, whole=True)
+    return int(value), error or None
+
+
+def clean_accent(raw: object) -> tuple[str, str | None]:
+    name = str(raw if raw is not None else "").strip().lower()
+    if name not in ACCENT_COLORS:
+        return name, "Pick one of the listed colours."
+    return name, None
+
+
+def clean_logo_url(raw: object) -> tuple[str, str | None]:
+    """Empty, or an absolute http(s) address: anything else (javascript:, data:) is refused."""
+    url = str(raw if raw is not None else "").strip()
+    if not url:
+        return "", None
+    message = "Use a full web address starting with https:// (or http://)."
+    if len(url) > LOGO_URL_MAX or _has_control(url) or _has_space(url):
+        return url, message
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url, message
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return url, message
+    return url, None
+
+
+def clean_flag(raw: object) -> bool:
+    """A checkbox: browsers send "on" when ticked and nothing when not."""
+    if isinstance(raw, bool):
+        return raw
+    return str(raw).strip().lower() in ("on", "true", "1", "yes")
+
+
+_CLEANERS = {
+    "banner_text": clean_banner,
+    "discount_code": clean_discount_code,
+    "lead_days": clean_lead_days,
+    "default_interval_days": clean_default_interval,
+    "min_reorder_customers": clean_min_reorder,
+    "accent_color": clean_accent,
+    "logo_url": clean_logo_url,
+}
+
+
+def save_cart_settings(session: Session, values: Mapping[str, object]) -> SaveResult:
+    """Validate the given fields (a section's or the whole form's) and save them all or none.
+
+    `timing_changed` says whether due dates now need recomputing.
+    """
+    result = SaveResult()
+    cleaned: dict[str, object] = {}
+    for name, raw in values.items():
+        if name not in FIELDS:
+            continue
+        if name == "hide_unavailable":
+            cleaned[name] = clean_flag(raw)
+            continue
+        value, error = _CLEANERS[name](raw)
+        if error:
+            result.errors[name] = error
+        else:
+            cleaned[name] = value
+    shop = _shop(session)
+    if shop is None:
+        result.errors["form"] = "There is no store yet: set it up on the Store page first."
+    if result.errors or shop is None:
+        return result
+    result.timing_changed = any(
+        name in cleaned and cleaned[name] != getattr(shop, name) for name in TIMING_FIELDS
+    )
+    for name, value in cleaned.items():
+        setattr(shop, name, value)
+    shop.updated_at = utcnow()
+    session.add(shop)
+    session.flush()
+    result.saved = True
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class RecomputeOutcome:
+    ran: bool
+    customers: int = 0
+    due_rows: int = 0
+    seconds: float = 0.0
+
+
+def recompute_due_dates(wait_seconds: float = 120.0) -> RecomputeOutcome:
+    """Re-date every customer's due rows with the saved timing (the nightly recompute's code),
+    under the nightly job's lease so the two never write due rows at the same time.
+
+    When the nightly job holds the lease, waits for it (it may have read the old settings).
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with lease(RECOMPUTE_LEASE, timedelta(minutes=30)) as held:
+            if held:
+                started = time.perf_counter()
+                summary = recompute_store(utcnow())  # in chunks: shoppers write meanwhile
+                return RecomputeOutcome(
+                    True, summary.customers, summary.due_rows, time.perf_counter() - started
+                )
+        if time.monotonic() >= deadline:
+            return RecomputeOutcome(False)
+        time.sleep(2)
+
+
+# --- You Might Also Like ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProductHit:
+    product_id: int
+    title: str
+    handle: str
+    sku: str
+    image_url: str
+    sold: bool
+    in_ymal: bool
+
+
+def _like(column, text: str):  # noqa: ANN001, ANN202
+    return func.lower(column).contains(text.lower(), autoescape=True)
+
+
+def search_catalog(session: Session, query: str, limit: int = SEARCH_LIMIT) -> list[ProductHit]:
+    """Sold products whose title, handle or a variant's SKU contains `query` (case-insensitive)."""
+    text = query.strip()[:100]
+    statement = select(Product.id, Product.title, Product.handle, Product.image_url).where(
+        Product.status == PRODUCT_SOLD_STATUS
+    )
+    if text:
+        sku_match = select(Variant.product_id).where(_like(Variant.sku, text))
+        statement = statement.where(
+            or_(
+                _like(Product.title, text),
+                _like(Product.handle, text),
+                Product.id.in_(sku_match),  # type: ignore[union-attr]
+            )
+        )
+    rows = session.exec(statement.order_by(Product.title, Product.id).limit(limit)).all()
+    ids = [row[0] for row in rows]
+    in_ymal = set(
+        session.exec(select(YmalItem.product_id).where(YmalItem.product_id.in_(ids)))  # type: ignore[attr-defined]
+    )
+    skus = _first_skus(session, ids)
+    return [
+        ProductHit(pid, title, handle, skus.get(pid, ""), image or "", True, pid in in_ymal)
+        for pid, title, handle, image in rows
+    ]
+
+
+def _first_skus(session: Session, product_ids: list[int]) -> dict[int, str]:
+    if not product_ids:
+        return {}
+    rows = session.exec(
+        select(Variant.product_id, func.min(Variant.sku))
+        .where(Variant.product_id.in_(product_ids), Variant.sku.is_not(None))  # type: ignore[attr-defined, union-attr]
+        .group_by(Variant.product_id)
+    )
+    return {pid: sku or "" for pid, sku in rows}
+
+
+def current_ymal(session: Session) -> list[ProductHit]:
+    """The YMAL list in cart order; a product no longer sold stays listed (the cart skips it)."""
+    rows = session.exec(
+        select(Product.id, Product.title, Product.handle, Product.image_url, Product.status)
+        .join(YmalItem, YmalItem.product_id == Product.id)
+        .order_by(YmalItem.position, YmalItem.id)
+    ).all()
+    skus = _first_skus(session, [row[0] for row in rows])
+    return [
+        ProductHit(pid, title, handle, skus.get(pid, ""), image or "", status == "active", True)
+        for pid, title, handle, image, status in rows
+    ]
+
+
+def _items(session: Session) -> list[YmalItem]:
+    return list(session.exec(select(YmalItem).order_by(YmalItem.position, YmalItem.id)))
+
+
+def _renumber(session: Session, items: list[YmalItem]) -> None:
+    for position, item in enumerate(items):
+        if item.position != position:
+            item.position = position
+            session.add(item)
+    session.flush()
+
+
+def add_ymal(session: Session, product_id: int) -> str | None:
+    """Append a sold product to the list; returns why not, or None."""
+    product = session.get(Product, product_id)
+    if product is None or product.status != PRODUCT_SOLD_STATUS:
+        return "That product is not for sale, so it can't be suggested."
+    items = _items(session)
+    if any(item.product_id == product_id for item in items):
+        return f"{product.title} is already in the list."
+    if len(items) >= YMAL_MAX:
+        return f"The list holds up to {YMAL_MAX} products: remove one first."
+    items.append(YmalItem(product_id=product_id, position=len(items)))
+    session.add(items[-1])
+    _renumber(session, items)
+    return None
+
+
+def remove_ymal(session: Session, product_id: int) -> None:
+    items = _items(session)
+    for item in items:
+        if item.product_id == product_id:
+            session.delete(item)
+    session.flush()
+    _renumber(session, [item for item in items if item.product_id != product_id])
+
+
+def move_ymal(session: Session, product_id: int, offset: int) -> None:
+    """Move a product up (-1) or down (+1) in the list; the cart shows it in this order."""
+    items = _items(session)
+    index = next((i for i, item in enumerate(items) if item.product_id == product_id), None)
+    if index is None or offset not in (-1, 1):
+        return
+    target = index + offset
+    if 0 <= target < len(items):
+        items[index], items[target] = items[target], items[index]
+    _renumber(session, items)
+
+
+# --- Preview ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerHit:
+    customer_id: int
+    name: str
+    email: str
+
+
+def search_customers(
+    session: Session, query: str, limit: int = CUSTOMER_SEARCH_LIMIT
+) -> list[CustomerHit]:
+    """Customers whose email, first or last name (or "first last") contains `query`."""
+    text = query.strip()[:100]
+    if not text:
+        return []
+    full_name = Customer.first_name + " " + Customer.last_name
+    rows = session.exec(
+        select(Customer.id, Customer.first_name, Customer.last_name, Customer.email)
+        .where(
+            or_(
+                _like(Customer.email, text),
+                _like(Customer.first_name, text),
+                _like(Customer.last_name, text),
+                _like(full_name, text),
+            )
+        )
+        .order_by(Customer.last_name, Customer.first_name, Customer.id)
+        .limit(limit)
+    ).all()
+    return [
+        CustomerHit(cid, f"{first} {last}".strip() or "(no name)", email or "")
+        for cid, first, last, email in rows
+    ]
+
+
+def preview_link(session: Session, customer_id: int, public_url: str) -> str | None:
+    """The customer's cart as a preview (creating their cart link if they have none)."""
+    if session.get(Customer, customer_id) is None:
+        return None
+    link = get_or_create_link(session, customer_id)
+    return preview_url(link.token, public_url)
