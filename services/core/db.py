@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
@@ -55,7 +56,7 @@ def forget_engines() -> None:
     _ENGINES.clear()
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     """`secure_delete` zeroes what a delete or update frees: erased personal data must not
     stay readable in free space of the database file."""
     cursor = dbapi_connection.cursor()

@@ -25,12 +25,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import ColumnElement, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from services.core.clock import utcnow
 from services.core.db import get_engine
-from services.core.tables import JobLease, utcnow
+from services.core.tables import JobLease
 
 __all__ = [
     "Lease",
@@ -103,16 +104,16 @@ def acquire(name: str, holder: str, ttl: timedelta, now: datetime | None = None)
         taken = connection.execute(
             update(JobLease)
             .where(
-                JobLease.name == name,
-                or_(JobLease.expires_at < now, JobLease.holder == holder),
+                col(JobLease.name) == name,
+                or_(col(JobLease.expires_at) < now, col(JobLease.holder) == holder),
             )
-            .values(token=JobLease.token + 1, **values)
+            .values(token=col(JobLease.token) + 1, **values)
         )
         if taken.rowcount != 1:
             return None
         # the row stays locked (or the database, on SQLite) until this transaction ends
-        token = select(JobLease.token).where(JobLease.name == name)
-        return connection.execute(token).scalar_one()
+        token = select(col(JobLease.token)).where(col(JobLease.name) == name)
+        return int(connection.execute(token).scalar_one())
 
 
 def renew(name: str, holder: str, ttl: timedelta, token: int | None = None) -> bool:
@@ -130,8 +131,8 @@ def release(name: str, holder: str, token: int | None = None) -> None:
     with get_engine().begin() as connection:
         connection.execute(
             update(JobLease)
-            .where(JobLease.name == name, JobLease.holder == holder)
-            .where(*([JobLease.token == token] if token is not None else []))
+            .where(col(JobLease.name) == name, col(JobLease.holder) == holder)
+            .where(*([col(JobLease.token) == token] if token is not None else []))
             .values(expires_at=RELEASED)
         )
 
@@ -163,14 +164,14 @@ def confirm_held(session: Session) -> None:
             raise LeaseLost(f"the lease {mine.name!r} was taken over; its next holder resumes")
 
 
-def _ours(name: str, holder: str, token: int | None, now: datetime) -> list[object]:
-    conditions: list[object] = [
-        JobLease.name == name,
-        JobLease.holder == holder,
-        JobLease.expires_at > now,
+def _ours(name: str, holder: str, token: int | None, now: datetime) -> list[ColumnElement[bool]]:
+    conditions = [
+        col(JobLease.name) == name,
+        col(JobLease.holder) == holder,
+        col(JobLease.expires_at) > now,
     ]
     if token is not None:
-        conditions.append(JobLease.token == token)
+        conditions.append(col(JobLease.token) == token)
     return conditions
 
 

@@ -12,13 +12,10 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Index, TypeDecorator, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    """The one clock of the persistence layer."""
-    return datetime.now(UTC)
+from services.core.clock import utcnow
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Stores UTC and always hands back aware datetimes, also on SQLite (which drops offsets)."""
 
     impl = DateTime(timezone=True)

@@ -18,12 +18,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from services.core.db import session_scope
 from services.core.leases import confirm_held
@@ -96,11 +98,15 @@ def settings_of(shop: Shop | None) -> ReplenishmentSettings:
     )
 
 
-def _purchases_query(  # noqa: ANN202
+# customer, product, variant, processed at, quantity, cancelled at, financial status, test
+_PurchaseRows = Select[int, int, int | None, datetime, int, datetime | None, str | None, bool]
+
+
+def _purchases_query(
     customer_ids: Sequence[int] | None = None, product_ids: Sequence[int] | None = None
-):
-    query = (
-        select(
+) -> _PurchaseRows:
+    query: _PurchaseRows = (
+        select(  # type: ignore[call-overload, misc]  # sqlmodel types 4 columns at most
             Order.customer_id,
             OrderLine.product_id,
             OrderLine.variant_id,
@@ -110,14 +116,14 @@ def _purchases_query(  # noqa: ANN202
             Order.financial_status,
             Order.test,
         )
-        .join(OrderLine, OrderLine.order_id == Order.id)
-        .where(Order.customer_id.is_not(None), OrderLine.product_id.is_not(None))  # type: ignore[union-attr]
-        .order_by(Order.customer_id, Order.processed_at)
+        .join(OrderLine, col(OrderLine.order_id) == Order.id)
+        .where(col(Order.customer_id).is_not(None), col(OrderLine.product_id).is_not(None))
+        .order_by(col(Order.customer_id), col(Order.processed_at))
     )
     if customer_ids is not None:
-        query = query.where(Order.customer_id.in_(customer_ids))  # type: ignore[union-attr]
+        query = query.where(col(Order.customer_id).in_(customer_ids))
     if product_ids is not None:
-        query = query.where(OrderLine.product_id.in_(product_ids))  # type: ignore[union-attr]
+        query = query.where(col(OrderLine.product_id).in_(product_ids))
     return query
 
 
@@ -160,7 +166,7 @@ def load_learned(session: Session, product_ids: Iterable[int] | None = None) -> 
 
 
 def _overrides(session: Session, product_ids: Iterable[int] | None = None) -> dict[int, float]:
-    query = select(Product.id, Product.interval_override_days).where(
+    query = select(col(Product.id), col(Product.interval_override_days)).where(
         col(Product.interval_override_days).is_not(None)
     )
     if product_ids is None:
@@ -171,7 +177,11 @@ def _overrides(session: Session, product_ids: Iterable[int] | None = None) -> di
             for chunk in _chunks(sorted(set(product_ids)))
             for row in session.exec(query.where(col(Product.id).in_(chunk)))
         ]
-    return {product_id: days for product_id, days in rows if days and days > 0}
+    return {
+        product_id: days
+        for product_id, days in rows
+        if product_id is not None and days is not None and days > 0
+    }
 
 
 def _by_customer(purchases: Iterable[Purchase]) -> Iterator[tuple[int, list[Purchase]]]:
@@ -289,12 +299,14 @@ def buyers_of(session: Session, product_ids: Sequence[int]) -> set[int]:
     found: set[int] = set()
     for chunk in _chunks(product_ids):
         found.update(
-            session.exec(
-                select(Order.customer_id)
+            customer_id
+            for customer_id in session.exec(
+                select(col(Order.customer_id))
                 .join(OrderLine, col(OrderLine.order_id) == Order.id)
                 .where(col(OrderLine.product_id).in_(chunk), col(Order.customer_id).is_not(None))
                 .distinct()
-            )  # type: ignore[arg-type]
+            )
+            if customer_id is not None
         )
     return found
 
@@ -401,7 +413,7 @@ def relearn_queued(
     if not products and not customers:
         return RelearnSummary(0, 0, 0, 0)
     for ids in _chunks(products):  # one short transaction per chunk of products
-        _transaction(lambda session, ids=ids: relearn_products(session, ids, now))
+        _transaction(partial(relearn_products, product_ids=ids, now=now))
     with session_scope() as session:
         everyone = customers | buyers_of(session, products)
         everyone |= customers_due_for(session, products)
@@ -419,10 +431,10 @@ def recompute_store(now: datetime, *, chunk: int = REDATE_CHUNK) -> RecomputeSum
     """
 
     def mark(session: Session) -> None:
-        bought = select(OrderLine.product_id).where(col(OrderLine.product_id).is_not(None))
-        held = select(DueItem.product_id)
+        bought = select(col(OrderLine.product_id)).where(col(OrderLine.product_id).is_not(None))
+        held = select(col(DueItem.product_id))
         ids = [*session.exec(bought.distinct()), *session.exec(held.distinct())]
-        queue_relearn(session, ids, now)  # type: ignore[arg-type]
+        queue_relearn(session, [product_id for product_id in ids if product_id is not None], now)
 
     _transaction(mark)
     with session_scope() as session:
@@ -440,7 +452,8 @@ def recompute_store(now: datetime, *, chunk: int = REDATE_CHUNK) -> RecomputeSum
 
     _transaction(store)
     with session_scope() as session:
-        customers = [int(cid) for cid in session.exec(select(Customer.id).order_by(Customer.id))]
+        ids = session.exec(select(col(Customer.id)).order_by(col(Customer.id)))
+        customers = [int(cid) for cid in ids if cid is not None]
     rows, _ = redate_in_chunks(customers, now, chunk=chunk)
     _transaction(lambda session: _take_off_queue(session, queued))
     return RecomputeSummary(len(learned.by_product), len(customers), rows)
@@ -459,7 +472,7 @@ def redate_in_chunks(
         if stop_requested():
             raise Stopping("re-dating stopped with the process; the queued work stays queued")
         ids = customer_ids[start : start + chunk]
-        rows += _transaction(lambda session, ids=ids: recompute_customers(session, ids, now))
+        rows += _transaction(partial(recompute_customers, customer_ids=ids, now=now))
         chunks += 1
     return rows, chunks
 
