@@ -19,6 +19,8 @@ from datetime import timedelta
 from typing import Any
 
 import reflex as rx
+from reflex.event import EventSpec
+from reflex.state import BaseState
 
 from repeatcart_app import routes
 from services.auth import admins as auth
@@ -55,7 +57,7 @@ class AuthState(rx.State):
         return rx.redirect(routes.ADMIN_LOGIN, replace=True)
 
 
-def _descendants(state: type[rx.State]) -> list[type[rx.State]]:
+def _descendants(state: type[BaseState]) -> list[type[BaseState]]:
     found, pending = [], list(state.get_substates())
     while pending:
         substate = pending.pop()
@@ -64,7 +66,7 @@ def _descendants(state: type[rx.State]) -> list[type[rx.State]]:
     return found
 
 
-async def _admit(state: AuthState) -> rx.event.EventSpec | None:
+async def _admit(state: AuthState) -> EventSpec | None:
     """None while `state`'s session is live. Otherwise the page forgets what it showed and the
     browser goes to sign in. A plain function, not a method, so no browser can call it."""
     user = await asyncio.to_thread(auth.signed_in_user, state.session_token)
@@ -149,7 +151,7 @@ class LoginState(AuthState):
         return [_secure_cookie(attempt.token), home] if attempt.secure else home
 
 
-def _secure_cookie(token: str) -> rx.event.EventSpec:
+def _secure_cookie(token: str) -> EventSpec:
     """Mark the session cookie Secure when the effective public URL is https.
 
     `rx.Cookie(secure=...)` is fixed when the frontend is built, from the environment; a public
@@ -160,7 +162,7 @@ def _secure_cookie(token: str) -> rx.event.EventSpec:
     return rx.call_script(f"document.cookie = '{SESSION_COOKIE}={token}; {attributes}'")
 
 
-def require_admin(state: AuthState) -> rx.event.EventSpec | None:
+def require_admin(state: AuthState) -> EventSpec | None:
     """TEMPORARY, while the states move to `admin_event`: the old check, written by hand."""
     user = auth.signed_in_user(state.session_token)
     if user is None:
