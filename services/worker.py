@@ -31,7 +31,7 @@ from services.core.shutdown import Stopping, stop_on_signals
 from services.core.tables import utcnow
 from services.dispatch import run_delivery, run_scan
 from services.engine.recompute import STORE_RECOMPUTE_LEASE, relearn_queued
-from services.reporting.analytics import count_closed_days
+from services.reporting.analytics.rollup import count_closed_days
 from services.settings.effective import load_effective_settings
 from services.shopify.client import ShopifyClient
 from services.sync.shop_record import ShopSetupError

@@ -35,7 +35,7 @@ from services.core.tables import (
 from services.customers.directory import customer_page
 from services.dispatch import CLAIM_BATCH, PENDING, _claim_query, scan_due
 from services.engine.recompute import buyers_of, customers_due_for, recompute_customers
-from services.reporting.analytics import analytics_report
+from services.reporting.analytics.report import analytics_report
 from services.reporting.insights import due_per_day
 from services.sync.webhook_intake import process_pending_webhooks
 
@@ -168,7 +168,7 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
     HotQuery("insights: due per day ahead", lambda s, st: due_per_day(s, st.now)),
     HotQuery(
         "analytics, last 30 days",
-        lambda s, st: analytics_report(s, st.now - timedelta(days=30), st.now),
+        lambda s, st: analytics_report(s, st.now - timedelta(days=30), st.now, now=st.now),
     ),
     HotQuery("privacy export of one customer", _privacy_export),
     HotQuery(

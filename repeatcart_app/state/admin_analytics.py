@@ -8,21 +8,18 @@ from __future__ import annotations
 
 from datetime import date
 
-import reflex as rx
-
-from repeatcart_app.state.auth import AuthState, require_admin
+from repeatcart_app.state.auth import AuthState, admin_event
+from services.core.clock import utcnow
 from services.core.money import format_money
-from services.core.tables import utcnow
-from services.reporting.analytics import (
+from services.reporting.analytics.ranges import (
     CHANNELS,
     PRESETS,
     AnalyticsInputError,
-    AnalyticsReport,
-    analytics_for_range,
     day_range,
     parse_days,
     preset_days,
 )
+from services.reporting.analytics.report import AnalyticsReport, analytics_for_range
 
 ALL_CHANNELS = "all"
 CHANNEL_LABELS: dict[str, str] = {
@@ -90,14 +87,10 @@ class AdminAnalyticsState(AuthState):
     channel_chart: list[dict[str, str | int | float]] = []
     channel_rows: list[dict[str, str]] = []
 
-    @rx.event
+    @admin_event
     def load(self):
         """on_load: the range of the URL (?range=12m, or ?from=&to=, and ?channel=), else the
         range already chosen in this tab, else the last 30 days; all channels by default."""
-        denied = require_admin(self)
-        if denied is not None:
-            self.loaded = False
-            return denied
         params = self.router.url.query_parameters
         if params.get("channel") in (ALL_CHANNELS, *CHANNELS):
             self.channel = str(params["channel"])
@@ -111,33 +104,25 @@ class AdminAnalyticsState(AuthState):
                 self._set_preset(DEFAULT_PRESET)
                 self._refresh()
                 self.error = str(error)
-                return None
+                return
         elif params.get("range") in PRESETS:
             self._set_preset(str(params["range"]))
         elif self.preset != CUSTOM or not self.date_from:
             self._set_preset(self.preset if self.preset in PRESETS else DEFAULT_PRESET)
         self._refresh()
-        return None
 
-    @rx.event
+    @admin_event
     def choose_preset(self, preset: str | list[str]):
         """A preset range; the segmented control may send a list, which is no preset."""
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         if not isinstance(preset, str) or preset not in PRESETS:
             self.error = "Choose one of the ranges offered, or enter dates."
-            return None
+            return
         self._set_preset(preset)
         self._refresh()
-        return None
 
-    @rx.event
+    @admin_event
     def apply_dates(self, form_data: dict):
         """The custom range: both dates are checked here, whatever the browser allowed."""
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         first_text = str(form_data.get("date_from", "") or "")
         last_text = str(form_data.get("date_to", "") or "")
         # what was typed stays in the inputs, right or wrong, so nothing is lost
@@ -146,22 +131,17 @@ class AdminAnalyticsState(AuthState):
             parse_days(first_text, last_text)
         except AnalyticsInputError as error:
             self.error = str(error)
-            return None
+            return
         self.preset = CUSTOM
         self._refresh()
-        return None
 
-    @rx.event
+    @admin_event
     def choose_channel(self, channel: str):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         if channel != ALL_CHANNELS and channel not in CHANNELS:
             self.error = "Choose a channel from the list."
-            return None
+            return
         self.channel = channel
         self._refresh()
-        return None
 
     def _set_preset(self, preset: str) -> None:
         first, last = preset_days(preset, utcnow().date())
@@ -174,7 +154,7 @@ class AdminAnalyticsState(AuthState):
             first, last = parse_days(self.date_from, self.date_to)
             start, end = day_range(first, last)
             channel = None if self.channel == ALL_CHANNELS else self.channel
-            report = analytics_for_range(start, end, channel)
+            report = analytics_for_range(start, end, channel, now=utcnow())
         except AnalyticsInputError as error:
             self.error = str(error)
             return

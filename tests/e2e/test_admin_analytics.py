@@ -15,7 +15,8 @@ from sqlmodel import Session
 from services.core.db import get_engine
 from services.core.money import format_money
 from services.core.tables import utcnow
-from services.reporting.analytics import AnalyticsReport, analytics_report, day_range, preset_days
+from services.reporting.analytics.ranges import day_range, preset_days
+from services.reporting.analytics.report import AnalyticsReport, analytics_report
 from tests.e2e.conftest import SCREENSHOTS, RunningApp, open_admin, screenshot
 
 pytestmark = pytest.mark.e2e
@@ -37,9 +38,10 @@ def _shop_on_carts(page: Page, running_app: RunningApp, viewport: str) -> None:
 
 
 def _report(running_app: RunningApp, preset: str, channel: str | None = None) -> AnalyticsReport:
-    start, end = day_range(*preset_days(preset, utcnow().date()))
+    now = utcnow()
+    start, end = day_range(*preset_days(preset, now.date()))
     with Session(get_engine(running_app.database_url)) as session:
-        return analytics_report(session, start, end, channel)
+        return analytics_report(session, start, end, channel, now=now)
 
 
 def _money(cents: int | None, currency: str) -> str:

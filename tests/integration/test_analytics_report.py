@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-import time_machine
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlmodel import Session, col
 
 from services.cart.events import record_cart_event
+from services.core.config import get_settings
+from services.core.db import forget_engines, get_engine
 from services.core.tables import CartEvent, CartEventDay, CartLink, Customer, Order, Shop
-from services.reporting.analytics import (
+from services.reporting.analytics.ranges import (
     CHANNELS,
     MAX_RANGE,
     AnalyticsInputError,
-    analytics_report,
-    bucket_expression,
-    count_closed_days,
     day_range,
     parse_days,
     preset_days,
 )
+from services.reporting.analytics.report import analytics_for_range, analytics_report
+from services.reporting.analytics.rollup import count_closed_days, count_closed_days_of_range
+from services.reporting.analytics.sql import bucket_expression
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 END = datetime(2026, 3, 9, tzinfo=UTC)  # exclusive: the next Monday
+NOW = datetime(2026, 4, 1, 9, tzinfo=UTC)  # every day of the hand-made week has closed
 
 
 def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -105,7 +108,7 @@ def test_every_figure_is_exact(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         # days are UTC days whatever the connection's time zone
         session.execute(text("SET TIME ZONE 'Pacific/Auckland'"))
-    report = analytics_report(session, START, END)
+    report = analytics_report(session, START, END, now=NOW)
 
     assert report.currency == "USD"
     assert report.granularity == "day"
@@ -173,7 +176,7 @@ def test_every_figure_is_exact(session: Session) -> None:
 
 def test_channel_filter_limits_every_cart_figure(session: Session) -> None:
     _store(session)
-    report = analytics_report(session, START, END, channel="email")
+    report = analytics_report(session, START, END, channel="email", now=NOW)
     totals = report.totals
     assert (totals.views, totals.sessions, totals.checkouts, totals.checkout_sessions) == (
         3,
@@ -191,7 +194,7 @@ def test_channel_filter_limits_every_cart_figure(session: Session) -> None:
         (1, 1, 0),
         (0, 0, 1),
     ]
-    other = analytics_report(session, START, END, channel="other")
+    other = analytics_report(session, START, END, channel="other", now=NOW)
     assert (other.totals.views, other.totals.sessions, other.totals.attributed_orders) == (1, 1, 0)
 
 
@@ -213,7 +216,7 @@ def test_weekly_buckets_beyond_92_days_start_on_monday(session: Session) -> None
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET TIME ZONE 'America/Los_Angeles'"))  # weeks are UTC weeks too
     start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 10, tzinfo=UTC)  # 99 days
-    report = analytics_report(session, start, end)
+    report = analytics_report(session, start, end, now=NOW)
 
     assert report.granularity == "week"
     assert report.series[0].bucket == date(2025, 12, 29)  # the Monday of Jan 1's week
@@ -234,7 +237,7 @@ def test_weekly_buckets_beyond_92_days_start_on_monday(session: Session) -> None
 def test_a_range_without_data_is_empty_not_an_error(session: Session) -> None:
     _store(session)
     start, end = day_range(date(2025, 6, 1), date(2025, 6, 30))
-    report = analytics_report(session, start, end)
+    report = analytics_report(session, start, end, now=NOW)
     assert report.empty
     assert report.totals.sessions == report.totals.views == report.totals.all_orders == 0
     assert report.totals.checkout_rate is None
@@ -243,19 +246,21 @@ def test_a_range_without_data_is_empty_not_an_error(session: Session) -> None:
     assert report.totals.revenue_per_session_cents is None
     assert len(report.series) == 30
     assert all(p.views == p.attributed_orders == 0 for p in report.series)
-    assert analytics_report(session, START, START).series == []  # start == end is allowed
+    assert analytics_report(session, START, START, now=NOW).series == []  # start == end is allowed
 
 
 def test_bad_ranges_and_channels_are_refused_with_a_message(session: Session) -> None:
     with pytest.raises(AnalyticsInputError, match="on or before"):
-        analytics_report(session, END, START)
+        analytics_report(session, END, START, now=NOW)
     with pytest.raises(AnalyticsInputError, match="at most 3 years"):
-        analytics_report(session, START - timedelta(days=3 * 365 + 2), START)
+        analytics_report(session, START - timedelta(days=3 * 365 + 2), START, now=NOW)
     with pytest.raises(AnalyticsInputError, match="UTC"):
-        analytics_report(session, START.replace(tzinfo=None), END)
+        analytics_report(session, START.replace(tzinfo=None), END, now=NOW)
     with pytest.raises(AnalyticsInputError, match="Unknown channel"):
-        analytics_report(session, START, END, channel="fax")
-    analytics_report(session, START - timedelta(days=3 * 365 + 1), START)  # the limit itself
+        analytics_report(session, START, END, channel="fax", now=NOW)
+    analytics_report(
+        session, START - timedelta(days=3 * 365 + 1), START, now=NOW
+    )  # the limit itself
 
 
 def test_bucket_expression_is_the_same_utc_text_on_both_databases(session: Session) -> None:
@@ -279,8 +284,8 @@ def test_bucket_expression_is_the_same_utc_text_on_both_databases(session: Sessi
 
 def test_days_up_to_92_then_weeks(session: Session) -> None:
     _store(session)
-    daily = analytics_report(session, START, START + timedelta(days=92))
-    weekly = analytics_report(session, START, START + timedelta(days=92, microseconds=1))
+    daily = analytics_report(session, START, START + timedelta(days=92), now=NOW)
+    weekly = analytics_report(session, START, START + timedelta(days=92, microseconds=1), now=NOW)
     assert (daily.granularity, len(daily.series)) == ("day", 92)
     assert (weekly.granularity, len(weekly.series)) == ("week", 14)
     assert daily.totals == weekly.totals
@@ -307,6 +312,12 @@ def _figures(report) -> tuple:  # noqa: ANN001
     return (report.totals, report.channels, report.series)
 
 
+def _page_report(session: Session, start: datetime, end: datetime, channel: str | None = None):
+    """What the page's use case does in its transaction: count the closed days, then read."""
+    count_closed_days_of_range(session, start, end, NOW)
+    return analytics_report(session, start, end, channel, now=NOW)
+
+
 @pytest.mark.parametrize("channel", [None, "email"])
 def test_closed_days_read_from_the_rollup_equal_the_live_count(
     session: Session, channel: str | None
@@ -315,29 +326,57 @@ def test_closed_days_read_from_the_rollup_equal_the_live_count(
     # a range with partial first and last days, so both paths take part
     start, end = START + timedelta(hours=10), END + timedelta(hours=6)
     # seen from the range's first day, no day of it has closed: every event is counted live
-    with time_machine.travel(START):
-        live = analytics_report(session, start, end, channel)
+    live = analytics_report(session, start, end, channel, now=START)
+    # the report itself writes nothing: closed days it finds no rollup for are counted live
+    assert _figures(analytics_report(session, start, end, channel, now=NOW)) == _figures(live)
     assert session.exec(select(CartEventDay)).first() is None
 
-    first = analytics_report(session, start, end, channel)  # counts and stores the closed days
+    first = _page_report(session, start, end, channel)  # counts and stores the closed days
     stored = session.scalars(select(CartEventDay.day).where(CartEventDay.channel == "")).all()
     assert sorted(stored) == [f"2026-03-0{day}" for day in range(3, 9)]  # whole days only
-    again = analytics_report(session, start, end, channel)  # reads them
+    again = analytics_report(session, start, end, channel, now=NOW)  # reads them
+    # a closed day missing from the rollup (between stored ones) is counted live
+    session.execute(delete(CartEventDay).where(col(CartEventDay.day) == "2026-03-05"))
+    gap = analytics_report(session, start, end, channel, now=NOW)
 
-    assert _figures(first) == _figures(live) == _figures(again)
+    assert _figures(first) == _figures(live) == _figures(again) == _figures(gap)
     assert live.totals.views > 0
 
 
 def test_a_closed_day_is_counted_once(session: Session) -> None:
     links = _store(session)
-    before = analytics_report(session, START, END).totals
+    before = _page_report(session, START, END).totals
     # an event written later into a closed day (carts never do this) is not counted again:
     # closed days are read from the rollup, not recounted
     record_cart_event(
         session, cart_link_id=links[0], customer_id=1, kind="view", channel="email", at=at(3, 5)
     )
     session.commit()
-    assert analytics_report(session, START, END).totals == before
+    assert _page_report(session, START, END).totals == before
+
+
+@pytest.fixture
+def app_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`session_scope()` (what the page's use case opens) pointed at the test database."""
+    monkeypatch.setenv("REPEATCART_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    forget_engines()
+    yield database_url
+    get_engine().dispose()
+    get_settings.cache_clear()
+    forget_engines()
+
+
+def test_the_page_use_case_stores_the_closed_days_and_commits(app_database: str) -> None:
+    with Session(get_engine(app_database), expire_on_commit=False) as session:
+        _store(session)
+    with pytest.raises(AnalyticsInputError):  # checked before anything is written
+        analytics_for_range(END, START, now=NOW)
+    report = analytics_for_range(START, END, now=NOW)
+    with Session(get_engine(app_database)) as session:
+        stored = session.scalars(select(CartEventDay.day).where(CartEventDay.channel == ""))
+        assert sorted(stored) == [f"2026-03-0{day}" for day in range(2, 9)]
+        assert _figures(analytics_report(session, START, END, now=NOW)) == _figures(report)
 
 
 def test_the_nightly_count_stores_every_closed_day_but_today(session: Session) -> None:
