@@ -1,6 +1,9 @@
 """The personalized cart at `/cart/[token]`: phone first, with a sidebar from 1024 px."""
 
+from collections.abc import Callable
+
 import reflex as rx
+from reflex.vars.sequence import ArrayVar
 
 from repeatcart_app.components.cart_panel import (
     cart_drawer_root,
@@ -55,15 +58,15 @@ def header() -> rx.Component:
     )
 
 
-def section(  # noqa: ANN201
+def section(
     title: str,
     subtitle: str,
-    lines,  # noqa: ANN001
-    render,  # noqa: ANN001
+    lines: ArrayVar[list[CartLine]],
+    render: Callable[[CartLine], rx.Component],
     testid: str,
     grid: bool = False,
     action: rx.Component | None = None,
-):
+) -> rx.Component:
     items = (
         rx.grid(
             rx.foreach(lines, render),
@@ -75,7 +78,7 @@ def section(  # noqa: ANN201
         else rx.vstack(rx.foreach(lines, render), spacing="0", width="100%")
     )
     return rx.cond(
-        lines.length() > 0,  # type: ignore[attr-defined]
+        lines.length() > 0,
         rx.vstack(
             rx.hstack(
                 rx.heading(title, as_="h2", size="5"),

@@ -1,7 +1,9 @@
 """The shopper's cart page: what is shown, what is selected, and checkout.
 
 Server-only facts (customer id, link id, channel, shop domain, Shopify variant ids) live in
-backend vars (leading underscore) and never reach the browser.
+backend vars (leading underscore) and never reach the browser. Every handler that reads or
+writes the database is async and calls one use case of `services.cart.shopper` in a thread, so
+one shopper's click never holds up the event loop that serves all the others.
 
 "Remind me later" writes a snooze and reloads the view; the shopper's own selection survives it
 (only the snoozed product follows what a fresh page would pre-select).
@@ -12,21 +14,27 @@ cart events, writing no snoozes and adding no attribution to the checkout link.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from datetime import UTC, datetime
 
 import reflex as rx
-from sqlmodel import Session
 
 from repeatcart_app.routes import checkout_preview_url
-from services.cart.events import CartEventKind, record_cart_event
-from services.cart.links import PREVIEW_PARAM, checkout_permalink, clamp_quantity, normalise_channel
-from services.cart.page import CartView, current_shop, load_cart
-from services.cart.snoozes import SNOOZE_WEEKS, clear_snooze, snooze
-from services.core.db import session_scope
+from services.cart.events import CartEventKind
+from services.cart.links import PREVIEW_PARAM, checkout_permalink, clamp_quantity, normalize_channel
+from services.cart.page import CartView
+from services.cart.shopper import (
+    Visit,
+    change_snooze,
+    open_cart,
+    record_action,
+    shop_for_expired_link,
+)
+from services.cart.snoozes import SNOOZE_WEEKS
+from services.core.clock import utcnow
 from services.core.money import format_money
-from services.core.tables import utcnow
 from services.engine import CartItem
 
 logger = logging.getLogger(__name__)
@@ -65,6 +73,11 @@ def _weeks(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     return value if value in SNOOZE_WEEKS else None
+
+
+def _variant_id(key: str) -> int | None:
+    """The Shopify variant id a line's key names, for the cart event (None for "p<id>" keys)."""
+    return int(key) if key.isdigit() else None
 
 
 def _line(
@@ -119,30 +132,32 @@ class CartState(rx.State):
     _shopify_variant_ids: dict[str, int] = {}
 
     @rx.event
-    def load(self):
+    async def load(self):
         """Load the cart behind the URL's token; any bad token ends on the same expired view."""
-        self._channel = normalise_channel(self.router.url.query_parameters.get("ch"))
+        self._channel = normalize_channel(self.router.url.query_parameters.get("ch"))
         self.preview = self.router.url.query_parameters.get(PREVIEW_PARAM) == "1"
-        view, now = None, utcnow()
+        now = utcnow()
         try:
-            with session_scope() as session:
-                view = load_cart(session, self.token, now)
-                if view is not None:
-                    self._apply(view, now)
-                    self._record(session, "view")
+            view = await asyncio.to_thread(
+                open_cart, self.token, self._channel, preview=self.preview, now=now
+            )
         except Exception:
             logger.exception("cart could not be loaded")
             self._reset_cart()
             self.status = "error"
             return
         if view is None:
-            self.show_expired()
+            await self._show_expired()
+        else:
+            self._apply(view, now)
 
     @rx.event
-    def show_expired(self):
+    async def show_expired(self):
         """The expired view with the store link, for paths that never reach `load`."""
-        with session_scope() as session:
-            shop = current_shop(session)
+        await self._show_expired()
+
+    async def _show_expired(self) -> None:
+        shop = await asyncio.to_thread(shop_for_expired_link)
         self._reset_cart()
         self.store_url, self.shop_name, self.status = shop.store_url, shop.name, "expired"
 
@@ -188,77 +203,70 @@ class CartState(rx.State):
         self.banner_text = ""
         self.first_name = ""
 
-    def _record(
+    def _visit(self) -> Visit:
+        return Visit(self._link_id, self._customer_id, self._channel, self.currency)
+
+    async def _log(
         self,
-        session: Session,
         kind: CartEventKind,
         key: str = "",
         quantity: int | None = None,
         value_cents: int | None = None,
     ) -> None:
+        """Record a shopper action; the merchant's preview records nothing."""
         if not self._link_id or self.preview:
             return
-        record_cart_event(
-            session,
-            cart_link_id=self._link_id,
-            customer_id=self._customer_id,
-            kind=kind,
-            channel=self._channel,
-            variant_id=int(key) if key.isdigit() else None,
+        await asyncio.to_thread(
+            record_action,
+            self._visit(),
+            kind,
+            variant_id=_variant_id(key),
             quantity=quantity,
             value_cents=value_cents,
-            currency=self.currency if value_cents is not None else None,
         )
-
-    def _log(
-        self,
-        kind: CartEventKind,
-        key: str = "",
-        quantity: int | None = None,
-        value_cents: int | None = None,
-    ) -> None:
-        with session_scope() as session:
-            self._record(session, kind, key, quantity, value_cents)
 
     def _purchasable(self, key: str) -> bool:
         return any(line.key == key and line.available for line in self.lines)
 
     @rx.event
-    def add(self, key: str):
+    async def add(self, key: str):
         if self.status != "ready" or not self._purchasable(key) or key in self.quantities:
             return
         suggested = next(line.suggested_quantity for line in self.lines if line.key == key)
         self.quantities = {**self.quantities, key: suggested}
-        self._log("add", key, suggested)
+        await self._log("add", key, suggested)
 
     @rx.event
-    def remove(self, key: str):
+    async def remove(self, key: str):
         if key not in self.quantities:
             return
         self.quantities = {k: v for k, v in self.quantities.items() if k != key}
-        self._log("remove", key, 0)
+        await self._log("remove", key, 0)
 
     @rx.event
-    def set_quantity(self, key: str, quantity: int | str):
+    async def set_quantity(self, key: str, quantity: int | str):
+        await self._set_quantity(key, quantity)
+
+    @rx.event
+    async def increase(self, key: str):
+        if key in self.quantities:
+            await self._set_quantity(key, self.quantities[key] + 1)
+
+    @rx.event
+    async def decrease(self, key: str):
+        if key in self.quantities:
+            await self._set_quantity(key, self.quantities[key] - 1)
+
+    async def _set_quantity(self, key: str, quantity: int | str) -> None:
         if key not in self.quantities:
             return
         value = clamp_quantity(quantity)
         if value != self.quantities[key]:
             self.quantities = {**self.quantities, key: value}
-            self._log("quantity", key, value)
+            await self._log("quantity", key, value)
 
     @rx.event
-    def increase(self, key: str):
-        if key in self.quantities:
-            self.set_quantity(key, self.quantities[key] + 1)
-
-    @rx.event
-    def decrease(self, key: str):
-        if key in self.quantities:
-            self.set_quantity(key, self.quantities[key] - 1)
-
-    @rx.event
-    def checkout(self):
+    async def checkout(self):
         """Send the shopper to Shopify checkout with the selection, discount and attribution."""
         selected = [
             (self._shopify_variant_ids[key], qty)
@@ -274,7 +282,7 @@ class CartState(rx.State):
             cart_id=None if self.preview else self._link_id,
             channel=None if self.preview else self._channel,
         )
-        self._log("checkout", value_cents=self.subtotal_cents)
+        await self._log("checkout", value_cents=self.subtotal_cents)
         if self._checkout_preview:
             return rx.redirect(checkout_preview_url(permalink))
         return rx.redirect(permalink)
@@ -292,28 +300,26 @@ class CartState(rx.State):
             None,
         )
 
-    def _change_snooze(self, line: CartLine | None, weeks: int | None) -> None:
-        """Snooze (weeks given) or resume (None) one product or, without a line, the whole cart.
-
-        The event keeps the weeks in `quantity` (0 = resumed), like a removal's quantity 0.
-        """
+    async def _change_snooze(self, line: CartLine | None, weeks: int | None) -> None:
+        """Snooze (weeks given) or resume (None) one product or, without a line, the whole cart."""
         if self.preview:
             return  # the merchant's preview never changes the customer's reminders
         now = utcnow()
-        product_id = line.product_id if line is not None else None
         try:
-            with session_scope() as session:
-                if weeks is None:
-                    clear_snooze(session, self._customer_id, product_id, now)
-                else:
-                    snooze(session, self._customer_id, product_id, weeks, now)
-                self._record(session, "snooze", line.key if line else "", weeks or 0)
-                view = load_cart(session, self.token, now)
+            view = await asyncio.to_thread(
+                change_snooze,
+                self.token,
+                self._visit(),
+                line.product_id if line is not None else None,
+                weeks,
+                variant_id=_variant_id(line.key if line is not None else ""),
+                now=now,
+            )
         except Exception:
             logger.exception("snooze could not be saved")
             return  # the page keeps showing what is still true
         if view is None:
-            self.show_expired()
+            await self._show_expired()
             return
         kept = self.quantities
         self._apply(view, now)
@@ -325,28 +331,28 @@ class CartState(rx.State):
         self.quantities = quantities
 
     @rx.event
-    def snooze_product(self, product_id: int, weeks: int):
+    async def snooze_product(self, product_id: int, weeks: int):
         """Remind me later about one product: 1, 2 or 4 weeks, and only this cart's products."""
         line, length = self._snoozable(product_id), _weeks(weeks)
         if line is not None and length is not None:
-            self._change_snooze(line, length)
+            await self._change_snooze(line, length)
 
     @rx.event
-    def clear_product_snooze(self, product_id: int):
+    async def clear_product_snooze(self, product_id: int):
         line = self._snoozable(product_id)
         if line is not None and line.snoozed_until:
-            self._change_snooze(line, None)
+            await self._change_snooze(line, None)
 
     @rx.event
-    def snooze_cart(self, weeks: int):
+    async def snooze_cart(self, weeks: int):
         length = _weeks(weeks)
         if self.status == "ready" and self._customer_id and length is not None:
-            self._change_snooze(None, length)
+            await self._change_snooze(None, length)
 
     @rx.event
-    def clear_cart_snooze(self):
+    async def clear_cart_snooze(self):
         if self.status == "ready" and self._customer_id and self.cart_snoozed_until:
-            self._change_snooze(None, None)
+            await self._change_snooze(None, None)
 
     @rx.var
     def subtotal_cents(self) -> int:

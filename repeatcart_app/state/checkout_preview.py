@@ -5,8 +5,7 @@ import dataclasses
 
 import reflex as rx
 
-from services.cart.checkout_preview import PermalinkRefused, PreviewOff, describe_permalink
-from services.core.db import session_scope
+from services.cart.checkout_preview import PermalinkRefused, PreviewOff, read_permalink
 
 
 @dataclasses.dataclass
@@ -31,8 +30,7 @@ class PreviewView:
 def preview_view(permalink: str) -> PreviewView:
     """The page's view of `permalink`: nothing of it, not even the link, when preview is off."""
     try:
-        with session_scope() as session:
-            described = describe_permalink(session, permalink)
+        described = read_permalink(permalink)
     except PreviewOff:
         return PreviewView("off")
     except PermalinkRefused as refusal:

@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from services.core.config import Settings
+from services.core.db import session_scope
 from services.core.tables import PRODUCT_SOLD_STATUS, Product, Variant
 from services.sync.shop_record import checkout_preview_on, stored_shop
 
@@ -24,6 +25,7 @@ __all__ = [
     "PermalinkRefused",
     "PreviewOff",
     "describe_permalink",
+    "read_permalink",
     "preview_available",
 ]
 
@@ -85,9 +87,9 @@ def describe_permalink(
         shopify_id: product if title in ("", "Default Title") else f"{product} — {title}"
         for shopify_id, title, product in session.exec(
             select(Variant.shopify_id, Variant.title, Product.title)
-            .join(Product, Product.id == Variant.product_id)
+            .join(Product, col(Product.id) == col(Variant.product_id))
             .where(
-                Variant.shopify_id.in_({variant for variant, _ in pairs}),  # type: ignore[attr-defined]
+                col(Variant.shopify_id).in_({variant for variant, _ in pairs}),
                 Product.status == PRODUCT_SOLD_STATUS,
             )
         )
@@ -101,3 +103,9 @@ def describe_permalink(
     }
     discount = next((value for key, value in query if key == "discount"), "")
     return DescribedPermalink(lines, discount, attributes)
+
+
+def read_permalink(permalink: str) -> DescribedPermalink:
+    """`describe_permalink` in a transaction of its own, for the preview page."""
+    with session_scope() as session:
+        return describe_permalink(session, permalink)

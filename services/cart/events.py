@@ -7,7 +7,8 @@ from typing import Literal
 
 from sqlmodel import Session
 
-from services.core.tables import CartEvent, utcnow
+from services.core.clock import utcnow
+from services.core.tables import CartEvent
 
 CartEventKind = Literal["view", "add", "remove", "quantity", "checkout", "snooze"]
 

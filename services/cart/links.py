@@ -15,9 +15,10 @@ from urllib.parse import quote, urlencode
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from services.core.tables import CartLink, utcnow
+from services.core.clock import utcnow
+from services.core.tables import CartLink
 from services.engine import clamp_quantity as clamp_cart_quantity
 
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,64}")
@@ -33,7 +34,7 @@ def new_token() -> str:
 
 
 def is_well_formed(token: str | None) -> bool:
-    return bool(token) and TOKEN_PATTERN.fullmatch(token) is not None
+    return token is not None and TOKEN_PATTERN.fullmatch(token) is not None
 
 
 def clamp_quantity(value: object) -> int:
@@ -45,7 +46,7 @@ def clamp_quantity(value: object) -> int:
     return clamp_cart_quantity(number)
 
 
-def normalise_channel(raw: str | None) -> str:
+def normalize_channel(raw: str | None) -> str:
     """`?ch=` as given when it looks like a channel name, else 'other'; absent means 'direct'."""
     if not raw:
         return "direct"
@@ -75,7 +76,7 @@ def find_active_link(session: Session, token: str | None) -> CartLink | None:
     if not is_well_formed(token):
         return None
     return session.exec(
-        select(CartLink).where(CartLink.token == token, CartLink.revoked_at.is_(None))  # type: ignore[union-attr]
+        select(CartLink).where(CartLink.token == token, col(CartLink.revoked_at).is_(None))
     ).first()
 
 
@@ -84,7 +85,7 @@ def active_link_for(session: Session, customer_id: int) -> CartLink | None:
     return session.exec(
         select(CartLink).where(
             CartLink.customer_id == customer_id,
-            CartLink.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(CartLink.revoked_at).is_(None),
         )
     ).first()
 
@@ -115,8 +116,8 @@ def rotate_link(session: Session, customer_id: int, now: datetime | None = None)
     session.execute(
         update(CartLink)
         .where(
-            CartLink.customer_id == customer_id,
-            CartLink.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(CartLink.customer_id) == customer_id,
+            col(CartLink.revoked_at).is_(None),
         )
         .values(revoked_at=now)
     )
@@ -130,7 +131,7 @@ def _insert_live_link(session: Session, customer_id: int, now: datetime) -> None
         .values(customer_id=customer_id, token=new_token(), created_at=now)
         .on_conflict_do_nothing(
             index_elements=[CartLink.customer_id],
-            index_where=CartLink.revoked_at.is_(None),  # type: ignore[union-attr]
+            index_where=col(CartLink.revoked_at).is_(None),
         )
     )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from services.cart.links import find_active_link
 from services.cart.snoozes import active_snoozes
@@ -140,7 +140,7 @@ def read_catalog(session: Session, product_ids: set[int]) -> CatalogRead:
             Variant.shopify_id,
             Variant.shopify_gid,
         )
-        .where(Variant.product_id.in_(product_ids))  # type: ignore[attr-defined]
+        .where(col(Variant.product_id).in_(product_ids))
         .order_by(Variant.product_id, Variant.position, Variant.id)
     )
     for variant_id, product_id, title, price, available, image, sku, shopify_id, gid in rows:
@@ -162,7 +162,7 @@ def read_catalog(session: Session, product_ids: set[int]) -> CatalogRead:
             Product.image_url,
             Product.shopify_id,
             Product.shopify_gid,
-        ).where(Product.id.in_(product_ids))  # type: ignore[union-attr]
+        ).where(col(Product.id).in_(product_ids))
     )
     for product_id, title, handle, status, image_url, shopify_id, gid in rows:
         products[product_id] = CatalogProduct(
@@ -191,11 +191,15 @@ def _replacement_chains(session: Session, product_ids: set[int]) -> dict[int, in
     while frontier:
         rows = session.exec(
             select(Product.id, Product.replacement_product_id).where(
-                Product.id.in_(frontier),  # type: ignore[union-attr]
-                Product.replacement_product_id.is_not(None),  # type: ignore[union-attr]
+                col(Product.id).in_(frontier),
+                col(Product.replacement_product_id).is_not(None),
             )
         ).all()
-        new = {source: target for source, target in rows if source not in mapping}
+        new = {
+            source: target
+            for source, target in rows
+            if source is not None and target is not None and source not in mapping
+        }
         mapping.update(new)
         frontier = set(new.values()) - set(mapping)
     return mapping
@@ -207,7 +211,7 @@ def load_cart_for_link(session: Session, link: CartLink, now: datetime) -> CartV
         return None
     shop = session.exec(select(Shop)).first()
     entries = load_due_entries(session, link.customer_id)
-    ymal_ids = list(session.exec(select(YmalItem.product_id).order_by(YmalItem.position)))
+    ymal_ids = list(session.exec(select(YmalItem.product_id).order_by(col(YmalItem.position))))
     bought = {entry.product_id for entry in entries}
     replacements = _replacement_chains(session, bought)
     catalog = load_catalog(session, bought | set(replacements.values()) | set(ymal_ids))
@@ -226,16 +230,18 @@ def load_cart_for_link(session: Session, link: CartLink, now: datetime) -> CartV
         for item in (*composition.due, *composition.previous, *composition.ymal)
         if item.variant_id is not None
     }
-    shopify_ids = (
-        dict(
-            session.exec(select(Variant.id, Variant.shopify_id).where(Variant.id.in_(shown))).all()
-        )  # type: ignore[union-attr]
-        if shown
-        else {}
-    )
+    shopify_ids: dict[int, int] = {}
+    if shown:
+        rows = session.exec(
+            select(Variant.id, Variant.shopify_id).where(col(Variant.id).in_(shown))
+        ).all()
+        shopify_ids = {
+            variant_id: shopify_id for variant_id, shopify_id in rows if variant_id is not None
+        }
+    assert link.id is not None and customer.id is not None  # both were read from the database
     return CartView(
-        link_id=link.id,  # type: ignore[arg-type]
-        customer_id=customer.id,  # type: ignore[arg-type]
+        link_id=link.id,
+        customer_id=customer.id,
         first_name=customer.first_name,
         shop=shop_view(shop),
         composition=composition,

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from services.core.tables import Snooze, utcnow
+from services.core.clock import utcnow
+from services.core.tables import Snooze
 
 SNOOZE_WEEKS = (1, 2, 4)
 # built once: delivery asks for every message it sends
@@ -67,7 +68,7 @@ def active_snoozes_for(
         chunk = ids[start : start + 500]
         rows = session.exec(
             select(Snooze.customer_id, Snooze.product_id, Snooze.until).where(
-                Snooze.customer_id.in_(chunk),  # type: ignore[attr-defined]
+                col(Snooze.customer_id).in_(chunk),
                 Snooze.until > now,
             )
         ).all()
@@ -85,9 +86,9 @@ def clear_snooze(
     ended recently, so a reminder held back by it still goes out.
     """
     now = now or utcnow()
-    result = session.exec(  # type: ignore[call-overload]
+    result = session.exec(
         update(Snooze)
-        .where(Snooze.customer_id == customer_id, _target(product_id), Snooze.until > now)
+        .where(col(Snooze.customer_id) == customer_id, _target(product_id), col(Snooze.until) > now)
         .values(until=now)
     )
     session.flush()
@@ -101,14 +102,12 @@ def is_snoozed(snoozes: dict[int | None, datetime], product_id: int) -> bool:
 
 def _target(product_id: int | None) -> Any:
     if product_id is None:
-        return Snooze.product_id.is_(None)  # type: ignore[union-attr]
+        return col(Snooze.product_id).is_(None)
     return Snooze.product_id == product_id
 
 
 def _delete_target(session: Session, customer_id: int, product_id: int | None) -> None:
-    session.exec(  # type: ignore[call-overload]
-        delete(Snooze).where(Snooze.customer_id == customer_id, _target(product_id))
-    )
+    session.exec(delete(Snooze).where(col(Snooze.customer_id) == customer_id, _target(product_id)))
     session.flush()
 
 

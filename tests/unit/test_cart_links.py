@@ -10,7 +10,7 @@ from services.cart.links import (
     clamp_quantity,
     is_well_formed,
     new_token,
-    normalise_channel,
+    normalize_channel,
 )
 
 
@@ -65,8 +65,8 @@ def test_clamped_quantity_is_always_in_range(raw):
         ("x" * 40, "other"),
     ],
 )
-def test_channels_are_normalised(raw, expected):
-    assert normalise_channel(raw) == expected
+def test_channels_are_normalized(raw, expected):
+    assert normalize_channel(raw) == expected
 
 
 def test_permalink_has_variants_quantities_discount_and_attribution():
