@@ -26,7 +26,7 @@ from repeatcart_app.state.admin_sync import AdminSyncState
 from repeatcart_app.state.auth import SESSION_COOKIE
 from services.auth import admins as auth
 from services.products import intervals as products_admin
-from services.sync import runs as sync_admin
+from services.sync import uploads as sync_uploads
 
 MULTIPART_FRAMING = 64 * 1024
 """Room beside the file for the multipart boundaries and part headers."""
@@ -42,7 +42,7 @@ def upload_limits() -> dict[str, int]:
             products_admin.MAX_CSV_BYTES + MULTIPART_FRAMING
         ),
         format_event_handler(AdminSyncState.upload_export): (
-            sync_admin.MAX_UPLOAD_BYTES + MULTIPART_FRAMING
+            sync_uploads.MAX_UPLOAD_BYTES + MULTIPART_FRAMING
         ),
     }
 

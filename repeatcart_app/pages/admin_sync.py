@@ -15,7 +15,7 @@ from repeatcart_app.state.admin_sync import (
     LeftPlaceholderRow,
     SyncCard,
 )
-from services.sync.runs import MAX_UPLOAD_BYTES
+from services.sync.uploads import MAX_UPLOAD_BYTES
 
 MAX_UPLOAD_MB = MAX_UPLOAD_BYTES // (1024 * 1024)
 

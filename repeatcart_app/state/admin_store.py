@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import asyncio
 
-import reflex as rx
-
-from repeatcart_app.state.auth import AuthState, require_admin
-from services.core.db import session_scope
+from repeatcart_app.state.auth import AuthState, admin_event
 from services.settings.store import (
     STORE_SECRETS,
     ConnectedShop,
     StoreView,
     check_saved_connection,
     load_store_view,
-    remove_store_secret,
-    save_store,
+    remove_saved_secret,
+    save_store_form,
 )
 
 _FIELDS = ("shopify_shop", "shopify_api_version", "public_url", *STORE_SECRETS)
@@ -65,43 +62,31 @@ class AdminStoreState(AuthState):
         self.connected_name = (shop.name or shop.domain) if shop else ""
         self.connected_details = _details(shop) if shop else ""
 
-    def _reload(self) -> None:
-        self._show(load_store_view())
-
-    def _saved(self, message: str) -> None:
+    def _saved(self, view: StoreView, message: str) -> None:
         """After a change was stored: show what is saved now, in fresh (empty) secret fields."""
-        self._reload()
+        self._show(view)
         self.form_key += 1  # remounts the form: password fields are empty again
         self.form_ok = True
         self.form_message = message
         self.connection_message = ""  # it tested the settings before the change
 
-    @rx.event
+    @admin_event
     def load(self):
-        denied = require_admin(self)
-        if denied is not None:
-            self.loaded = False
-            return denied
-        self._reload()
+        self._show(load_store_view())
         self.errors = {}
         self.form_message = ""
         self.connection_message = ""
         self.testing = False
         self.switch_from = ""
         self.loaded = True
-        return None
 
-    @rx.event
+    @admin_event
     def save(self, form_data: dict):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         values = {name: str(form_data.get(name, "") or "") for name in _FIELDS}
         replace_data = bool(self.switch_from) and form_data.get("replace_data") in ("on", True)
-        with session_scope() as session:
-            result = save_store(session, values, by=self.current_email, replace_data=replace_data)
+        result = save_store_form(values, by=self.current_email, replace_data=replace_data)
         self.switch_from = result.switch_from
-        if not result.ok:
+        if result.view is None:
             self.errors = result.errors
             self.form_ok = False
             self.form_message = (
@@ -111,42 +96,31 @@ class AdminStoreState(AuthState):
             )
             return None
         self.errors = {}
-        self._saved("Saved." if result.changed else "No changes to save.")
+        self._saved(result.view, "Saved." if result.changed else "No changes to save.")
         # what Shopify says about the saved shop (name, currency, a refused token) shows at once
         return AdminStoreState.test_connection if self.token_note != "Not set." else None
 
-    @rx.event
+    @admin_event
     def remove_secret(self, name: str):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         if name not in STORE_SECRETS:
-            return None
-        with session_scope() as session:
-            remove_store_secret(session, name)
+            return
         what = "Admin API token" if name == "shopify_token" else "Webhook secret"
-        self._saved(f"{what} removed.")
-        return None
+        self._saved(remove_saved_secret(name), f"{what} removed.")
 
-    @rx.event(background=True)
+    @admin_event(background=True)
     async def test_connection(self):
         async with self:
-            denied = require_admin(self)
-            if denied is not None:
-                return denied
             if self.testing:
-                return None
+                return
             self.testing = True
             self.connection_message = ""
         result = await asyncio.to_thread(check_saved_connection)
-        view = await asyncio.to_thread(load_store_view) if result.ok else None
         async with self:
             self.testing = False
             self.connection_ok = result.ok
             self.connection_message = result.message
-            if view is not None:  # Shopify's answer was recorded: show the shop as it is now
-                self._show(view)
-        return None
+            if result.view is not None:  # Shopify's answer was recorded: show the shop as it is
+                self._show(result.view)
 
 
 def _details(shop: ConnectedShop) -> str:

@@ -14,11 +14,11 @@ from datetime import datetime
 import reflex as rx
 
 from repeatcart_app import routes
-from repeatcart_app.state.auth import AuthState, require_admin
-from services.core.db import session_scope
-from services.core.tables import utcnow
+from repeatcart_app.state.auth import AuthState, admin_event
+from services.core.clock import utcnow
 from services.ingest import placeholder_merge
-from services.sync import runs as sync_admin
+from services.sync import runs as sync_runs
+from services.sync import uploads
 
 UPLOAD_ID = "order-export"
 POLL_SECONDS = 1.0
@@ -169,7 +169,7 @@ def _summary_line(kind: str, summary: dict) -> str:
     return " · ".join(parts)
 
 
-def _card(stream: sync_admin.StreamStatus, now: datetime, message: str, tone: str) -> SyncCard:
+def _card(stream: sync_runs.StreamStatus, now: datetime, message: str, tone: str) -> SyncCard:
     noun = "orders" if stream.kind == "orders" else "products"
     total = stream.progress_total
     if stream.running:
@@ -213,7 +213,7 @@ _IMPORT_STATUS = {
 }
 
 
-def _history_row(run: sync_admin.ImportStatus, now: datetime) -> ImportHistoryRow:
+def _history_row(run: sync_runs.ImportStatus, now: datetime) -> ImportHistoryRow:
     label, color = _IMPORT_STATUS.get(run.status, (run.status, "gray"))
     return ImportHistoryRow(
         id=run.id,
@@ -271,11 +271,9 @@ class AdminSyncState(AuthState):
     def import_busy(self) -> bool:
         return self.import_phase in ("uploading", "importing")
 
-    def _refresh(self) -> bool:
-        """Read everything the page shows; True when a sync is running."""
+    def _show_overview(self, overview: sync_runs.SyncOverview) -> bool:
+        """Show everything the page shows; True when a sync is running."""
         now = utcnow()
-        with session_scope() as session:
-            overview = sync_admin.sync_overview(session)
         self.shopify_configured = overview.shopify_configured
         streams = {"orders": overview.orders, "products": overview.products}
         self.cards = [
@@ -288,25 +286,18 @@ class AdminSyncState(AuthState):
         self._running_run_id = latest.id if latest and latest.status == "running" else 0
         return overview.orders.running or overview.products.running
 
-    def _show_last_import(self) -> None:
-        with session_scope() as session:
-            status = (
-                sync_admin.import_status(session, self._followed_run_id)
-                if self._followed_run_id
-                else None
-            )
-        if status is None:
-            self.import_phase = ""
-            self.import_status_label = ""
-        else:
-            self._show_import(status)
+    def _refresh(self) -> bool:
+        """Read and show the page (in a handler already off the event loop)."""
+        return self._show_overview(sync_runs.load_sync_overview())
 
-    @rx.event
+    async def _refresh_async(self) -> bool:
+        """Read the page in a thread, then show it under the state's lock (background events)."""
+        overview = await asyncio.to_thread(sync_runs.load_sync_overview)
+        async with self:
+            return self._show_overview(overview)
+
+    @admin_event
     def load(self):
-        denied = require_admin(self)
-        if denied is not None:
-            self.loaded = False
-            return denied
         self._sync_messages = {}
         running = self._refresh()
         self.loaded = True
@@ -320,39 +311,40 @@ class AdminSyncState(AuthState):
                 self._show_last_import()  # it ended while the page was away
         return events or None
 
-    @rx.event
+    def _show_last_import(self) -> None:
+        status = (
+            sync_runs.load_import_status(self._followed_run_id) if self._followed_run_id else None
+        )
+        if status is None:
+            self.import_phase = ""
+            self.import_status_label = ""
+        else:
+            self._show_import(status)
+
+    @admin_event
     def refresh(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         if self._refresh():
             return AdminSyncState.poll_sync
         return None
 
-    @rx.event
-    async def sync_now(self, kind: str):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
+    @admin_event
+    def sync_now(self, kind: str):
         if kind not in SYNC_KINDS:
             return rx.toast.error("Unknown sync.")
-        # off the event loop: starting the job waits a moment for a lease race to show
-        outcome = await asyncio.to_thread(sync_admin.sync_now, kind)
+        # starting the job waits a moment for a lease race to show (off the event loop)
+        outcome = sync_runs.sync_now(kind)
         self._sync_messages = {**self._sync_messages, kind: _SYNC_MESSAGES[outcome]}
         running = self._refresh()
         if running or outcome == "started":
             return AdminSyncState.poll_sync
         return None
 
-    @rx.event(background=True)
+    @admin_event(background=True)
     async def poll_sync(self):
         """Follows running syncs once a second; stops when none runs or the page was left."""
         async with self:
-            denied = require_admin(self)
-            if denied is not None:
-                return denied
             if self._sync_polling:
-                return None
+                return
             self._sync_polling = True
         try:
             loop = asyncio.get_running_loop()
@@ -362,32 +354,29 @@ class AdminSyncState(AuthState):
                 async with self:
                     if self._left_page():
                         break
-                    if not self._refresh():
+                if not await self._refresh_async():
+                    async with self:
                         # done: the card's status and time tell how it went, not "started"
                         self._sync_messages = {
                             kind: message
                             for kind, message in self._sync_messages.items()
                             if message != _SYNC_MESSAGES["started"]
                         }
-                        self._refresh()
-                        break
+                    await self._refresh_async()
+                    break
         finally:
             async with self:
                 self._sync_polling = False
-        return None
 
     def _left_page(self) -> bool:
         """A poll stops once the tab shows another page, or signed out (its data was reset)."""
         return self.router.page.path != routes.ADMIN_SYNC or not self.session_token
 
-    @rx.event
+    @admin_event
     def begin_upload(self):
         """Runs before the upload: resets the report, so a previous result is not mistaken."""
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         if self.import_busy:
-            return None
+            return
         self.import_phase = "uploading"
         self.upload_percent = 0
         self.import_percent = 0
@@ -397,31 +386,23 @@ class AdminSyncState(AuthState):
         self.import_error_count = "0"
         self.import_errors_shown = "0"
         self.import_errors = []
-        return None
 
-    @rx.event
+    @admin_event
     def upload_progress(self, progress: dict):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         if self.import_phase != "uploading":
-            return None  # a late browser report after the server already has the file
+            return  # a late browser report after the server already has the file
         fraction = progress.get("progress")
         if isinstance(fraction, int | float) and 0 <= fraction <= 1:
             self.upload_percent = int(fraction * 100)
             self.import_status_label = f"Uploading {self.upload_percent}%"
-        return None
 
-    @rx.event
+    @admin_event
     def upload_rejected(self, codes: list[str]):
         """The browser refused the file before sending it (too large, or not one file).
 
         Only react-dropzone's error codes come here: the rejected File itself would be sent
         along as a socket attachment, which for a huge file breaks the connection.
         """
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         refused = {str(code) for code in codes} if isinstance(codes, list) else set()
         self.import_phase = "failed"
         self.import_status_label = ""
@@ -429,25 +410,21 @@ class AdminSyncState(AuthState):
         self.import_errors = []
         if "file-too-large" in refused:
             self.import_message = (
-                f"The file is larger than {sync_admin.MAX_UPLOAD_BYTES // (1024 * 1024)} MB; "
+                f"The file is larger than {uploads.MAX_UPLOAD_BYTES // (1024 * 1024)} MB; "
                 "export a shorter date range from Shopify and import the parts one after another."
             )
         elif "too-many-files" in refused:
             self.import_message = "Choose one file at a time."
         else:
             self.import_message = "This file cannot be imported: choose a CSV order export."
-        return None
 
-    @rx.event(background=True)
+    @admin_event(background=True)
     async def upload_export(self, chunks: rx.UploadChunkIterator):
         """Receives the upload as a stream (the size limit holds as the bytes arrive)."""
         async with self:
-            denied = require_admin(self)
-            if denied is not None:
-                return denied
             if self._import_polling:
                 self.import_message = "An import is running: wait for it to finish."
-                return None
+                return
             self._import_polling = True
             self.import_phase = "uploading"
         run_id: int | None = None
@@ -459,21 +436,20 @@ class AdminSyncState(AuthState):
                     self._import_polling = False
         if run_id is not None:
             await self._follow(run_id)
-        return None
 
     async def _receive(self, chunks: rx.UploadChunkIterator) -> int | None:
-        """Save the upload and record its run; None (with a message shown) when refused."""
-        sink = sync_admin.UploadSink(await asyncio.to_thread(sync_admin.upload_dir))
+        """Save the upload and start its import; None (with a message shown) when refused."""
+        sink = uploads.UploadSink(await asyncio.to_thread(uploads.upload_dir))
         filename: str | None = None
         try:
             async for chunk in chunks:
                 if filename is None:
                     filename = chunk.filename
                 elif chunk.filename != filename:
-                    raise sync_admin.UploadRefused("choose one file at a time")
+                    raise uploads.UploadRefused("choose one file at a time")
                 sink.write(chunk.data)
             sink.close()
-        except sync_admin.UploadRefused as refusal:  # too large, or more than one file
+        except uploads.UploadRefused as refusal:  # too large, or more than one file
             sink.discard()
             await self._show_refusal(str(refusal))
             return None
@@ -484,16 +460,10 @@ class AdminSyncState(AuthState):
             sink.discard()
             await self._show_refusal("no file was received; choose a file and try again")
             return None
-
-        def record() -> sync_admin.ImportStatus:
-            with session_scope() as session:
-                return sync_admin.start_import(session, sink.path, filename or "")
-
-        status = await asyncio.to_thread(record)
+        status = await asyncio.to_thread(sync_runs.import_upload, sink.path, filename)
         if status.status == "failed":
             await self._show_refusal(status.failure)
             return None
-        sync_admin.launch_import(status.id, sink.path)
         async with self:
             self.import_filename = status.filename
             self.upload_percent = 100
@@ -505,47 +475,38 @@ class AdminSyncState(AuthState):
             self.import_phase = "failed"
             self.import_message = f"Not imported: {message}."
             self.import_status_label = ""
-            self._refresh()
+        await self._refresh_async()
 
-    @rx.event(background=True)
+    @admin_event(background=True)
     async def follow_import(self, run_id: int):
         """Resumes following an import that was running when the page was opened."""
         async with self:
-            denied = require_admin(self)
-            if denied is not None:
-                return denied
             if self._import_polling or not isinstance(run_id, int):
-                return None
+                return
             self._import_polling = True
             self.import_phase = "importing"
         await self._follow(run_id)
-        return None
 
     async def _follow(self, run_id: int) -> None:
         """Poll the run until it ends (or the page is left), then show its report."""
-
-        def read() -> sync_admin.ImportStatus | None:
-            with session_scope() as session:
-                return sync_admin.import_status(session, run_id)
-
         try:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + MAX_POLL_SECONDS
             while loop.time() < deadline:
-                status = await asyncio.to_thread(read)
+                status = await asyncio.to_thread(sync_runs.load_import_status, run_id)
                 async with self:
                     if status is None or self._left_page():
                         break
                     self._show_import(status)
-                    if status.status != "running":
-                        self._refresh()
-                        break
+                if status.status != "running":
+                    await self._refresh_async()
+                    break
                 await asyncio.sleep(POLL_SECONDS / 2)
         finally:
             async with self:
                 self._import_polling = False
 
-    def _show_import(self, status: sync_admin.ImportStatus) -> None:
+    def _show_import(self, status: sync_runs.ImportStatus) -> None:
         self._followed_run_id = status.id
         self.import_filename = status.filename
         if status.bytes_total:

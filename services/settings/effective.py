@@ -7,15 +7,17 @@ start of each piece of work, so a change applies on the next run without a resta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, select
 
+from services.core.clock import utcnow
 from services.core.config import Settings, get_settings
 from services.core.db import get_engine
 from services.core.secrets import SecretError, decrypt, encrypt, last4, reencrypt
-from services.core.tables import AppSetting, utcnow
+from services.core.tables import AppSetting
 
 SECRET_SETTINGS = frozenset(
     {
@@ -77,7 +79,7 @@ def effective_settings(session: Session, base: Settings | None = None) -> Settin
 
 def save_settings(
     session: Session,
-    values: dict[str, str | bool],
+    values: Mapping[str, str | bool],
     *,
     by: str = "",
     now: datetime | None = None,

@@ -10,16 +10,17 @@ settings as saved, so what it reports is what the sync will meet.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
+from services.core.clock import utcnow
 from services.core.config import Settings, get_settings
 from services.core.db import session_scope
 from services.core.provider_http import ProviderError, RetryPolicy
-from services.core.tables import Shop, utcnow
+from services.core.tables import Shop
 from services.settings.effective import (
     clear_setting,
     effective_settings,
@@ -46,11 +47,15 @@ __all__ = [
     "SecretField",
     "StoreSaveResult",
     "StoreView",
-    "remove_store_secret",
-    "save_store",
-    "store_view",
     "check_connection",
     "check_saved_connection",
+    "load_store_view",
+    "normalize_shop",
+    "remove_saved_secret",
+    "remove_store_secret",
+    "save_store",
+    "save_store_form",
+    "store_view",
     "validate_store",
 ]
 
@@ -107,6 +112,7 @@ class StoreSaveResult:
     errors: dict[str, str] = field(default_factory=dict)
     changed: list[str] = field(default_factory=list)
     switch_from: str = ""  # the shop whose data a save to another shop would erase
+    view: StoreView | None = None  # the page as saved (`save_store_form`, when it saved)
 
     @property
     def ok(self) -> bool:
@@ -121,6 +127,7 @@ class ConnectionResult:
     shop_domain: str = ""
     currency: str = ""
     identity: ShopIdentity | None = None
+    view: StoreView | None = None  # the page with the shop as Shopify described it
 
 
 def store_view(session: Session, base: Settings | None = None) -> StoreView:
@@ -157,7 +164,7 @@ def load_store_view() -> StoreView:
         return store_view(session)
 
 
-def normalise_shop(raw: str) -> str:
+def normalize_shop(raw: str) -> str:
     """`https://My-Shop.myshopify.com/admin` → `my-shop.myshopify.com`: what people paste."""
     text = raw.strip().lower()
     if "://" in text:
@@ -169,7 +176,7 @@ def validate_store(values: dict[str, str]) -> tuple[dict[str, str], dict[str, st
     """Clean values and an error per bad field (field name → message for the merchant)."""
     errors: dict[str, str] = {}
     clean: dict[str, str] = {}
-    shop = normalise_shop(values.get("shopify_shop", ""))
+    shop = normalize_shop(values.get("shopify_shop", ""))
     if not is_shop_domain(shop):
         errors["shopify_shop"] = (
             "Enter the shop's myshopify domain, like your-shop.myshopify.com "
@@ -232,6 +239,25 @@ def save_store(
     return StoreSaveResult(changed=changed)
 
 
+def save_store_form(
+    values: dict[str, str], *, by: str = "", replace_data: bool = False
+) -> StoreSaveResult:
+    """The Store form's Save, in a transaction of its own; a save that went through carries
+    the page as saved, read in the same transaction."""
+    with session_scope() as session:
+        result = save_store(session, values, by=by, replace_data=replace_data)
+        if result.ok:
+            result.view = store_view(session)
+        return result
+
+
+def remove_saved_secret(name: str) -> StoreView:
+    """Remove a saved token or webhook secret in a transaction of its own; the page after."""
+    with session_scope() as session:
+        remove_store_secret(session, name)
+        return store_view(session)
+
+
 def remove_store_secret(session: Session, name: str) -> None:
     """Forget a saved token or webhook secret (the environment's applies again, if any)."""
     if name not in STORE_SECRETS:
@@ -243,7 +269,8 @@ def remove_store_secret(session: Session, name: str) -> None:
 def check_saved_connection(base: Settings | None = None) -> ConnectionResult:
     """Test connection with the settings as saved; the token is decrypted here, not by the
     caller, and lives only for this call. A shop that answers is recorded (name, domains,
-    currency, time zone), so what the carts show is what Shopify says."""
+    currency, time zone), so what the carts show is what Shopify says; the result then carries
+    the Store page as it reads now."""
     settings = load_effective_settings(base)
     result = check_connection(settings)
     if not result.ok or result.identity is None:
@@ -251,9 +278,10 @@ def check_saved_connection(base: Settings | None = None) -> ConnectionResult:
     try:
         with session_scope(settings.database_url) as session:
             record_shop(session, settings.shopify_shop, utcnow(), result.identity)
+            view = store_view(session, base)
     except ShopSetupError as refusal:
         return ConnectionResult(False, f"{result.message} {refusal}")
-    return result
+    return replace(result, view=view)
 
 
 def check_connection(settings: Settings) -> ConnectionResult:

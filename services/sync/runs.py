@@ -1,5 +1,7 @@
 """The dashboard's Sync page: sync status, "Sync now", and order-export CSV imports.
 
+Receiving the upload itself is `services.sync.uploads`; this module records and runs imports.
+
 A dashboard import differs from `repeatcart import-orders` in one way: it commits in chunks and
 records its progress on an `ImportRun` row, so the page can show it while it runs and a failure
 keeps what was imported (orders are matched by gid, so importing the file again completes it
@@ -9,23 +11,21 @@ lease, so it never runs beside the worker's scheduled sync.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
+from services.core.clock import utcnow
 from services.core.config import Settings, get_settings
 from services.core.db import session_scope
 from services.core.leases import LeaseLost, confirm_held, lease
-from services.core.tables import ImportRun, JobLease, SyncState, utcnow
+from services.core.tables import ImportRun, JobLease, SyncState
 from services.ingest.orders import refresh_due_dates_in_chunks, upsert_orders
 from services.ingest.placeholder_merge import (
     ORDER_IMPORT_LEASE,
@@ -42,34 +42,30 @@ from services.shopify.order_export import (
 )
 from services.shopify.records import OrderRecord
 from services.sync.shop_record import ShopSetupError, ensure_shop
+from services.sync.uploads import shown_filename
 from services.worker import JOBS, run_job
 
 __all__ = [
     "IMPORT_LEASE",
     "MAX_STORED_ERRORS",
-    "MAX_UPLOAD_BYTES",
     "ImportStatus",
     "StreamStatus",
     "SyncOverview",
-    "UploadRefused",
-    "UploadSink",
-    "UploadTooLarge",
     "import_status",
+    "import_upload",
     "launch_import",
-    "shown_filename",
+    "load_import_status",
+    "load_sync_overview",
     "run_import",
     "start_import",
     "sync_now",
     "sync_overview",
-    "upload_dir",
     "wait_for_import",
     "wait_for_sync",
 ]
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-"""Largest accepted upload: a year of a big shop's orders is well under this."""
 MAX_STORED_ERRORS = 200
 """Row errors kept on the run for the report (all are counted): garbage must not bloat a row."""
 CHUNK_ORDERS = 2000
@@ -87,22 +83,11 @@ INTERRUPTED_AFTER = timedelta(minutes=1)
 """A running import whose lease is free this long after its start has lost its process."""
 SYNC_JOBS = {"orders": "order-sync", "products": "catalog-sync"}
 SYNC_LABELS = {"orders": "Orders", "products": "Catalog"}
-SyncKind = Literal["orders", "products"]
 SyncOutcome = Literal["started", "already running", "not configured"]
 _QUICK_SKIP_SECONDS = 0.5
-STALE_UPLOAD_SECONDS = 24 * 3600
-_FILENAME_CHARS = 120
 
 _sync_threads: dict[str, threading.Thread] = {}
 _import_threads: dict[int, threading.Thread] = {}
-
-
-class UploadRefused(Exception):
-    """An upload that cannot be imported; the message says why, for the merchant."""
-
-
-class UploadTooLarge(UploadRefused):
-    """The upload passed `MAX_UPLOAD_BYTES`; what was received is deleted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,11 +160,23 @@ def sync_overview(
     )
 
 
+def load_sync_overview() -> SyncOverview:
+    """`sync_overview` in a transaction of its own, for the Sync page."""
+    with session_scope() as session:
+        return sync_overview(session)
+
+
 def import_status(session: Session, run_id: int) -> ImportStatus | None:
     run = session.get(ImportRun, run_id)
     if run is None:
         return None
     return _import(run, IMPORT_LEASE in _held_leases(session, utcnow()))
+
+
+def load_import_status(run_id: int) -> ImportStatus | None:
+    """`import_status` in a transaction of its own, for the Sync page following an import."""
+    with session_scope() as session:
+        return import_status(session, run_id)
 
 
 def _held_leases(session: Session, now: datetime) -> set[str]:
@@ -230,78 +227,7 @@ def _import(run: ImportRun, import_lease_held: bool) -> ImportStatus:
 
 
 # ---------------------------------------------------------------------------------------------
-# Uploads
-
-
-def upload_dir(settings: Settings | None = None) -> Path:
-    """Where uploads wait for their import: beside the SQLite file, else beside the key file."""
-    settings = settings or get_settings()
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        base = Path(url.database).resolve().parent
-    else:
-        base = Path(settings.secret_key_file).resolve().parent
-    directory = base / "imports"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-class UploadSink:
-    """Writes an upload to a server-chosen file, refusing it once it passes `max_bytes`.
-
-    The client's filename is never part of the path (it is only shown), so an upload cannot
-    write outside the directory or over another file.
-    """
-
-    def __init__(self, directory: Path, max_bytes: int = MAX_UPLOAD_BYTES) -> None:
-        self.path = directory / f"upload-{uuid.uuid4().hex}.csv"
-        self.max_bytes = max_bytes
-        self.size = 0
-        self._file = self.path.open("wb")
-        _sweep_stale_uploads(directory, self.path)
-
-    def write(self, data: bytes) -> None:
-        self.size += len(data)
-        if self.size > self.max_bytes:
-            self.discard()
-            raise UploadTooLarge(
-                f"the file is larger than {_size(self.max_bytes)}; export a "
-                "shorter date range from Shopify and import the parts one after another"
-            )
-        self._file.write(data)
-
-    def close(self) -> None:
-        self._file.close()
-
-    def discard(self) -> None:
-        self._file.close()
-        self.path.unlink(missing_ok=True)
-
-
-def _sweep_stale_uploads(directory: Path, fresh: Path) -> None:
-    """Uploads left behind by a process that died mid-import would otherwise stay forever.
-
-    Ages are read on the clock that stamped the files, the file system's: `fresh` was just
-    created, so its time is now there (the app's clock may differ, as in tests that move it).
-    """
-    cutoff = fresh.stat().st_mtime - STALE_UPLOAD_SECONDS
-    for stale in directory.glob("upload-*.csv"):
-        with contextlib.suppress(OSError):
-            if stale.stat().st_mtime < cutoff:
-                stale.unlink()
-
-
-def _size(count: int) -> str:
-    if count >= 1024 * 1024:
-        return f"{count / (1024 * 1024):,.0f} MB"
-    return f"{count:,} bytes"
-
-
-def shown_filename(name: str | None) -> str:
-    """The client's filename for display only: its last segment, printable, cut short."""
-    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    base = "".join(ch for ch in base if ch.isprintable()).strip() or "upload.csv"
-    return base[:_FILENAME_CHARS]
+# Imports
 
 
 def start_import(session: Session, path: Path, filename: str) -> ImportStatus:
@@ -338,6 +264,16 @@ def _header_problem(path: Path) -> str | None:
     except OSError as error:
         return f"cannot read the file: {error.strerror or error}"
     return None
+
+
+def import_upload(path: Path, filename: str) -> ImportStatus:
+    """Record a received upload (`start_import`, committed) and, when it is an order export,
+    start importing it in a thread of its own; the page then follows the returned run."""
+    with session_scope() as session:
+        status = start_import(session, path, filename)
+    if status.status == "running":
+        launch_import(status.id, path)
+    return status
 
 
 def launch_import(run_id: int, path: Path) -> threading.Thread:

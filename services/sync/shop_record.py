@@ -123,7 +123,7 @@ def checkout_preview_on(shop_domain: str, settings: Settings | None = None) -> b
 
 
 def stored_shop(session: Session) -> Shop | None:
-    return session.exec(select(Shop).order_by(Shop.id)).first()  # type: ignore[arg-type]
+    return session.exec(select(Shop).order_by(col(Shop.id))).first()
 
 
 def _holds_data(session: Session) -> bool:
@@ -266,8 +266,7 @@ def _reset_shop(shop: Shop, domain: str, now: datetime) -> None:
     for name, field in Shop.model_fields.items():
         if name == "id":
             continue
-        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
-        setattr(shop, name, default)
+        setattr(shop, name, field.get_default(call_default_factory=True))
     shop.shop_domain = domain
     shop.updated_at = now
 

@@ -23,12 +23,13 @@ from typing import Any
 
 from sqlmodel import Session
 
+from services.core.clock import utcnow
 from services.core.config import Settings, get_settings
 from services.core.db import session_scope
 from services.core.leases import LeaseLost, confirm_held
 from services.core.provider_http import ProviderError
 from services.core.shutdown import Stopping, stop_requested
-from services.core.tables import SyncState, utcnow
+from services.core.tables import SyncState
 from services.engine.recompute import recompute_all, recompute_store
 from services.ingest.catalog import mark_missing_products_deleted, upsert_products
 from services.ingest.orders import refresh_due_dates, upsert_orders

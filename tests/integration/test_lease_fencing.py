@@ -31,7 +31,7 @@ from services.sync.store_sync import SyncReport, sync_orders
 from tests.fakes.shopify import FakeShopify
 from tests.integration import test_shopify_sync as shopify_sync
 from tests.integration.test_shopify_sync import START, client_for
-from tests.integration.test_sync_admin import new_run, orders_in, write_csv
+from tests.integration.test_sync_runs import new_run, orders_in, write_csv
 
 fake = shopify_sync.fake
 configured = shopify_sync.configured

@@ -19,7 +19,7 @@ import repeatcart_app.repeatcart_app  # noqa: F401  (imports every page and its 
 from repeatcart_app.state.auth import SESSION_COOKIE, AuthState
 from repeatcart_app.upload_guard import upload_guard, upload_limits
 from services.products import intervals as products_admin
-from services.sync import runs as sync_admin
+from services.sync import uploads as sync_uploads
 
 HANDLER = "state.upload_handler"
 LIMIT = 1_000
@@ -163,7 +163,7 @@ def test_every_upload_handler_of_the_app_has_a_limit() -> None:
     assert found == set(limits)
     caps = sorted(limits.values())
     assert products_admin.MAX_CSV_BYTES < caps[0] < 4 * 1024 * 1024
-    assert sync_admin.MAX_UPLOAD_BYTES < caps[1] < sync_admin.MAX_UPLOAD_BYTES + 1024 * 1024
+    assert sync_uploads.MAX_UPLOAD_BYTES < caps[1] < sync_uploads.MAX_UPLOAD_BYTES + 1024 * 1024
 
 
 def _takes_upload(handler: Any) -> bool:

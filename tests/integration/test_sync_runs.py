@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,10 +14,8 @@ from services.core.config import get_settings
 from services.core.db import get_engine
 from services.core.leases import lease
 from services.core.tables import ImportRun, Order, OrderLine, SyncState, utcnow
-from services.sync import runs as sync_admin
+from services.sync import runs as sync_runs
 from services.sync.runs import (
-    UploadSink,
-    UploadTooLarge,
     run_import,
     start_import,
     sync_now,
@@ -70,7 +67,7 @@ def configured(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     get_settings.cache_clear()
 
 
-def new_run(url: str, path: Path, filename: str = "orders_export.csv") -> sync_admin.ImportStatus:
+def new_run(url: str, path: Path, filename: str = "orders_export.csv") -> sync_runs.ImportStatus:
     with Session(get_engine(url), expire_on_commit=False) as session:
         status = start_import(session, path, filename)
         session.commit()
@@ -132,7 +129,7 @@ def test_progress_increases_while_importing(configured: str, tmp_path: Path) -> 
 def test_only_the_first_row_errors_are_kept_but_all_are_counted(
     configured: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sync_admin, "MAX_STORED_ERRORS", 3)
+    monkeypatch.setattr(sync_runs, "MAX_STORED_ERRORS", 3)
     bad = {n: f"#{1001 + n},,,,,,,zero,Tea,3.75,TEA-1,,,,,\n" for n in range(10)}
     path = write_csv(tmp_path / "export.csv", 10, bad=bad)
     result = run_import(new_run(configured, path).id, path)
@@ -201,25 +198,6 @@ def test_a_header_without_rows_is_a_failed_run(configured: str, tmp_path: Path) 
     result = run_import(new_run(configured, path).id, path)
     assert result.status == "failed"
     assert "no order rows" in result.failure
-
-
-def test_an_upload_over_the_limit_is_refused_and_deleted(tmp_path: Path) -> None:
-    sink = UploadSink(tmp_path, max_bytes=100)
-    sink.write(b"x" * 60)
-    with pytest.raises(UploadTooLarge, match="larger than 100 bytes"):
-        sink.write(b"x" * 60)
-    assert list(tmp_path.iterdir()) == [], "what was received is deleted"
-    with pytest.raises(UploadTooLarge, match="larger than 200 MB"):
-        UploadSink(tmp_path).write(b"x" * (sync_admin.MAX_UPLOAD_BYTES + 1))
-
-
-def test_the_upload_path_never_comes_from_the_client(tmp_path: Path) -> None:
-    sink = UploadSink(tmp_path)
-    sink.write(b"data")
-    sink.close()
-    assert sink.path.parent == tmp_path and sink.path.name.startswith("upload-")
-    assert sync_admin.shown_filename("../../etc/passwd") == "passwd"
-    assert sync_admin.shown_filename("") == "upload.csv"
 
 
 def test_a_running_import_whose_process_died_shows_as_interrupted(
@@ -293,17 +271,6 @@ def test_a_failed_sync_shows_its_error(configured: str, monkeypatch: pytest.Monk
     assert orders.last_error
 
 
-def test_uploads_left_behind_by_a_dead_process_are_swept(tmp_path: Path) -> None:
-    fresh = tmp_path / "upload-new.csv"
-    fresh.write_bytes(b"x")
-    stale = tmp_path / "upload-old.csv"
-    stale.write_bytes(b"x")
-    old = fresh.stat().st_mtime - 2 * sync_admin.STALE_UPLOAD_SECONDS  # the file system's clock
-    os.utime(stale, (old, old))
-    UploadSink(tmp_path).discard()
-    assert not stale.exists() and fresh.exists()
-
-
 def test_a_file_that_turns_unreadable_midway_keeps_the_orders_before(
     configured: str, tmp_path: Path
 ) -> None:
@@ -320,7 +287,7 @@ def test_a_file_that_turns_unreadable_midway_keeps_the_orders_before(
 def test_a_second_import_waits_for_the_first(configured: str, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "export.csv", 3)
     run = new_run(configured, path)
-    with lease(sync_admin.IMPORT_LEASE) as held:
+    with lease(sync_runs.IMPORT_LEASE) as held:
         assert held
         result = run_import(run.id, path)
     assert result.status == "failed"

@@ -75,7 +75,7 @@ def test_a_blank_token_keeps_the_saved_one(session, base) -> None:
     assert settings.public_url == "https://shop.example.org"
 
 
-def test_pasted_shop_urls_are_normalised(session, base) -> None:
+def test_pasted_shop_urls_are_normalized(session, base) -> None:
     clean, errors = validate_store({**GOOD, "shopify_shop": " https://My-Shop.myshopify.com/admin"})
     assert not errors and clean["shopify_shop"] == "my-shop.myshopify.com"
 
