@@ -13,7 +13,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from repeatcart_app.routes import DEMO_IMAGES, HEALTH, SHOPIFY_WEBHOOKS
-from services.core.db import ping
+from services.core.health import database_status
 from services.sync.webhook_intake import accept_webhook
 from services.sync.webhook_processor import answering as answering_webhook
 from services.sync.webhook_processor import wake as wake_webhook_processor
@@ -26,10 +26,9 @@ MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
 
 async def health(_request: Request) -> JSONResponse:
     """Liveness plus a database round trip, for load balancers and the test harness."""
-    try:
-        ping()
-    except Exception as error:  # noqa: BLE001 - report, never crash the probe
-        return JSONResponse({"status": "error", "database": type(error).__name__}, status_code=503)
+    database = await run_in_threadpool(database_status)
+    if database != "ok":
+        return JSONResponse({"status": "error", "database": database}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})
 
 

@@ -279,7 +279,7 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
 
 
 def _cmd_privacy_export(args: argparse.Namespace) -> int:
-    from services.sync.webhook_intake import privacy_export_json
+    from services.sync.privacy import privacy_export_json
 
     with session_scope() as session:
         text = privacy_export_json(session, args.request_id)

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from services.core.tables import utcnow
+from services.core.clock import utcnow
 from services.sync.webhook_intake import process_pending_webhooks
 
 __all__ = ["MAX_DEFER", "THREAD_NAME", "WebhookProcessor", "answering", "wake"]

@@ -54,9 +54,9 @@ from services.core.tables import (
     utcnow,
 )
 from services.shopify.webhook_protocol import sign
+from services.sync.privacy import privacy_export_json
 from services.sync.webhook_intake import (
     MAX_ATTEMPTS,
-    privacy_export_json,
     process_pending_webhooks,
     receive_webhook,
 )
