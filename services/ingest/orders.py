@@ -1,7 +1,8 @@
 """Writes Shopify order records into the database, whichever adapter produced them.
 
-The CSV import uses it now and the GraphQL sync will later, so matching customers and catalog
-items, replacing an order seen again, and refreshing due dates behave the same for every source.
+The order-export import, the GraphQL sync and order webhooks all write through it, so matching
+customers and catalog items (`matching`), replacing an order seen again, and refreshing due
+dates behave the same for every source.
 Work is done in batches of orders with bulk queries, so memory follows the batch size, not the
 size of the input; the caller owns the transaction (this module flushes, never commits), except
 for `refresh_due_dates_in_chunks`, whose point is to commit as it goes.
@@ -10,21 +11,21 @@ for `refresh_due_dates_in_chunks`, whose point is to commit as it goes.
 from __future__ import annotations
 
 import os
-import re
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import case, delete, func, insert, update
+from sqlalchemy import delete, func, insert, update
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
+from services.cart.links import CART_ATTRIBUTE, CHANNEL_ATTRIBUTE
 from services.core.db import session_scope
 from services.core.leases import confirm_held, lease
-from services.core.tables import Customer, IntervalStat, Order, OrderLine, Product, Shop, Variant
+from services.core.tables import Customer, IntervalStat, Order, OrderLine, Shop
 from services.engine.recompute import (
     STORE_RECOMPUTE_LEASE,
     customers_due_for,
@@ -35,12 +36,11 @@ from services.engine.recompute import (
     relearn_products,
     relearn_queued,
 )
+from services.ingest.matching import CatalogMatcher, LineRow
 from services.shopify.order_export import RowError, open_order_export, read_order_export
-from services.shopify.records import LineItemRecord, OrderRecord, gid_tail
+from services.shopify.records import OrderRecord
 
 __all__ = [
-    "PLACEHOLDER_PRODUCT_PREFIX",
-    "PLACEHOLDER_VARIANT_PREFIX",
     "ImportReport",
     "IngestSummary",
     "import_order_export",
@@ -57,18 +57,6 @@ RECOMPUTE_CHUNK = 2000
 PROGRESS_EVERY_ROWS = 1000
 MAX_KEPT_ERRORS = 10_000
 """Row errors kept for the report (all are counted): a file of garbage must not fill memory."""
-STUB_UPDATED_AT = datetime(1970, 1, 1, tzinfo=UTC)
-"""A stub product's `updated_at`: any real version from Shopify is newer and replaces it."""
-PLACEHOLDER_PRODUCT_PREFIX = "csv-product:"
-PLACEHOLDER_VARIANT_PREFIX = "csv-variant:"
-"""Gids of products and variants known only from an order export (shopify_id 0), until
-`services.ingest.placeholder_merge` joins them to the synced catalog."""
-CART_ATTRIBUTE = "_repeatcart_cart"
-CHANNEL_ATTRIBUTE = "_repeatcart_channel"
-
-_LineRow = tuple[int | None, int | None, int, int | None, str, str | None]
-"""(product_id, variant_id, quantity, unit_price_cents, title, sku): a stored line, comparable."""
-_Match = tuple[int, int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +91,6 @@ class _Counts:
     orders_unchanged: int = 0
     lines: int = 0
     customers_created: int = 0
-    products_created: int = 0
     affected: set[int] = field(default_factory=set)
     affected_products: set[int] = field(default_factory=set)
 
@@ -125,7 +112,7 @@ def upsert_orders(
     `refresh_due_dates` once at the end with the union of `affected_customer_ids`.
     """
     counts = _Counts()
-    catalog = _Catalog(session, now, counts)
+    catalog = CatalogMatcher(session, now)
     shop_currency = session.exec(select(Shop.currency)).first() or "USD"
     iterator = iter(records)
     while batch := list(islice(iterator, batch_size)):
@@ -139,7 +126,7 @@ def upsert_orders(
         orders_unchanged=counts.orders_unchanged,
         lines=counts.lines,
         customers_created=counts.customers_created,
-        products_created=counts.products_created,
+        products_created=catalog.products_created,
         affected_customer_ids=counts.affected,
         affected_product_ids=counts.affected_products,
     )
@@ -270,7 +257,7 @@ def _upsert_batch(
     source: str,
     now: datetime,
     shop_currency: str,
-    catalog: _Catalog,
+    catalog: CatalogMatcher,
     counts: _Counts,
 ) -> None:
     by_gid = {record.gid: record for record in records}  # a repeated gid: the last one wins
@@ -279,19 +266,19 @@ def _upsert_batch(
         order.shopify_gid: order
         for order in session.exec(select(Order).where(col(Order.shopify_gid).in_(list(by_gid))))
     }
-    stored_lines: dict[int, list[_LineRow]] = {_pk(order): [] for order in existing.values()}
+    stored_lines: dict[int, list[LineRow]] = {_order_id(order): [] for order in existing.values()}
     if stored_lines:
         for line in session.exec(
             select(OrderLine)
             .where(col(OrderLine.order_id).in_(list(stored_lines)))
-            .order_by(OrderLine.order_id, OrderLine.id)
+            .order_by(col(OrderLine.order_id), col(OrderLine.id))
         ):
             stored_lines[line.order_id].append(_line_row(line))
     customer_ids = _resolve_customers(session, records, now, counts)
     catalog.prefetch(records)
 
-    created: dict[str, tuple[dict[str, Any], list[_LineRow]]] = {}
-    replaced: list[tuple[int, list[_LineRow]]] = []
+    created: dict[str, tuple[dict[str, Any], list[LineRow]]] = {}
+    replaced: list[tuple[int, list[LineRow]]] = []
     for record, customer_id in zip(records, customer_ids, strict=True):
         lines = [catalog.line_row(item) for item in record.lines]
         counts.lines += len(lines)
@@ -305,7 +292,7 @@ def _upsert_batch(
             counts.affected_products.update(line[0] for line in lines if line[0] is not None)
             continue
         stale = order.updated_at > record.updated_at
-        same = stored_lines[_pk(order)] == lines and all(
+        same = stored_lines[_order_id(order)] == lines and all(
             getattr(order, name) == value for name, value in values.items()
         )
         if stale or same:
@@ -313,14 +300,14 @@ def _upsert_batch(
             continue
         counts.affected.update(c for c in (order.customer_id, customer_id) if c is not None)
         counts.affected_products.update(
-            line[0] for line in [*stored_lines[_pk(order)], *lines] if line[0] is not None
+            line[0] for line in [*stored_lines[_order_id(order)], *lines] if line[0] is not None
         )
         for name, value in values.items():
             setattr(order, name, value)
-        replaced.append((_pk(order), lines))
+        replaced.append((_order_id(order), lines))
         counts.orders_updated += 1
     session.flush()
-    new_lines: list[tuple[int, list[_LineRow]]] = []
+    new_lines: list[tuple[int, list[LineRow]]] = []
     if created:
         # Core INSERT ... RETURNING: ORM objects (or ORM bulk inserts) cost more than the SQL
         table = Order.__table__
@@ -362,7 +349,7 @@ def _order_values(
     }
 
 
-def _line_row(line: OrderLine) -> _LineRow:
+def _line_row(line: OrderLine) -> LineRow:
     return (
         line.product_id,
         line.variant_id,
@@ -373,7 +360,7 @@ def _line_row(line: OrderLine) -> _LineRow:
     )
 
 
-def _line_dict(order_id: int | None, line: _LineRow) -> dict[str, Any]:
+def _line_dict(order_id: int | None, line: LineRow) -> dict[str, Any]:
     product_id, variant_id, quantity, unit_price_cents, title, sku = line
     return {
         "order_id": order_id,
@@ -386,13 +373,14 @@ def _line_dict(order_id: int | None, line: _LineRow) -> dict[str, Any]:
     }
 
 
-_CUSTOMER_COLUMNS = (
-    Customer.id,
-    Customer.shopify_gid,
-    Customer.email,
-    Customer.phone,
-    Customer.first_name,
+_CUSTOMERS = sql_select(
+    col(Customer.id),
+    col(Customer.shopify_gid),
+    col(Customer.email),
+    col(Customer.phone),
+    col(Customer.first_name),
 )
+"""A customer's matching fields; `sqlmodel.select` is typed for at most four columns."""
 
 
 @dataclass(slots=True)
@@ -423,18 +411,14 @@ def _resolve_customers(
     by_email: dict[str, _KnownCustomer] = {}
     by_phone: dict[str, _KnownCustomer] = {}
     newest_first = col(Customer.id).desc()
-    for values, column, index in (
-        (gids, Customer.shopify_gid, by_gid),
-        (emails, Customer.email, by_email),
-        (phones, Customer.phone, by_phone),
-    ):
+    # (values, the matched column's position in `_CUSTOMERS`, its index)
+    for values, at, index in ((gids, 1, by_gid), (emails, 2, by_email), (phones, 3, by_phone)):
         if not values:
             continue
-        query = select(*_CUSTOMER_COLUMNS).where(col(column).in_(sorted(values)))
-        for row in session.exec(query.order_by(newest_first)):
+        query = _CUSTOMERS.where(_CUSTOMERS.selected_columns[at].in_(sorted(values)))
+        for row in session.execute(query.order_by(newest_first)):
             known = by_gid.get(row[1] or "") or _KnownCustomer(*row)
-            key = {"shopify_gid": row[1], "email": row[2], "phone": row[3]}[column.key]
-            index.setdefault(key or "", known)
+            index.setdefault(row[at] or "", known)
 
     chosen: list[_KnownCustomer | None] = []
     for record in records:
@@ -510,259 +494,7 @@ def _email(email: str | None) -> str | None:
     return email.strip().lower() or None if email else None
 
 
-class _Catalog:
-    """Matches lines to products and variants, creating a product when nothing matches.
-
-    Lookups are cached per key; the cache is dropped when it grows past a bound, so a file of
-    endless distinct titles costs queries, not memory.
-    """
-
-    _CACHE_LIMIT = 50_000
-
-    def __init__(self, session: Session, now: datetime, counts: _Counts) -> None:
-        self._session = session
-        self._now = now
-        self._counts = counts
-        self._cache: dict[tuple[str, str], _Match | None] = {}
-
-    def prefetch(self, records: Iterable[OrderRecord]) -> None:
-        """Look up every variant gid of a batch in one query instead of one per variant."""
-        wanted = {
-            item.variant_gid
-            for record in records
-            for item in record.lines
-            if item.variant_gid and ("variant", item.variant_gid) not in self._cache
-        }
-        if not wanted:
-            return
-        if len(self._cache) + len(wanted) >= self._CACHE_LIMIT:
-            self._cache.clear()
-        for gid in wanted:
-            self._cache[("variant", gid)] = None
-        query = select(Variant.shopify_gid, Variant.product_id, Variant.id).where(
-            col(Variant.shopify_gid).in_(sorted(wanted))
-        )
-        for gid, product_id, variant_id in self._session.exec(query):
-            self._cache[("variant", gid)] = (product_id, variant_id)
-
-    def line_row(self, item: LineItemRecord) -> _LineRow:
-        product_id, variant_id = self.match(item)
-        return (product_id, variant_id, item.quantity, item.unit_price_cents, item.title, item.sku)
-
-    def match(self, item: LineItemRecord) -> _Match:
-        """By variant/product gid, else by SKU, else by title; created when all of them miss."""
-        if item.product_gid:
-            return self._match_shopify(item)
-        keys = [
-            ("variant", item.variant_gid),
-            ("product", item.product_gid),
-            ("sku", item.sku),
-            ("title", item.title.strip().casefold()),
-        ]
-        for kind, key in keys:
-            if not key:
-                continue
-            if (kind, key) not in self._cache:
-                if len(self._cache) >= self._CACHE_LIMIT:
-                    self._cache.clear()
-                self._cache[(kind, key)] = self._lookup(kind, key, item)
-            found = self._cache[(kind, key)]
-            if found is not None:
-                return found
-        created = self._create(item)
-        for kind, key in keys[2:]:
-            if key:
-                self._cache[(kind, key)] = created
-        return created
-
-    def _cached(self, kind: str, key: str, item: LineItemRecord) -> _Match | None:
-        if (kind, key) not in self._cache:
-            if len(self._cache) >= self._CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[(kind, key)] = self._lookup(kind, key, item)
-        return self._cache[(kind, key)]
-
-    def _match_shopify(self, item: LineItemRecord) -> _Match:
-        """A line from Shopify names its product (and variant) by gid: trust the ids, never a
-        title. A product the catalog has not synced yet gets a stub under its real gid, which the
-        catalog sync then fills in, so the order's history stays on the real product."""
-        assert item.product_gid is not None
-        if item.variant_gid and (found := self._cached("variant", item.variant_gid, item)):
-            return found
-        product = self._cached("product", item.product_gid, item)
-        stubbed = product is None
-        if product is None:
-            product = (self._stub_product(item), None)
-            self._cache[("product", item.product_gid)] = product
-        if not item.variant_gid:
-            return product
-        # a variant missing from a product we synced was deleted: keep it, but never offer it
-        variant_id = self._stub_variant(product[0], item, available=stubbed)
-        self._cache[("variant", item.variant_gid)] = (product[0], variant_id)
-        return product[0], variant_id
-
-    def _stub_product(self, item: LineItemRecord) -> int:
-        assert item.product_gid is not None
-        title = item.title.strip() or item.sku or "Untitled product"
-        returned = self._session.execute(
-            insert(Product.__table__).returning(Product.__table__.c.id),
-            {
-                "shopify_gid": item.product_gid,
-                "shopify_id": gid_tail(item.product_gid),
-                "title": title,
-                "handle": _slug(title),
-                "status": "active",
-                "updated_at": STUB_UPDATED_AT,  # older than anything the catalog sync brings
-            },
-        )
-        self._counts.products_created += 1
-        return returned.scalar_one()
-
-    def _stub_variant(self, product_id: int, item: LineItemRecord, *, available: bool) -> int:
-        assert item.variant_gid is not None
-        returned = self._session.execute(
-            insert(Variant.__table__).returning(Variant.__table__.c.id),
-            {
-                "shopify_gid": item.variant_gid,
-                "shopify_id": gid_tail(item.variant_gid) or 0,
-                "product_id": product_id,
-                "title": "Default Title",
-                "sku": item.sku,
-                "price_cents": item.unit_price_cents,
-                "available": available,
-                "position": 0,
-            },
-        )
-        return returned.scalar_one()
-
-    def _lookup(self, kind: str, key: str, item: LineItemRecord) -> _Match | None:
-        session = self._session
-        if kind == "variant":
-            variant = session.exec(select(Variant).where(Variant.shopify_gid == key)).first()
-            return (variant.product_id, variant.id) if variant else None
-        if kind == "product":
-            product = session.exec(select(Product).where(Product.shopify_gid == key)).first()
-            return (_pk(product), self._only_variant(_pk(product))) if product else None
-        if kind == "sku":
-            query = (
-                select(Variant.product_id, Variant.id)
-                .join(Product, Product.id == Variant.product_id)
-                .where(Variant.sku == key)
-                .order_by(_active_first(), Variant.id)
-            )
-            row = session.exec(query).first()
-            return (row[0], row[1]) if row else None
-        return self._lookup_title(item.title.strip())
-
-    def _lookup_title(self, title: str) -> _Match | None:
-        """The whole title, then shorter prefixes before " - " (Shopify's "Product - Variant")."""
-        for product_title, variant_title in _title_splits(title):
-            query = (
-                select(Product)
-                .where(func.lower(Product.title) == product_title.lower())
-                .order_by(_active_first(), Product.id)
-            )
-            product = self._session.exec(query).first()
-            if product is None:
-                continue
-            if variant_title is None:
-                return _pk(product), self._only_variant(_pk(product))
-            variant = self._session.exec(
-                select(Variant.id).where(
-                    Variant.product_id == product.id,
-                    func.lower(Variant.title) == variant_title.lower(),
-                )
-            ).first()
-            if variant is None and product.shopify_gid.startswith(PLACEHOLDER_PRODUCT_PREFIX):
-                variant = self._create_variant(_pk(product), title, variant_title, None, None)
-            return _pk(product), variant
-        return None
-
-    def _only_variant(self, product_id: int) -> int | None:
-        ids = self._session.exec(
-            select(Variant.id).where(Variant.product_id == product_id).limit(2)
-        ).all()
-        return ids[0] if len(ids) == 1 else None
-
-    def _create(self, item: LineItemRecord) -> _Match:
-        """A product (and variant) for a line the catalog lacks, so its history still counts."""
-        title = item.title.strip() or (item.sku or "")
-        variant = self._session.exec(
-            select(Variant).where(
-                Variant.shopify_gid == f"{PLACEHOLDER_VARIANT_PREFIX}{_slug(title)}"
-            )
-        ).first()
-        if variant is not None:
-            return variant.product_id, _pk(variant)
-        product_title, _, variant_title = title.rpartition(" - ")
-        if not product_title:
-            product_title, variant_title = title, "Default Title"
-        slug = _slug(product_title)
-        gid = f"{PLACEHOLDER_PRODUCT_PREFIX}{slug}"
-        product = self._session.exec(select(Product).where(Product.shopify_gid == gid)).first()
-        if product is None:
-            product = Product(
-                shopify_gid=gid,
-                title=product_title,
-                handle=slug,
-                status="active",
-                updated_at=self._now,
-            )
-            self._session.add(product)
-            self._session.flush()
-            self._counts.products_created += 1
-        variant_id = self._create_variant(
-            _pk(product),
-            title,
-            variant_title,
-            item.sku,
-            item.unit_price_cents,
-        )
-        return _pk(product), variant_id
-
-    def _create_variant(
-        self,
-        product_id: int,
-        full_title: str,
-        variant_title: str,
-        sku: str | None,
-        price_cents: int | None,
-    ) -> int:
-        gid = f"{PLACEHOLDER_VARIANT_PREFIX}{_slug(full_title)}"
-        variant = self._session.exec(select(Variant).where(Variant.shopify_gid == gid)).first()
-        if variant is None:
-            variant = Variant(
-                shopify_gid=gid,
-                shopify_id=0,
-                product_id=product_id,
-                title=variant_title,
-                sku=sku,
-                price_cents=price_cents,
-            )
-            self._session.add(variant)
-            self._session.flush()
-        return _pk(variant)
-
-
-def _pk(row: Order | Product | Variant) -> int:
-    """The primary key of a stored (flushed) row, which is never None."""
-    assert row.id is not None
-    return row.id
-
-
-def _active_first() -> Any:
-    return case((Product.status == "active", 0), else_=1)
-
-
-def _title_splits(title: str) -> Iterator[tuple[str, str | None]]:
-    """("A - B - C", None), ("A - B", "C"), ("A", "B - C"): longest product title first."""
-    yield title, None
-    parts = title.split(" - ")
-    for cut in range(len(parts) - 1, 0, -1):
-        yield " - ".join(parts[:cut]), " - ".join(parts[cut:])
-
-
-def _slug(text: str) -> str:
-    """A handle-like slug; titles with no letters or digits get a stable hash instead."""
-    slug = re.sub(r"[\W_]+", "-", text.casefold()).strip("-")[:200].rstrip("-")
-    return slug or f"item-{zlib.crc32(text.encode()):08x}"
+def _order_id(order: Order) -> int:
+    """The primary key of a stored (flushed) order, which is never None."""
+    assert order.id is not None
+    return order.id

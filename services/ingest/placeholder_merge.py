@@ -6,10 +6,10 @@ cart cannot check out. Once the catalog holds the real product, everything that 
 placeholder moves to it and the placeholder is deleted, so those customers' history, due dates
 and the merchant's settings live on the product Shopify sells.
 
-A placeholder moves only when exactly one catalog variant matches it (by SKU, else by product
-title or handle plus variant title); two candidates or none are reported with the reason and
-left as they are. Matching reads both sides once; the moves are set-based statements through a
-temporary mapping table, so the cost follows the number of statements, not of placeholders.
+A placeholder moves only when exactly one catalog variant matches it (`placeholder_matching`
+decides, from both sides read once); the others are reported with the reason and left as they
+are. The moves are set-based statements through a temporary mapping table, so the cost follows
+the number of statements, not of placeholders.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -36,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, SQLModel, col
 
+from services.core.clock import utcnow
 from services.core.db import session_scope
 from services.core.tables import (
     DueItem,
@@ -46,10 +46,18 @@ from services.core.tables import (
     SyncState,
     Variant,
     YmalItem,
-    utcnow,
 )
 from services.ingest.catalog import DELETED_STATUS, SHOPIFY_PRODUCT_PREFIX
-from services.ingest.orders import PLACEHOLDER_PRODUCT_PREFIX, refresh_due_dates
+from services.ingest.matching import PLACEHOLDER_PRODUCT_PREFIX
+from services.ingest.orders import refresh_due_dates
+from services.ingest.placeholder_matching import (
+    CatalogIndex,
+    LeftPlaceholder,
+    MergePlan,
+    NamedVariant,
+    list_labels,
+    plan_merge,
+)
 
 __all__ = [
     "MERGE_STATE",
@@ -72,24 +80,8 @@ ORDER_IMPORT_LEASE = "csv-import"
 """Held while the dashboard imports an order export; its chunks may still use placeholders."""
 MAX_LISTED = 200
 """Placeholders left behind that a report lists (all are counted): a stored report stays small."""
-DEFAULT_VARIANT = "default title"
-_CANDIDATES_SHOWN = 3
 
 Trigger = Literal["catalog sync", "order import"]
-
-
-@dataclass(frozen=True, slots=True)
-class LeftPlaceholder:
-    """A placeholder the merge left as it is, and why, in words a merchant can act on."""
-
-    title: str
-    sku: str | None
-    kind: str  # unmatched | ambiguous
-    reason: str
-
-    def line(self) -> str:
-        sku = f" (SKU {self.sku})" if self.sku else ""
-        return f"{self.title}{sku}: {self.reason}"
 
 
 @dataclass(slots=True)
@@ -148,195 +140,36 @@ class MergeRecord:
     report: PlaceholderMergeReport
 
 
-# ---- matching (pure) ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Row:
-    """A variant with its product's names, from either side of the match."""
-
-    variant_id: int | None
-    product_id: int
-    product_title: str
-    handle: str
-    variant_title: str
-    sku: str | None
-
-    @property
-    def label(self) -> str:
-        if _key(self.variant_title) in ("", DEFAULT_VARIANT):
-            return self.product_title
-        return f"{self.product_title} - {self.variant_title}"
-
-
-def _key(value: str | None) -> str:
-    return (value or "").strip().casefold()
-
-
-class _Catalog:
-    """The Shopify catalog indexed by SKU, title and handle (case-insensitive, trimmed)."""
-
-    def __init__(self, rows: Iterable[_Row]) -> None:
-        self.by_sku: dict[str, list[_Row]] = defaultdict(list)
-        self.by_name: dict[str, set[int]] = defaultdict(set)
-        self.variants: dict[int, list[_Row]] = defaultdict(list)
-        self.products: dict[int, _Row] = {}
-        for row in rows:
-            self.products.setdefault(row.product_id, row)
-            self.by_name[_key(row.product_title)].add(row.product_id)
-            self.by_name[_key(row.handle)].add(row.product_id)
-            if row.variant_id is None:
-                continue
-            self.variants[row.product_id].append(row)
-            if _key(row.sku):
-                self.by_sku[_key(row.sku)].append(row)
-
-    def match(self, placeholder: _Row) -> _Row | LeftPlaceholder:
-        """The one catalog variant this placeholder is, or why there is not exactly one."""
-        sku = _key(placeholder.sku)
-        if sku and (hits := self.by_sku.get(sku)):
-            if len(hits) == 1:
-                return hits[0]
-            return _left(
-                placeholder,
-                "ambiguous",
-                f"SKU “{placeholder.sku}” is on {len(hits)} catalog variants "
-                f"({_labels(row.label for row in hits)})",
-            )
-        names = self.by_name.get(_key(placeholder.product_title), set()) | self.by_name.get(
-            _key(placeholder.handle), set()
-        )
-        if not names:
-            searched = f"SKU “{placeholder.sku}” or title" if placeholder.sku else "title"
-            return _left(
-                placeholder,
-                "unmatched",
-                f"no product with {searched} “{placeholder.product_title}” in the catalog",
-            )
-        if len(names) > 1:
-            products = sorted(names)
-            return _left(
-                placeholder,
-                "ambiguous",
-                f"“{placeholder.product_title}” matches {len(products)} catalog products "
-                f"({_labels(self.products[p].handle for p in products)})",
-            )
-        product_id = next(iter(names))
-        return self._variant_of(placeholder, self.products[product_id], self.variants[product_id])
-
-    @staticmethod
-    def _variant_of(
-        placeholder: _Row, product: _Row, variants: list[_Row]
-    ) -> _Row | LeftPlaceholder:
-        wanted = _key(placeholder.variant_title)
-        same = [row for row in variants if _key(row.variant_title) == wanted]
-        title = product.product_title
-        if len(same) == 1:
-            return same[0]
-        if len(same) > 1:
-            return _left(
-                placeholder,
-                "ambiguous",
-                f"“{title}” has {len(same)} variants titled “{placeholder.variant_title}”",
-            )
-        if wanted == DEFAULT_VARIANT and len(variants) == 1:
-            return variants[0]
-        if wanted == DEFAULT_VARIANT and variants:
-            return _left(
-                placeholder,
-                "ambiguous",
-                f"“{title}” has {len(variants)} variants in the catalog and the export names none",
-            )
-        if not variants:
-            return _left(placeholder, "unmatched", f"“{title}” has no variants in the catalog")
-        return _left(
-            placeholder,
-            "unmatched",
-            f"“{title}” is in the catalog but has no variant “{placeholder.variant_title}”",
-        )
-
-
-def _left(placeholder: _Row, kind: str, reason: str) -> LeftPlaceholder:
-    return LeftPlaceholder(placeholder.label, placeholder.sku or None, kind, reason)
-
-
-def _labels(labels: Iterable[str]) -> str:
-    shown = sorted(set(labels))
-    more = len(shown) - _CANDIDATES_SHOWN
-    return ", ".join(shown[:_CANDIDATES_SHOWN]) + (f" and {more} more" if more > 0 else "")
-
-
-@dataclass(slots=True)
-class _Plan:
-    variants: dict[int, tuple[int, int, int]] = field(default_factory=dict)
-    """Placeholder variant id -> (its placeholder product, catalog product, catalog variant)."""
-    products: dict[int, int] = field(default_factory=dict)
-    """Placeholder product id -> catalog product id, for placeholders merged whole."""
-    left: list[LeftPlaceholder] = field(default_factory=list)
-
-
-def _plan(placeholders: list[_Row], catalog: _Catalog) -> _Plan:
-    """Match every placeholder variant; a placeholder product goes whole only when all its
-    variants match variants of one catalog product (its settings then have one home)."""
-    plan = _Plan()
-    by_product: dict[int, list[_Row]] = defaultdict(list)
-    for row in placeholders:
-        by_product[row.product_id].append(row)
-    for product_id, rows in by_product.items():
-        matched = {row.variant_id: catalog.match(row) for row in rows}
-        targets = {hit.product_id for hit in matched.values() if isinstance(hit, _Row)}
-        if len(targets) > 1:
-            labels = _labels(catalog.products[target].product_title for target in targets)
-            plan.left += [
-                _left(
-                    row,
-                    "ambiguous",
-                    f"its variants match {len(targets)} catalog products ({labels})",
-                )
-                for row in rows
-            ]
-            continue
-        for row in rows:
-            hit = matched[row.variant_id]
-            if isinstance(hit, LeftPlaceholder):
-                plan.left.append(hit)
-            else:
-                assert row.variant_id is not None and hit.variant_id is not None
-                plan.variants[row.variant_id] = (product_id, hit.product_id, hit.variant_id)
-        if targets and all(isinstance(hit, _Row) for hit in matched.values()):
-            plan.products[product_id] = next(iter(targets))
-    plan.left.sort(key=lambda item: (item.title.casefold(), item.sku or ""))
-    return plan
-
-
 # ---- reading both sides ---------------------------------------------------------------------
 
 
-def _rows(session: Session, prefix: str, *, with_empty_products: bool) -> list[_Row]:
+def _rows(session: Session, prefix: str, *, with_empty_products: bool) -> list[NamedVariant]:
     query = (
         select(
-            Variant.id,
-            Product.id,
-            Product.title,
-            Product.handle,
-            Variant.title,
-            Variant.sku,
+            col(Variant.id),
+            col(Product.id),
+            col(Product.title),
+            col(Product.handle),
+            col(Variant.title),
+            col(Variant.sku),
         )
         .select_from(Product)
         .where(col(Product.shopify_gid).startswith(prefix))
     )
     if with_empty_products:
         query = query.outerjoin(Variant, col(Variant.product_id) == Product.id).where(
-            Product.status != DELETED_STATUS
+            col(Product.status) != DELETED_STATUS
         )
     else:
         query = query.join(Variant, col(Variant.product_id) == Product.id)
-    return [_Row(*row) for row in session.execute(query)]
+    return [NamedVariant(*row) for row in session.execute(query)]
 
 
 def has_shopify_catalog(session: Session) -> bool:
     """Whether any product came from Shopify's catalog (only then can a placeholder match)."""
-    query = select(Product.id).where(col(Product.shopify_gid).startswith(SHOPIFY_PRODUCT_PREFIX))
+    query = select(col(Product.id)).where(
+        col(Product.shopify_gid).startswith(SHOPIFY_PRODUCT_PREFIX)
+    )
     return session.execute(query.limit(1)).first() is not None
 
 
@@ -367,7 +200,7 @@ _PRODUCT = _TABLE["product"]
 _YMAL = _TABLE["ymal_item"]
 
 
-def _fill_maps(session: Session, plan: _Plan) -> None:
+def _fill_maps(session: Session, plan: MergePlan) -> None:
     """Temporary tables holding the plan, which the set-based statements join against.
 
     Dropped first: SQLite's driver runs DDL outside a transaction, so a crashed run's tables
@@ -400,12 +233,12 @@ def _customers_touched(session: Session) -> set[int]:
     dates are rewritten once the lines have moved."""
     owners = select(_VM.owner_id)
     bought = (
-        select(Order.customer_id)
+        select(col(Order.customer_id))
         .distinct()
         .join_from(OrderLine, Order, col(OrderLine.order_id) == Order.id)
         .where(col(OrderLine.product_id).in_(owners), col(Order.customer_id).is_not(None))
     )
-    due = select(DueItem.customer_id).distinct().where(col(DueItem.product_id).in_(owners))
+    due = select(col(DueItem.customer_id)).distinct().where(col(DueItem.product_id).in_(owners))
     return set(session.execute(bought).scalars()) | set(session.execute(due).scalars())
 
 
@@ -441,18 +274,18 @@ def _remap(session: Session, column: Column, source: Column, target: Column) -> 
     )
 
 
-def _move_settings(session: Session, plan: _Plan, report: PlaceholderMergeReport) -> None:
+def _move_settings(session: Session, plan: MergePlan, report: PlaceholderMergeReport) -> None:
     """The merchant's overrides, replacements and YMAL entries pass to the catalog product;
     where the catalog product has its own, that one is kept."""
     merged = select(_PM.placeholder_id)
     placeholders = session.execute(
-        select(Product.id, Product.title, Product.interval_override_days).where(
+        select(col(Product.id), col(Product.title), col(Product.interval_override_days)).where(
             col(Product.id).in_(merged)
         )
     ).all()
     titles = {product_id: title for product_id, title, _ in placeholders}
     targets = session.execute(
-        select(Product.id, Product.interval_override_days).where(
+        select(col(Product.id), col(Product.interval_override_days)).where(
             col(Product.id).in_(select(_PM.product_id))
         )
     ).all()
@@ -468,9 +301,10 @@ def _move_settings(session: Session, plan: _Plan, report: PlaceholderMergeReport
         if len(values) == 1:
             overrides[real] = next(iter(values))
         else:
+            days = list_labels(f"{v:g} d" for v in values)
             report.notes.append(
-                f"placeholders with different overrides ({_labels(f'{v:g} d' for v in values)}) "
-                "merged into one product: none was copied"
+                f"placeholders with different overrides ({days}) merged into one product: "
+                "none was copied"
             )
     _set_by_id(session, _PRODUCT, "interval_override_days", overrides)
     _move_replacements(session, plan.products, titles, report)
@@ -481,8 +315,8 @@ def _move_replacements(
     session: Session, merged: dict[int, int], titles: dict[int, str], report: PlaceholderMergeReport
 ) -> None:
     graph: dict[int, int] = dict(
-        session.execute(  # type: ignore[arg-type]
-            select(Product.id, Product.replacement_product_id).where(
+        session.execute(
+            select(col(Product.id), col(Product.replacement_product_id)).where(
                 col(Product.replacement_product_id).is_not(None)
             )
         ).all()
@@ -533,15 +367,17 @@ def _closes_loop(graph: dict[int, int], source: int, target: int) -> bool:
 
 def _move_ymal(session: Session, merged: dict[int, int]) -> None:
     items = session.execute(
-        select(YmalItem.id, YmalItem.product_id)
+        select(col(YmalItem.id), col(YmalItem.product_id))
         .where(col(YmalItem.product_id).in_(select(_PM.placeholder_id)))
-        .order_by(YmalItem.position, YmalItem.id)
+        .order_by(col(YmalItem.position), col(YmalItem.id))
     ).all()
     if not items:
         return
     listed = set(
         session.execute(
-            select(YmalItem.product_id).where(col(YmalItem.product_id).in_(select(_PM.product_id)))
+            select(col(YmalItem.product_id)).where(
+                col(YmalItem.product_id).in_(select(_PM.product_id))
+            )
         ).scalars()
     )
     dropped: list[int] = []
@@ -601,8 +437,8 @@ def merge_placeholders(session: Session, now: datetime) -> PlaceholderMergeRepor
     if not placeholders:
         report.seconds = time.perf_counter() - started
         return report
-    catalog = _Catalog(_rows(session, SHOPIFY_PRODUCT_PREFIX, with_empty_products=True))
-    plan = _plan(placeholders, catalog)
+    catalog = CatalogIndex(_rows(session, SHOPIFY_PRODUCT_PREFIX, with_empty_products=True))
+    plan = plan_merge(placeholders, catalog)
     report.unmatched = sum(1 for item in plan.left if item.kind == "unmatched")
     report.ambiguous = len(plan.left) - report.unmatched
     report.left = plan.left[:MAX_LISTED]

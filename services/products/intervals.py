@@ -22,7 +22,8 @@ from sqlmodel import Session, select
 from services.core.tables import PRODUCT_SOLD_STATUS, IntervalStat, Product, Shop, Variant
 from services.engine import IntervalStats, LearnedIntervals, population_interval
 from services.engine.recompute import settings_of
-from services.ingest.orders import PLACEHOLDER_PRODUCT_PREFIX, refresh_due_dates
+from services.ingest.matching import PLACEHOLDER_PRODUCT_PREFIX
+from services.ingest.orders import refresh_due_dates
 
 MIN_INTERVAL_DAYS = 1
 MAX_INTERVAL_DAYS = 730
