@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from services.core.clock import utcnow
 from services.core.db import session_scope
-from services.core.tables import Customer, DueItem, Order, Shop, utcnow
+from services.core.tables import Customer, DueItem, Order, Shop
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +27,10 @@ def store_overview(session: Session, now: datetime) -> Overview:
     shop = session.exec(select(Shop)).first()
     customers = session.exec(select(func.count()).select_from(Customer)).one()
     orders = session.exec(
-        select(func.count()).select_from(Order).where(Order.test.is_(False))  # type: ignore[attr-defined]
+        select(func.count()).select_from(Order).where(col(Order.test).is_(False))
     ).one()
     due = session.exec(
-        select(func.count(func.distinct(DueItem.customer_id))).where(DueItem.remind_at <= now)
+        select(func.count(func.distinct(DueItem.customer_id))).where(col(DueItem.remind_at) <= now)
     ).one()
     return Overview(
         shop_name=(shop.name or shop.shop_domain) if shop else "",
