@@ -18,7 +18,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, insert
@@ -413,7 +412,7 @@ def relearn_queued(
     if not products and not customers:
         return RelearnSummary(0, 0, 0, 0)
     for ids in _chunks(products):  # one short transaction per chunk of products
-        _transaction(partial(relearn_products, product_ids=ids, now=now))
+        _transaction(_bound(relearn_products, ids, now))
     with session_scope() as session:
         everyone = customers | buyers_of(session, products)
         everyone |= customers_due_for(session, products)
@@ -472,7 +471,7 @@ def redate_in_chunks(
         if stop_requested():
             raise Stopping("re-dating stopped with the process; the queued work stays queued")
         ids = customer_ids[start : start + chunk]
-        rows += _transaction(partial(recompute_customers, customer_ids=ids, now=now))
+        rows += _transaction(_bound(recompute_customers, ids, now))
         chunks += 1
     return rows, chunks
 
@@ -490,6 +489,13 @@ def _take_off_queue(session: Session, done: dict[int, int]) -> None:
                     col(PendingRelearn.requests) == requests,
                 )
             )
+
+
+def _bound(
+    work: Callable[[Session, Sequence[int], datetime], int], ids: Sequence[int], now: datetime
+) -> Callable[[Session], int]:
+    """`work` for one chunk of ids, in the shape `_transaction` calls."""
+    return lambda session: work(session, ids, now)
 
 
 def _transaction(work: Callable[[Session], _T]) -> _T:
