@@ -1,7 +1,7 @@
 """Writes Shopify catalog records (products and their variants) into the database.
 
-Webhooks (`products/update`) use it now and the GraphQL catalog sync will too, so both agree on
-what "newer", "unavailable" and "deleted" mean. Work is done in batches with one query for the
+Product webhooks and the GraphQL catalog sync both write through it, so they agree on what
+"newer", "unavailable" and "deleted" mean. Work is done in batches with one query for the
 stored products and one for their variants; the caller owns the transaction (flush, no commit).
 """
 
