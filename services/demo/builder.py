@@ -24,11 +24,9 @@ from services.cart.links import CART_ATTRIBUTE, CHANNEL_ATTRIBUTE, get_or_create
 from services.core.config import DEMO_SHOP_DOMAIN
 from services.core.tables import (
     CartEvent,
-    CartEventDay,
     CartLink,
     Customer,
     DueItem,
-    IntervalStat,
     Order,
     OrderLine,
     Product,
@@ -73,20 +71,20 @@ class DemoSummary:
     admin_password: str = ""  # only known here, right after it was set; stored hashed
 
 
-# Children first, so foreign keys never block a delete.
-_TABLES_CHILDREN_FIRST: tuple[type[SQLModel], ...] = (
-    CartEventDay,
-    CartEvent,
-    CartLink,
-    DueItem,
-    IntervalStat,
-    OrderLine,
-    Order,
-    YmalItem,
-    Variant,
-    Product,
-    Customer,
-    Shop,
+# The store's tables, children first, so foreign keys never block a delete.
+_TABLES_CHILDREN_FIRST = (
+    "cart_event_day",
+    "cart_event",
+    "cart_link",
+    "due_item",
+    "interval_stat",
+    "order_line",
+    "orders",
+    "ymal_item",
+    "variant",
+    "product",
+    "customer",
+    "shop",
 )
 
 
@@ -219,7 +217,7 @@ def _refuse_real_store(session: Session) -> None:
 
 def _wipe(session: Session) -> None:
     """Delete every row of the store's tables, and of any other table pointing at them."""
-    ours = [model.__table__ for model in _TABLES_CHILDREN_FIRST]  # type: ignore[attr-defined]  # SQLModel declares no __table__
+    ours = [SQLModel.metadata.tables[name] for name in _TABLES_CHILDREN_FIRST]
     doomed = {table.name for table in ours}
     dependants: list[Table] = []
     for table in reversed(SQLModel.metadata.sorted_tables):

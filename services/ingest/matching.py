@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert
+from sqlalchemy import Table, case, func, insert
 from sqlmodel import Session, col, select
 
 from services.core.tables import Product, Variant
@@ -32,6 +32,10 @@ LineRow = tuple[int | None, int | None, int, int | None, str, str | None]
 """(product_id, variant_id, quantity, unit_price_cents, title, sku): a stored line, comparable."""
 Match = tuple[int, int | None]
 """(product_id, variant_id): a variant is None when the line names none of several."""
+
+# the tables themselves, for Core statements (SQLModel declares no typed `__table__`)
+_PRODUCTS: Table = Product.metadata.tables["product"]
+_VARIANTS: Table = Variant.metadata.tables["variant"]
 
 
 class CatalogMatcher:
@@ -122,7 +126,7 @@ class CatalogMatcher:
         assert item.product_gid is not None
         title = item.title.strip() or item.sku or "Untitled product"
         returned = self._session.execute(
-            insert(Product.__table__).returning(Product.__table__.c.id),
+            insert(_PRODUCTS).returning(_PRODUCTS.c.id),
             {
                 "shopify_gid": item.product_gid,
                 "shopify_id": gid_tail(item.product_gid),
@@ -138,7 +142,7 @@ class CatalogMatcher:
     def _stub_variant(self, product_id: int, item: LineItemRecord, *, available: bool) -> int:
         assert item.variant_gid is not None
         returned = self._session.execute(
-            insert(Variant.__table__).returning(Variant.__table__.c.id),
+            insert(_VARIANTS).returning(_VARIANTS.c.id),
             {
                 "shopify_gid": item.variant_gid,
                 "shopify_id": gid_tail(item.variant_gid) or 0,

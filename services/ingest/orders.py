@@ -18,7 +18,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, insert, update
+from sqlalchemy import Table, delete, func, insert, update
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
@@ -57,6 +57,11 @@ RECOMPUTE_CHUNK = 2000
 PROGRESS_EVERY_ROWS = 1000
 MAX_KEPT_ERRORS = 10_000
 """Row errors kept for the report (all are counted): a file of garbage must not fill memory."""
+
+# the tables themselves, for Core statements (SQLModel declares no typed `__table__`)
+_ORDERS: Table = Order.metadata.tables["orders"]
+_ORDER_LINES: Table = OrderLine.metadata.tables["order_line"]
+_CUSTOMER_TABLE: Table = Customer.metadata.tables["customer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +315,7 @@ def _upsert_batch(
     new_lines: list[tuple[int, list[LineRow]]] = []
     if created:
         # Core INSERT ... RETURNING: ORM objects (or ORM bulk inserts) cost more than the SQL
-        table = Order.__table__
+        table = _ORDERS
         returned = session.execute(
             insert(table).returning(table.c.shopify_gid, table.c.id),
             [values for values, _ in created.values()],
@@ -324,7 +329,7 @@ def _upsert_batch(
         _line_dict(order_id, line) for order_id, lines in new_lines + replaced for line in lines
     ]
     if rows:
-        session.execute(insert(OrderLine.__table__), rows)
+        session.execute(insert(_ORDER_LINES), rows)
 
 
 def _order_values(
@@ -449,7 +454,7 @@ def _write_customers(customers: list[_KnownCustomer], session: Session, now: dat
     new = [c for c in unique if c.created and c.id is None]
     if new:
         returned = session.execute(
-            insert(Customer.__table__).returning(Customer.__table__.c.id),
+            insert(_CUSTOMER_TABLE).returning(_CUSTOMER_TABLE.c.id),
             [
                 {
                     "shopify_gid": c.shopify_gid,
@@ -472,7 +477,7 @@ def _write_customers(customers: list[_KnownCustomer], session: Session, now: dat
         if customer.first_name:
             fields["first_name"] = customer.first_name
         session.execute(
-            update(Customer.__table__).where(Customer.__table__.c.id == customer.id).values(fields)
+            update(_CUSTOMER_TABLE).where(_CUSTOMER_TABLE.c.id == customer.id).values(fields)
         )
 
 
