@@ -25,7 +25,7 @@ from repeatcart_app.state.admin_products import AdminProductsState
 from repeatcart_app.state.admin_sync import AdminSyncState
 from repeatcart_app.state.auth import SESSION_COOKIE
 from services.auth import admins as auth
-from services.products import intervals as products_admin
+from services.products import bulk_overrides
 from services.sync import uploads as sync_uploads
 
 MULTIPART_FRAMING = 64 * 1024
@@ -39,7 +39,7 @@ def upload_limits() -> dict[str, int]:
     `Reflex-Event-Handler` header; a handler not named here takes no uploads."""
     return {
         format_event_handler(AdminProductsState.upload_bulk): (
-            products_admin.MAX_CSV_BYTES + MULTIPART_FRAMING
+            bulk_overrides.MAX_CSV_BYTES + MULTIPART_FRAMING
         ),
         format_event_handler(AdminSyncState.upload_export): (
             sync_uploads.MAX_UPLOAD_BYTES + MULTIPART_FRAMING

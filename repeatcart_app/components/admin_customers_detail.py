@@ -140,7 +140,7 @@ def _list_or_note(
 ) -> rx.Component:
     """The items one under another, or a quiet line saying there are none."""
     return rx.cond(
-        items.length() > 0,  # type: ignore[attr-defined]
+        items.length() > 0,
         rx.vstack(rx.foreach(items, render), spacing="2", width="100%"),
         rx.text(empty, size="2", color_scheme="gray"),
     )
@@ -177,7 +177,7 @@ def _due_section() -> rx.Component:
 
 def _snooze_section() -> rx.Component:
     return rx.cond(
-        State.snoozes.length() > 0,  # type: ignore[attr-defined]
+        State.snoozes.length() > 0,
         _section(
             "Snoozed by the customer",
             rx.foreach(

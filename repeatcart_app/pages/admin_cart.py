@@ -7,6 +7,7 @@ customer's cart in a new tab. Saved changes show on the next cart load.
 from __future__ import annotations
 
 import reflex as rx
+from reflex.event import EventHandler
 
 from repeatcart_app import routes
 from repeatcart_app.components.admin_cart_parts import field, product_thumb, saved_note
@@ -365,7 +366,7 @@ def search_hit(row: ProductRow) -> rx.Component:
     )
 
 
-def _search_form(placeholder: str, handler, label: str, testid: str) -> rx.Component:  # noqa: ANN001
+def _search_form(placeholder: str, handler: EventHandler, label: str, testid: str) -> rx.Component:
     return rx.form(
         rx.hstack(
             rx.input(

@@ -10,23 +10,22 @@ from typing import TypedDict
 
 import reflex as rx
 
-from repeatcart_app.state.auth import AuthState, require_admin
+from repeatcart_app.state.auth import AuthState, admin_event
 from repeatcart_app.state.paged_list import PagedList
-from services.core.db import session_scope
-from services.core.tables import utcnow
 from services.customers.directory import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_SORT,
     SORTS,
+    CustomerDetail,
     CustomerNotFound,
-    customer_detail,
-    customer_page,
-    ensure_customer_link,
     format_day,
-    normalise_query,
+    load_customer_detail,
+    load_customer_page,
     normalise_sort,
-    rotate_customer_link,
+    renew_customer_link,
+    share_customer_link,
 )
+from services.customers.search import normalise_query
 
 GONE = "This customer no longer exists. The list has been refreshed."
 
@@ -110,14 +109,9 @@ class AdminCustomersState(PagedList, AuthState):
         return [[key, label] for key, label in SORTS.items()]
 
     def _fetch(self) -> None:
-        with session_scope() as session:
-            result = customer_page(
-                session, self.query, self.sort, self.page, DEFAULT_PAGE_SIZE, utcnow()
-            )
-        self.query = result.query
-        self.sort = result.sort
-        self.searched = result.query
-        self._show_range(result.total, result.page, result.page_size)
+        shown = load_customer_page(self.query, self.sort, self.page, DEFAULT_PAGE_SIZE)
+        self.searched = self.query
+        self._show_page(shown)
         self.rows = [
             CustomerRowView(
                 id=row.id,
@@ -130,29 +124,20 @@ class AdminCustomersState(PagedList, AuthState):
                 status=row.status.label,
                 status_kind=row.status.kind,
             )
-            for row in result.rows
+            for row in shown.rows
         ]
 
-    @rx.event
+    @admin_event
     def load(self):
-        denied = require_admin(self)
-        if denied is not None:
-            self.loaded = False
-            return denied
         self.detail_open = False
         self._fetch()
         self.loaded = True
-        return None
 
-    @rx.event
+    @admin_event
     def set_query(self, value: str):
         """Typing in the search box (debounced in the browser): search from the first page."""
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self.query = self._clean_query(str(value))
         self._first_page()
-        return None
 
     def _clean_query(self, raw: str) -> str:
         return normalise_query(raw)
@@ -160,16 +145,13 @@ class AdminCustomersState(PagedList, AuthState):
     def _apply_sort(self, value: str) -> None:
         self.sort = normalise_sort(value)
 
-    def _load_detail(self, customer_id: int) -> bool:
-        """Fill the panel; False (and the list refreshed) when the customer is gone."""
-        try:
-            with session_scope() as session:
-                detail = customer_detail(session, customer_id, utcnow())
-        except CustomerNotFound:
-            self.detail_open = False
-            self._fetch()
-            self.detail_error = GONE
-            return False
+    def _customer_gone(self) -> None:
+        """The customer was deleted meanwhile: close the panel and show the list as it is."""
+        self.detail_open = False
+        self._fetch()
+        self.detail_error = GONE
+
+    def _show_detail(self, detail: CustomerDetail) -> None:
         self.detail_id = detail.id
         self.detail_name = detail.name
         self.detail_email = detail.email
@@ -207,82 +189,62 @@ class AdminCustomersState(PagedList, AuthState):
         ]
         self.link_url = detail.link_url
         self.link_preview_url = detail.link_preview_url
-        return True
 
-    @rx.event
+    @admin_event
     def open_customer(self, customer_id: int):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self.detail_error = ""
         self.copied = False
         self.link_notice = ""
         number = _customer_id(customer_id)
         if number is None:
             self.detail_error = GONE
-            return None
-        if self._load_detail(number):
-            self.detail_open = True
-        return None
+            return
+        try:
+            detail = load_customer_detail(number)
+        except CustomerNotFound:
+            self._customer_gone()
+            return
+        self._show_detail(detail)
+        self.detail_open = True
 
-    @rx.event
+    @admin_event
     def set_detail_open(self, open_: bool):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self.detail_open = bool(open_)
         if not self.detail_open:
             self.copied = False
             self.link_notice = ""
-        return None
 
     def _ensure_link(self) -> bool:
         try:
-            with session_scope() as session:
-                urls = ensure_customer_link(session, self.detail_id)
+            urls = share_customer_link(self.detail_id)
         except CustomerNotFound:
-            self.detail_open = False
-            self._fetch()
-            self.detail_error = GONE
+            self._customer_gone()
             return False
         self.link_url = urls.url
         self.link_preview_url = urls.preview_url
         return True
 
-    @rx.event
+    @admin_event
     def copy_link(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         if not self._ensure_link():
             return None
         self.copied = True
         return rx.set_clipboard(self.link_url)
 
-    @rx.event
+    @admin_event
     def preview_link(self):
         """Preview when the customer had no link yet: make one, then open it in a new tab."""
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         if not self._ensure_link():
             return None
         return rx.redirect(self.link_preview_url, is_external=True)
 
-    @rx.event
+    @admin_event
     def rotate_link(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         try:
-            with session_scope() as session:
-                self.link_url = rotate_customer_link(session, self.detail_id)
+            detail = renew_customer_link(self.detail_id)
         except CustomerNotFound:
-            self.detail_open = False
-            self._fetch()
-            self.detail_error = GONE
-            return None
-        self._load_detail(self.detail_id)
+            self._customer_gone()
+            return
+        self._show_detail(detail)
         self.copied = False
         self.link_notice = "New link made. The old link now shows the expired page."
-        return None

@@ -1,18 +1,16 @@
 """The dashboard's Products page state: one page of products at a time, and the merchant's
-interval overrides and replacement mappings, each checked and saved by
-`services.products.intervals`.
+interval overrides and replacement mappings, each checked and saved by `services.products`.
 """
 
 from __future__ import annotations
 
-import reflex as rx
-from sqlmodel import Session
+import asyncio
 
-from repeatcart_app.state.auth import AuthState, require_admin
+import reflex as rx
+
+from repeatcart_app.state.auth import AuthState, admin_event
 from repeatcart_app.state.paged_list import PagedList, search_text
-from services.core.db import session_scope
-from services.core.tables import utcnow
-from services.products import intervals as products_admin
+from services.products import bulk_overrides, intervals
 from services.products.intervals import (
     INTERVAL_RANGE_MESSAGE,
     PAGE_SIZE,
@@ -20,6 +18,7 @@ from services.products.intervals import (
     ProductAdminError,
     ProductRow,
 )
+from services.products.search import find_products
 
 BULK_UPLOAD_ID = "bulk_override_csv"
 SOURCE_LABELS = {
@@ -109,18 +108,11 @@ class AdminProductsState(PagedList, AuthState):
     bulk_problems: list[dict[str, str]] = []
 
     def _fetch(self) -> None:
-        with session_scope() as session:
-            page = self._product_page(session)
-            if not page.rows and page.total and self.page > 1:  # the last page emptied
-                self.page = -(-page.total // PAGE_SIZE)
-                page = self._product_page(session)
-        self._show_range(page.total, self.page, PAGE_SIZE)
-        self.rows = [row_view(row) for row in page.rows]
-
-    def _product_page(self, session: Session) -> products_admin.ProductPage:
-        return products_admin.product_page(
-            session, self.query, self.sort, self.descending, (self.page - 1) * PAGE_SIZE, PAGE_SIZE
+        shown = intervals.load_product_page(
+            self.query, self.sort, self.descending, self.page, PAGE_SIZE
         )
+        self._show_page(shown)
+        self.rows = [row_view(row) for row in shown.rows]
 
     def _clean_query(self, raw: str) -> str:
         return search_text(raw)
@@ -130,148 +122,110 @@ class AdminProductsState(PagedList, AuthState):
         # names read A→Z; intervals and N read most interesting (largest) first
         self.descending = self.sort in {"median", "n"}
 
-    @rx.event
+    def _title(self, product_id: str) -> str:
+        return next((row["title"] for row in self.rows if row["id"] == product_id), "Product")
+
+    @admin_event
     def load(self):
-        denied = require_admin(self)
-        if denied is not None:
-            self.loaded = False
-            return denied
         self.editing_id = ""
         self.notice = self.error = ""
         self._fetch()
         self.loaded = True
-        return None
 
-    @rx.event
+    @admin_event
     def flip_direction(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self.descending = not self.descending
         self._first_page()
-        return None
 
     # ---- overrides ----------------------------------------------------------------------
 
-    @rx.event
+    @admin_event
     def edit_override(self, product_id: str):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         row = next((row for row in self.rows if row["id"] == product_id), None)
         self.editing_id = product_id
         self.override_input = row["override"] if row else ""
         self.override_error = ""
-        return None
 
-    @rx.event
+    @admin_event
     def cancel_override(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self.editing_id = ""
         self.override_error = ""
-        return None
 
-    @rx.event
+    @admin_event
     def save_override(self, form_data: dict):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         raw = str(form_data.get("days", ""))
         self.override_input = raw
         try:
             product_id = int(self.editing_id)
         except ValueError:
             self.override_error = "Choose a product to edit first."
-            return None
+            return
         try:
-            with session_scope() as session:
-                days = products_admin.set_override(session, product_id, raw, utcnow())
+            days = intervals.save_override(product_id, raw)
         except ProductAdminError as error:
             self.override_error = str(error)
-            return None
+            return
         self.editing_id = ""
         self.override_error = ""
-        title = next((r["title"] for r in self.rows if r["id"] == str(product_id)), "Product")
+        title = self._title(str(product_id))
         self.notice = f"{title}: every {format_days(days)} days from now on. Carts use it at once."
         self.error = ""
         self._fetch()
-        return None
 
-    @rx.event
+    @admin_event
     def remove_override(self, product_id: str):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         try:
-            with session_scope() as session:
-                products_admin.clear_override(session, int(product_id), utcnow())
+            intervals.remove_override(int(product_id))
         except (ProductAdminError, ValueError) as error:
             self.error = str(error)
-            return None
+            return
         self.editing_id = ""
-        title = next((r["title"] for r in self.rows if r["id"] == product_id), "Product")
-        self.notice = f"{title}: back to the learned interval."
+        self.notice = f"{self._title(product_id)}: back to the learned interval."
         self.error = ""
         self._fetch()
-        return None
 
     # ---- replacements -------------------------------------------------------------------
 
-    @rx.event
+    @admin_event
     def open_replacement(self, product_id: str):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         row = next((row for row in self.rows if row["id"] == product_id), None)
         if row is None:
-            return None
+            return
         self.replacing_id = product_id
         self.replacing_title = row["title"]
         self.replacing_current = row["replacement"]
         self.replacement_search = ""
         self.replacement_results = []
         self.replacement_error = ""
-        return None
 
-    @rx.event
+    @admin_event
     def close_replacement(self, _open: bool = False):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self.replacing_id = ""
         self.replacement_results = []
         self.replacement_error = ""
-        return None
 
-    @rx.event
+    @admin_event
     def search_replacement(self, form_data: dict):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self.replacement_search = search_text(form_data.get("replacement_search"))
         if not self.replacement_search:
             self.replacement_results = []
-            return None
-        with session_scope() as session:
-            page = products_admin.product_page(
-                session, self.replacement_search, limit=REPLACEMENT_RESULTS
-            )
+            return
+        hits = find_products(self.replacement_search, limit=REPLACEMENT_RESULTS)
         self.replacement_results = [
-            {"id": str(row.id), "title": row.title, "handle": row.handle, "status": row.status}
-            for row in page.rows
-            if str(row.id) != self.replacing_id
+            {
+                "id": str(hit.product_id),
+                "title": hit.title,
+                "handle": hit.handle,
+                "status": hit.status,
+            }
+            for hit in hits
+            if str(hit.product_id) != self.replacing_id
         ]
         self.replacement_error = "" if self.replacement_results else "No product matches."
-        return None
 
     def _save_replacement(self, replacement_id: int | None) -> None:
         try:
-            with session_scope() as session:
-                products_admin.set_replacement(
-                    session, int(self.replacing_id), replacement_id, utcnow()
-                )
+            intervals.save_replacement(int(self.replacing_id), replacement_id)
         except (ProductAdminError, ValueError) as error:
             self.replacement_error = str(error)
             return
@@ -285,41 +239,29 @@ class AdminProductsState(PagedList, AuthState):
         self.replacement_error = ""
         self._fetch()
 
-    @rx.event
+    @admin_event
     def choose_replacement(self, replacement_id: str):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         try:
             target = int(replacement_id)
         except ValueError:
             self.replacement_error = "Choose a product from the list."
-            return None
+            return
         self._save_replacement(target)
-        return None
 
-    @rx.event
+    @admin_event
     def remove_replacement(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self._save_replacement(None)
-        return None
 
     # ---- bulk overrides -----------------------------------------------------------------
 
-    @rx.event
+    @admin_event
     async def upload_bulk(self, files: list[rx.UploadFile]):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         if not files:  # the browser refused the file: `bulk_rejected` reports it
             return None
         self.bulk_done = False
         upload = files[0]
-        data = await upload.read(products_admin.MAX_CSV_BYTES + 1)
-        with session_scope() as session:
-            report = products_admin.bulk_override(session, data, utcnow())
+        data = await upload.read(bulk_overrides.MAX_CSV_BYTES + 1)
+        report = await asyncio.to_thread(bulk_overrides.import_overrides, data)
         self.bulk_file_name = upload.name or "the file"
         self.bulk_applied = f"{report.applied:,}"
         self.bulk_rows = f"{report.rows:,}"
@@ -329,22 +271,19 @@ class AdminProductsState(PagedList, AuthState):
             for problem in report.problems[:500]
         ]
         self.bulk_done = True
-        self._fetch()
+        await asyncio.to_thread(self._fetch)
         return rx.clear_selected_files(BULK_UPLOAD_ID)
 
-    @rx.event
+    @admin_event
     def bulk_rejected(self, codes: list[str]):
         """The browser refused the file before sending it (too large, not a CSV, several)."""
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         refused = {str(code) for code in codes} if isinstance(codes, list) else set()
         self.bulk_file_name = ""
         self.bulk_applied = self.bulk_rows = "0"
         self.bulk_problems = []
         if "file-too-large" in refused:
             self.bulk_file_error = (
-                f"The file is larger than {products_admin.MAX_CSV_BYTES // 1_000_000} MB; "
+                f"The file is larger than {bulk_overrides.MAX_CSV_BYTES // 1_000_000} MB; "
                 "split it and upload the parts. Nothing was changed."
             )
         elif "too-many-files" in refused:
@@ -352,7 +291,6 @@ class AdminProductsState(PagedList, AuthState):
         else:
             self.bulk_file_error = "Choose a CSV file. Nothing was changed."
         self.bulk_done = True
-        return None
 
     @rx.var
     def interval_rule(self) -> str:

@@ -1,15 +1,20 @@
 """The search, sort and paging handlers every paged admin list shares.
 
 A list holds only the page on screen; each handler changes what is asked for and asks the
-database again. Mixed into an `AuthState` subclass (`class S(PagedList, AuthState)`): Reflex
-copies the mixin's vars and handlers onto each state, so two lists never share a page number.
+service again, by page number (`services.core.paging`: a page number and size in, a `Page` with
+the total out; a page past the end comes back as the last one). Mixed into an `AuthState`
+subclass (`class S(PagedList, AuthState)`): Reflex copies the mixin's vars and handlers onto
+each state, so two lists never share a page number.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from repeatcart_app.state.auth import admin_event
+from services.core.paging import Page
 
 MAX_SEARCH_LENGTH = 200
 
@@ -37,7 +42,7 @@ class PagedList(rx.State, mixin=True):
         return self.page < self.pages
 
     def _fetch(self) -> None:
-        """Load the rows of `page` for `query` and the sort, then call `_show_range`."""
+        """Load the rows of `page` for `query` and the sort, then call `_show_page`."""
         raise NotImplementedError
 
     def _clean_query(self, raw: str) -> str:
@@ -48,14 +53,14 @@ class PagedList(rx.State, mixin=True):
         """Take the sort the browser chose, replacing an unknown one by the default."""
         raise NotImplementedError
 
-    def _show_range(self, total: int, page: int, page_size: int) -> None:
-        """Record which slice of the `total` matching rows is on screen, for the pager."""
-        self.total = total
-        self.page = page
-        self.pages = max(1, -(-total // page_size))
-        first = (page - 1) * page_size + 1
-        last = min(page * page_size, total)
-        self.range_label = f"{first:,}–{last:,} of {total:,}" if total else ""
+    def _show_page(self, shown: Page[Any]) -> None:
+        """Record which slice of the matching rows is on screen, for the pager."""
+        self.total = shown.total
+        self.page = shown.page
+        self.pages = shown.pages
+        self.range_label = (
+            f"{shown.first:,}–{shown.last:,} of {shown.total:,}" if shown.rows else ""
+        )
 
     def _first_page(self) -> None:
         """A new search or sort starts again from the first page."""

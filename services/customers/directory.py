@@ -11,14 +11,14 @@ late from `late_at`), minus what the shopper snoozed, since a snoozed product is
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, literal, or_, type_coerce
+from sqlalchemy import and_, case, func, type_coerce
+from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from services.cart.links import (
     active_link_for,
@@ -27,7 +27,10 @@ from services.cart.links import (
     preview_url,
     rotate_link,
 )
+from services.core.clock import utcnow
+from services.core.db import session_scope
 from services.core.money import format_money
+from services.core.paging import Page, clamp_page, clamp_page_size, offset_of
 from services.core.tables import (
     Customer,
     DueItem,
@@ -37,7 +40,8 @@ from services.core.tables import (
     Snooze,
     UTCDateTime,
 )
-from services.messaging.phone import readable_phone, to_e164
+from services.customers.search import name_order, search_filter
+from services.messaging.phone import readable_phone
 from services.settings.effective import effective_settings
 
 SortKey = Literal["name", "next_due", "last_order"]
@@ -46,13 +50,11 @@ SORTS: dict[str, str] = {
     "next_due": "Next due date",
     "last_order": "Last order",
 }
+SORT_KEYS: tuple[SortKey, ...] = ("name", "next_due", "last_order")
 DEFAULT_SORT: SortKey = "name"
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
-MAX_QUERY_LENGTH = 100
 RECENT_ORDERS = 10
-_MIN_PHONE_DIGITS = 3
-_PHONE_TEXT = re.compile(r"[\d\s().+\-/]+")
 
 StatusKind = Literal["late", "due", "snoozed", "upcoming", "nothing"]
 
@@ -91,28 +93,6 @@ class CustomerRow:
     last_order_at: datetime | None
     next_due_at: datetime | None
     status: Status
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerPage:
-    rows: list[CustomerRow]
-    total: int
-    page: int  # the page shown: a page past the end shows the last one
-    page_size: int
-    query: str
-    sort: SortKey
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
-
-    @property
-    def first(self) -> int:
-        return 0 if not self.rows else (self.page - 1) * self.page_size + 1
-
-    @property
-    def last(self) -> int:
-        return 0 if not self.rows else self.first + len(self.rows) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,60 +148,13 @@ class CartLinkUrls:
 # --- the list ------------------------------------------------------------------------------
 
 
-def normalise_query(query: str | None) -> str:
-    """Whitespace collapsed and cut to a sane length: a search box is not a place for essays."""
-    return " ".join((query or "").split())[:MAX_QUERY_LENGTH]
-
-
 def normalise_sort(sort: str | None) -> SortKey:
-    return sort if sort in SORTS else DEFAULT_SORT  # type: ignore[return-value]
-
-
-def phone_digits(query: str) -> str | None:
-    """The digits of what looks like a phone number ("(415) 555-0142" → "4155550142"), else None.
-
-    Stored phones are E.164 ("+14155550142"), so the digits the merchant typed, in any layout,
-    are looked for inside them. A national trunk prefix ("07911 123456" in the UK) is dropped,
-    since E.164 leaves it out.
-    """
-    if not _PHONE_TEXT.fullmatch(query):
-        return None
-    digits = re.sub(r"\D", "", query).lstrip("0")
-    return digits if len(digits) >= _MIN_PHONE_DIGITS else None
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _contains(column: Any, text: str) -> ColumnElement[bool]:
-    return column.ilike(f"%{_escape_like(text)}%", escape="\\")
-
-
-def search_filter(query: str) -> ColumnElement[bool] | None:
-    """Email fragment, first/last/full name (case-insensitive), or phone digits in any layout."""
-    query = normalise_query(query)
-    if not query:
-        return None
-    full_name = Customer.first_name + literal(" ") + Customer.last_name
-    clauses: list[ColumnElement[bool]] = [
-        _contains(Customer.email, query),
-        _contains(Customer.first_name, query),
-        _contains(Customer.last_name, query),
-    ]
-    if " " in query:
-        clauses.append(_contains(full_name, query))
-    digits = phone_digits(query)
-    if digits is not None:
-        e164 = to_e164(query)
-        if e164 is not None:
-            clauses.append(Customer.phone == e164)
-        clauses.append(Customer.phone.like(f"%{digits}%"))  # type: ignore[union-attr]
-    return or_(*clauses)
+    """The sort asked for, or the default for one this page does not know."""
+    return next((key for key in SORT_KEYS if key == sort), DEFAULT_SORT)
 
 
 def _countable_orders() -> ColumnElement[bool]:
-    return Order.test.is_(False)  # type: ignore[attr-defined]
+    return col(Order.test).is_(False)
 
 
 def _last_order_expr() -> Any:
@@ -240,17 +173,10 @@ def _next_due_expr() -> Any:
 
 def _order_by(sort: SortKey) -> list[Any]:
     if sort == "next_due":
-        return [_next_due_expr().asc().nulls_last(), Customer.id]
+        return [_next_due_expr().asc().nulls_last(), col(Customer.id)]
     if sort == "last_order":
-        return [_last_order_expr().desc().nulls_last(), Customer.id]
-    no_name = and_(Customer.first_name == "", Customer.last_name == "")
-    return [
-        case((no_name, 1), else_=0),
-        func.lower(Customer.last_name),
-        func.lower(Customer.first_name),
-        func.lower(func.coalesce(Customer.email, "")),
-        Customer.id,
-    ]
+        return [_last_order_expr().desc().nulls_last(), col(Customer.id)]
+    return name_order()
 
 
 def customer_page(
@@ -260,30 +186,37 @@ def customer_page(
     page: int,
     page_size: int,
     now: datetime,
-) -> CustomerPage:
+) -> Page[CustomerRow]:
     """One page of customers matching `query`, sorted by `sort`, with their totals and status.
 
     Bad input is made sane rather than refused: an unknown sort sorts by name, a page below 1 is
     the first, a page past the end the last, and the page size is kept within 1..100.
     """
-    query = normalise_query(query)
-    sort_key = normalise_sort(sort)
-    page_size = min(max(int(page_size), 1), MAX_PAGE_SIZE)
+    page_size = clamp_page_size(page_size, MAX_PAGE_SIZE)
     condition = search_filter(query)
     counted = select(func.count()).select_from(Customer)
-    if condition is not None:
-        counted = counted.where(condition)
-    total = int(session.exec(counted).one())
-    pages = max(1, -(-total // page_size))
-    page = min(max(int(page), 1), pages)
     ids_query = select(Customer.id)
     if condition is not None:
+        counted = counted.where(condition)
         ids_query = ids_query.where(condition)
-    ids_query = ids_query.order_by(*_order_by(sort_key))
-    ids_query = ids_query.limit(page_size).offset((page - 1) * page_size)
-    ids = [int(customer_id) for customer_id in session.exec(ids_query).all()]
-    rows = _rows_for(session, ids, now)
-    return CustomerPage(rows, total, page, page_size, query, sort_key)
+    total = int(session.exec(counted).one())
+    page = clamp_page(page, total, page_size)
+    ids_query = ids_query.order_by(*_order_by(normalise_sort(sort)))
+    ids_query = ids_query.limit(page_size).offset(offset_of(page, page_size))
+    ids = [int(customer_id or 0) for customer_id in session.exec(ids_query).all()]
+    return Page(_rows_for(session, ids, now), total, page, page_size)
+
+
+def load_customer_page(
+    query: str | None,
+    sort: str | None,
+    page: int,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    now: datetime | None = None,
+) -> Page[CustomerRow]:
+    """`customer_page` in a transaction of its own, for the Customers page."""
+    with session_scope() as session:
+        return customer_page(session, query, sort, page, page_size, now or utcnow())
 
 
 @dataclass(slots=True)
@@ -302,30 +235,32 @@ def _due_summaries(session: Session, ids: list[int], now: datetime) -> dict[int,
     A due row is snoozed when the shopper snoozed its product and the snooze is still running.
     """
     running = and_(
-        Snooze.customer_id == DueItem.customer_id,
-        Snooze.product_id == DueItem.product_id,
-        Snooze.until > now,
+        col(Snooze.customer_id) == col(DueItem.customer_id),
+        col(Snooze.product_id) == col(DueItem.product_id),
+        col(Snooze.until) > now,
     )
-    free = Snooze.id.is_(None)  # type: ignore[union-attr]
-    held = Snooze.id.is_not(None)  # type: ignore[union-attr]
+    free = col(Snooze.id).is_(None)
+    held = col(Snooze.id).is_not(None)
     utc = UTCDateTime()
     statement = (
-        select(
-            DueItem.customer_id,
+        sa_select(
+            col(DueItem.customer_id),
             type_coerce(func.min(DueItem.due_at), utc),
             type_coerce(func.min(case((free, DueItem.due_at))), utc),
-            func.max(case((and_(free, DueItem.late_at <= now), 1), else_=0)),
-            func.max(case((and_(free, DueItem.remind_at <= now), 1), else_=0)),
-            type_coerce(func.min(case((and_(held, DueItem.remind_at <= now), Snooze.until))), utc),
+            func.max(case((and_(free, col(DueItem.late_at) <= now), 1), else_=0)),
+            func.max(case((and_(free, col(DueItem.remind_at) <= now), 1), else_=0)),
+            type_coerce(
+                func.min(case((and_(held, col(DueItem.remind_at) <= now), Snooze.until))), utc
+            ),
             type_coerce(func.min(Snooze.until), utc),
         )
         .select_from(DueItem)
         .outerjoin(Snooze, running)
-        .where(DueItem.customer_id.in_(ids))  # type: ignore[attr-defined]
-        .group_by(DueItem.customer_id)
+        .where(col(DueItem.customer_id).in_(ids))
+        .group_by(col(DueItem.customer_id))
     )
     found: dict[int, _DueSummary] = {}
-    for customer_id, next_due, unsnoozed, late, due, snoozed_due, snoozed in session.exec(
+    for customer_id, next_due, unsnoozed, late, due, snoozed_due, snoozed in session.execute(
         statement
     ):
         found[customer_id] = _DueSummary(
@@ -338,11 +273,11 @@ def _cart_snoozes(session: Session, ids: list[int], now: datetime) -> dict[int, 
     rows = session.exec(
         select(Snooze.customer_id, type_coerce(func.max(Snooze.until), UTCDateTime()))
         .where(
-            Snooze.customer_id.in_(ids),  # type: ignore[attr-defined]
-            Snooze.product_id.is_(None),  # type: ignore[union-attr]
+            col(Snooze.customer_id).in_(ids),
+            col(Snooze.product_id).is_(None),
             Snooze.until > now,
         )
-        .group_by(Snooze.customer_id)
+        .group_by(col(Snooze.customer_id))
     )
     return {customer_id: until for customer_id, until in rows}
 
@@ -370,16 +305,8 @@ def _rows_for(session: Session, ids: list[int], now: datetime) -> list[CustomerR
     if not ids:
         return []
     people = {
-        row[0]: row
-        for row in session.exec(
-            select(
-                Customer.id,
-                Customer.first_name,
-                Customer.last_name,
-                Customer.email,
-                Customer.phone,
-            ).where(Customer.id.in_(ids))  # type: ignore[union-attr]
-        )
+        customer.id: customer
+        for customer in session.exec(select(Customer).where(col(Customer.id).in_(ids)))
     }
     orders = {
         customer_id: (int(count), last)
@@ -389,23 +316,23 @@ def _rows_for(session: Session, ids: list[int], now: datetime) -> list[CustomerR
                 func.count(),
                 type_coerce(func.max(Order.processed_at), UTCDateTime()),
             )
-            .where(Order.customer_id.in_(ids), _countable_orders())  # type: ignore[union-attr]
-            .group_by(Order.customer_id)
+            .where(col(Order.customer_id).in_(ids), _countable_orders())
+            .group_by(col(Order.customer_id))
         )
     }
     dues = _due_summaries(session, ids, now)
     cart_snoozes = _cart_snoozes(session, ids, now)
     rows = []
     for customer_id in ids:
-        _, first, last, email, phone = people[customer_id]
+        person = people[customer_id]
         count, last_order = orders.get(customer_id, (0, None))
         summary = dues.get(customer_id)
         rows.append(
             CustomerRow(
                 id=customer_id,
-                name=display_name(first, last, email),
-                email=email or "",
-                phone=readable_phone(phone),
+                name=display_name(person.first_name, person.last_name, person.email),
+                email=person.email or "",
+                phone=readable_phone(person.phone),
                 orders=count,
                 last_order_at=last_order,
                 next_due_at=summary.next_due if summary else None,
@@ -439,71 +366,7 @@ def customer_detail(session: Session, customer_id: int, now: datetime) -> Custom
             .where(Order.customer_id == customer_id, _countable_orders())
         ).one()
     )
-    recent = session.exec(
-        select(
-            Order.id,
-            Order.name,
-            Order.processed_at,
-            Order.total_cents,
-            Order.currency,
-            Order.cancelled_at,
-            Order.test,
-        )
-        .where(Order.customer_id == customer_id)
-        .order_by(Order.processed_at.desc(), Order.id.desc())  # type: ignore[attr-defined, union-attr]
-        .limit(RECENT_ORDERS)
-    ).all()
-    lines: dict[int, list[str]] = {order_id: [] for order_id, *_ in recent}
-    if lines:
-        for order_id, title, quantity in session.exec(
-            select(OrderLine.order_id, OrderLine.title, OrderLine.quantity)
-            .where(OrderLine.order_id.in_(lines))  # type: ignore[attr-defined]
-            .order_by(OrderLine.order_id, OrderLine.id)
-        ):
-            lines[order_id].append(f"{title} × {quantity}" if quantity != 1 else title)
-    recent_orders = [
-        RecentOrder(
-            name=name or f"Order {order_id}",
-            processed_at=processed_at,
-            total=format_money(total, currency),
-            lines=lines[order_id],
-            cancelled=cancelled_at is not None,
-            test=bool(test),
-        )
-        for order_id, name, processed_at, total, currency, cancelled_at, test in recent
-    ]
     snoozes = _snoozes(session, customer_id, now)
-    snoozed_products = {s.product_id: s.until for s in snoozes if s.product_id is not None}
-    due_products = []
-    for row in session.exec(
-        select(
-            DueItem.product_id,
-            Product.title,
-            DueItem.due_at,
-            DueItem.remind_at,
-            DueItem.late_at,
-            DueItem.interval_days,
-            DueItem.interval_source,
-        )
-        .join(Product, Product.id == DueItem.product_id)
-        .where(DueItem.customer_id == customer_id)
-        .order_by(DueItem.due_at, DueItem.product_id)
-    ):
-        product_id, title, due_at, remind_at, late_at, interval, source = row
-        due_products.append(
-            DueProduct(
-                product_id=product_id,
-                title=title,
-                due_at=due_at,
-                remind_at=remind_at,
-                late_at=late_at,
-                interval_days=float(interval),
-                interval_source=source,
-                status=_product_status(
-                    now, remind_at, late_at, due_at, snoozed_products.get(product_id)
-                ),
-            )
-        )
     summaries = _due_summaries(session, [customer_id], now)
     cart_snooze = next((s.until for s in snoozes if s.product_id is None), None)
     link = active_link_for(session, customer_id)
@@ -515,12 +378,78 @@ def customer_detail(session: Session, customer_id: int, now: datetime) -> Custom
         phone=readable_phone(customer.phone),
         status=status_from(summaries.get(customer_id), cart_snooze),
         orders=order_count,
-        recent_orders=recent_orders,
-        due_products=due_products,
+        recent_orders=_recent_orders(session, customer_id),
+        due_products=_due_products(session, customer_id, now, snoozes),
         snoozes=snoozes,
         link_url=urls.url,
         link_preview_url=urls.preview_url,
     )
+
+
+def load_customer_detail(customer_id: int, now: datetime | None = None) -> CustomerDetail:
+    """`customer_detail` in a transaction of its own, for the Customers page's panel."""
+    with session_scope() as session:
+        return customer_detail(session, customer_id, now or utcnow())
+
+
+def _recent_orders(session: Session, customer_id: int) -> list[RecentOrder]:
+    """The newest orders, test and cancelled ones included (marked as such)."""
+    orders = session.exec(
+        select(Order)
+        .where(Order.customer_id == customer_id)
+        .order_by(col(Order.processed_at).desc(), col(Order.id).desc())
+        .limit(RECENT_ORDERS)
+    ).all()
+    lines: dict[int, list[str]] = {order.id or 0: [] for order in orders}
+    if lines:
+        for order_id, title, quantity in session.exec(
+            select(OrderLine.order_id, OrderLine.title, OrderLine.quantity)
+            .where(col(OrderLine.order_id).in_(lines))
+            .order_by(col(OrderLine.order_id), col(OrderLine.id))
+        ):
+            lines[order_id].append(f"{title} × {quantity}" if quantity != 1 else title)
+    return [
+        RecentOrder(
+            name=order.name or f"Order {order.id}",
+            processed_at=order.processed_at,
+            total=format_money(order.total_cents, order.currency),
+            lines=lines[order.id or 0],
+            cancelled=order.cancelled_at is not None,
+            test=bool(order.test),
+        )
+        for order in orders
+    ]
+
+
+def _due_products(
+    session: Session, customer_id: int, now: datetime, snoozes: list[ActiveSnooze]
+) -> list[DueProduct]:
+    snoozed_products = {s.product_id: s.until for s in snoozes if s.product_id is not None}
+    rows = session.exec(
+        select(DueItem, Product.title)
+        .join(Product, col(Product.id) == col(DueItem.product_id))
+        .where(DueItem.customer_id == customer_id)
+        .order_by(col(DueItem.due_at), col(DueItem.product_id))
+    )
+    return [
+        DueProduct(
+            product_id=item.product_id,
+            title=title,
+            due_at=item.due_at,
+            remind_at=item.remind_at,
+            late_at=item.late_at,
+            interval_days=float(item.interval_days),
+            interval_source=item.interval_source,
+            status=_product_status(
+                now,
+                item.remind_at,
+                item.late_at,
+                item.due_at,
+                snoozed_products.get(item.product_id),
+            ),
+        )
+        for item, title in rows
+    ]
 
 
 def _product_status(
@@ -542,9 +471,9 @@ def _product_status(
 def _snoozes(session: Session, customer_id: int, now: datetime) -> list[ActiveSnooze]:
     rows = session.exec(
         select(Snooze.product_id, Product.title, Snooze.until)
-        .outerjoin(Product, Product.id == Snooze.product_id)
+        .outerjoin(Product, col(Product.id) == col(Snooze.product_id))
         .where(Snooze.customer_id == customer_id, Snooze.until > now)
-        .order_by(Snooze.until)
+        .order_by(col(Snooze.until))
     ).all()
     return [
         ActiveSnooze(product_id, "Whole cart" if product_id is None else title or "", until)
@@ -575,6 +504,19 @@ def rotate_customer_link(session: Session, customer_id: int) -> str:
     """Revoke the current link (it shows the expired page from now on); returns the new URL."""
     _require_customer(session, customer_id)
     return _urls(session, rotate_link(session, customer_id).token).url
+
+
+def share_customer_link(customer_id: int) -> CartLinkUrls:
+    """`ensure_customer_link` in a transaction of its own: the link to copy or preview."""
+    with session_scope() as session:
+        return ensure_customer_link(session, customer_id)
+
+
+def renew_customer_link(customer_id: int, now: datetime | None = None) -> CustomerDetail:
+    """Rotate the customer's link and read the panel again, in one transaction."""
+    with session_scope() as session:
+        rotate_customer_link(session, customer_id)
+        return customer_detail(session, customer_id, now or utcnow())
 
 
 def format_day(moment: datetime | None) -> str:

@@ -16,21 +16,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from services.cart.links import get_or_create_link, preview_url
+from services.core.clock import utcnow
+from services.core.db import session_scope
 from services.core.leases import lease
-from services.core.tables import (
-    PRODUCT_SOLD_STATUS,
-    Customer,
-    Product,
-    Shop,
-    Variant,
-    YmalItem,
-    utcnow,
-)
+from services.core.tables import PRODUCT_SOLD_STATUS, Customer, Product, Shop, YmalItem
 from services.engine.recompute import recompute_store
+from services.products.search import ProductHit, products_in_order, search_products
+from services.settings.effective import effective_settings
 
 ACCENT_COLORS: tuple[str, ...] = (
     "tomato",
@@ -71,7 +66,6 @@ DEFAULT_INTERVAL_RANGE = (1.0, 365.0)
 MIN_REORDER_RANGE = (1, 1000)
 YMAL_MAX = 12
 SEARCH_LIMIT = 20
-CUSTOMER_SEARCH_LIMIT = 10
 
 TIMING_FIELDS = ("lead_days", "default_interval_days", "min_reorder_customers")
 FIELDS = (
@@ -106,10 +100,12 @@ class SaveResult:
     errors: dict[str, str] = field(default_factory=dict)
     saved: bool = False
     timing_changed: bool = False
+    stored: CartSettings | None = None
+    """Every setting as saved (trimmed, rounded), when `update_cart_settings` saved."""
 
 
 def _shop(session: Session) -> Shop | None:
-    return session.exec(select(Shop).order_by(Shop.id)).first()
+    return session.exec(select(Shop).order_by(col(Shop.id))).first()
 
 
 def load_cart_settings(session: Session) -> CartSettings:
@@ -266,6 +262,15 @@ def save_cart_settings(session: Session, values: Mapping[str, object]) -> SaveRe
     return result
 
 
+def update_cart_settings(values: Mapping[str, object]) -> SaveResult:
+    """`save_cart_settings` in a transaction of its own, with what was stored to show back."""
+    with session_scope() as session:
+        result = save_cart_settings(session, values)
+        if result.saved:
+            result.stored = load_cart_settings(session)
+        return result
+
+
 @dataclass(frozen=True, slots=True)
 class RecomputeOutcome:
     ran: bool
@@ -298,7 +303,9 @@ def recompute_due_dates(wait_seconds: float = 120.0) -> RecomputeOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class ProductHit:
+class YmalHit:
+    """A product in the YMAL list or in the picker's search results."""
+
     product_id: int
     title: str
     handle: str
@@ -308,64 +315,30 @@ class ProductHit:
     in_ymal: bool
 
 
-def _like(column, text: str):  # noqa: ANN001, ANN202
-    return func.lower(column).contains(text.lower(), autoescape=True)
+def _ymal_hit(hit: ProductHit, in_ymal: bool) -> YmalHit:
+    return YmalHit(hit.product_id, hit.title, hit.handle, hit.sku, hit.image_url, hit.sold, in_ymal)
 
 
-def search_catalog(session: Session, query: str, limit: int = SEARCH_LIMIT) -> list[ProductHit]:
+def _ymal_ids(session: Session) -> list[int]:
+    return list(
+        session.exec(select(YmalItem.product_id).order_by(col(YmalItem.position), col(YmalItem.id)))
+    )
+
+
+def search_catalog(session: Session, query: str, limit: int = SEARCH_LIMIT) -> list[YmalHit]:
     """Sold products whose title, handle or a variant's SKU contains `query` (case-insensitive)."""
-    text = query.strip()[:100]
-    statement = select(Product.id, Product.title, Product.handle, Product.image_url).where(
-        Product.status == PRODUCT_SOLD_STATUS
-    )
-    if text:
-        sku_match = select(Variant.product_id).where(_like(Variant.sku, text))
-        statement = statement.where(
-            or_(
-                _like(Product.title, text),
-                _like(Product.handle, text),
-                Product.id.in_(sku_match),  # type: ignore[union-attr]
-            )
-        )
-    rows = session.exec(statement.order_by(Product.title, Product.id).limit(limit)).all()
-    ids = [row[0] for row in rows]
-    in_ymal = set(
-        session.exec(select(YmalItem.product_id).where(YmalItem.product_id.in_(ids)))  # type: ignore[attr-defined]
-    )
-    skus = _first_skus(session, ids)
-    return [
-        ProductHit(pid, title, handle, skus.get(pid, ""), image or "", True, pid in in_ymal)
-        for pid, title, handle, image in rows
-    ]
+    listed = set(_ymal_ids(session))
+    hits = search_products(session, query, sold_only=True, limit=limit)
+    return [_ymal_hit(hit, hit.product_id in listed) for hit in hits]
 
 
-def _first_skus(session: Session, product_ids: list[int]) -> dict[int, str]:
-    if not product_ids:
-        return {}
-    rows = session.exec(
-        select(Variant.product_id, func.min(Variant.sku))
-        .where(Variant.product_id.in_(product_ids), Variant.sku.is_not(None))  # type: ignore[attr-defined, union-attr]
-        .group_by(Variant.product_id)
-    )
-    return {pid: sku or "" for pid, sku in rows}
-
-
-def current_ymal(session: Session) -> list[ProductHit]:
+def current_ymal(session: Session) -> list[YmalHit]:
     """The YMAL list in cart order; a product no longer sold stays listed (the cart skips it)."""
-    rows = session.exec(
-        select(Product.id, Product.title, Product.handle, Product.image_url, Product.status)
-        .join(YmalItem, YmalItem.product_id == Product.id)
-        .order_by(YmalItem.position, YmalItem.id)
-    ).all()
-    skus = _first_skus(session, [row[0] for row in rows])
-    return [
-        ProductHit(pid, title, handle, skus.get(pid, ""), image or "", status == "active", True)
-        for pid, title, handle, image, status in rows
-    ]
+    return [_ymal_hit(hit, True) for hit in products_in_order(session, _ymal_ids(session))]
 
 
 def _items(session: Session) -> list[YmalItem]:
-    return list(session.exec(select(YmalItem).order_by(YmalItem.position, YmalItem.id)))
+    return list(session.exec(select(YmalItem).order_by(col(YmalItem.position), col(YmalItem.id))))
 
 
 def _renumber(session: Session, items: list[YmalItem]) -> None:
@@ -413,41 +386,58 @@ def move_ymal(session: Session, product_id: int, offset: int) -> None:
     _renumber(session, items)
 
 
-# --- Preview ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class YmalPicker:
+    """The picker after a change: the list, the search results again, and why a change was
+    refused ("" when it was not)."""
+
+    listed: list[YmalHit]
+    hits: list[YmalHit]
+    message: str = ""
+
+
+def _picker(session: Session, query: str, message: str | None = None) -> YmalPicker:
+    return YmalPicker(current_ymal(session), search_catalog(session, query), message or "")
+
+
+def search_ymal(query: str) -> YmalPicker:
+    """The list and the catalog's products matching `query`, for the picker."""
+    with session_scope() as session:
+        return _picker(session, query)
+
+
+def add_to_ymal(product_id: int, query: str) -> YmalPicker:
+    """Append a product and show the picker again, in one transaction."""
+    with session_scope() as session:
+        return _picker(session, query, add_ymal(session, product_id))
+
+
+def remove_from_ymal(product_id: int, query: str) -> YmalPicker:
+    with session_scope() as session:
+        remove_ymal(session, product_id)
+        return _picker(session, query)
+
+
+def move_in_ymal(product_id: int, offset: int, query: str) -> YmalPicker:
+    with session_scope() as session:
+        move_ymal(session, product_id, offset)
+        return _picker(session, query)
+
+
+# --- the page --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class CustomerHit:
-    customer_id: int
-    name: str
-    email: str
+class CartPage:
+    """What the Cart page shows when it loads."""
+
+    settings: CartSettings
+    ymal: list[YmalHit]
 
 
-def search_customers(
-    session: Session, query: str, limit: int = CUSTOMER_SEARCH_LIMIT
-) -> list[CustomerHit]:
-    """Customers whose email, first or last name (or "first last") contains `query`."""
-    text = query.strip()[:100]
-    if not text:
-        return []
-    full_name = Customer.first_name + " " + Customer.last_name
-    rows = session.exec(
-        select(Customer.id, Customer.first_name, Customer.last_name, Customer.email)
-        .where(
-            or_(
-                _like(Customer.email, text),
-                _like(Customer.first_name, text),
-                _like(Customer.last_name, text),
-                _like(full_name, text),
-            )
-        )
-        .order_by(Customer.last_name, Customer.first_name, Customer.id)
-        .limit(limit)
-    ).all()
-    return [
-        CustomerHit(cid, f"{first} {last}".strip() or "(no name)", email or "")
-        for cid, first, last, email in rows
-    ]
+def load_cart_page() -> CartPage:
+    with session_scope() as session:
+        return CartPage(load_cart_settings(session), current_ymal(session))
 
 
 def preview_link(session: Session, customer_id: int, public_url: str) -> str | None:
@@ -456,3 +446,10 @@ def preview_link(session: Session, customer_id: int, public_url: str) -> str | N
         return None
     link = get_or_create_link(session, customer_id)
     return preview_url(link.token, public_url)
+
+
+def preview_customer_cart(customer_id: int) -> str | None:
+    """`preview_link` at the store's public address, in a transaction of its own; None when
+    the customer no longer exists."""
+    with session_scope() as session:
+        return preview_link(session, customer_id, effective_settings(session).public_url)

@@ -18,7 +18,7 @@ from reflex_base.utils.exceptions import UploadValueError
 import repeatcart_app.repeatcart_app  # noqa: F401  (imports every page and its state)
 from repeatcart_app.state.auth import SESSION_COOKIE, AuthState
 from repeatcart_app.upload_guard import upload_guard, upload_limits
-from services.products import intervals as products_admin
+from services.products import bulk_overrides
 from services.sync import uploads as sync_uploads
 
 HANDLER = "state.upload_handler"
@@ -162,7 +162,7 @@ def test_every_upload_handler_of_the_app_has_a_limit() -> None:
                 found.add(format_event_handler(handler))
     assert found == set(limits)
     caps = sorted(limits.values())
-    assert products_admin.MAX_CSV_BYTES < caps[0] < 4 * 1024 * 1024
+    assert bulk_overrides.MAX_CSV_BYTES < caps[0] < 4 * 1024 * 1024
     assert sync_uploads.MAX_UPLOAD_BYTES < caps[1] < sync_uploads.MAX_UPLOAD_BYTES + 1024 * 1024
 
 

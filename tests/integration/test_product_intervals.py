@@ -1,5 +1,5 @@
-"""The Products page's service: paging in SQL, overrides that re-date carts, the bulk CSV
-report, and replacement mappings that can never loop."""
+"""The Products page's service: paging in SQL, overrides that re-date carts, and replacement
+mappings that can never loop (the CSV of overrides: `test_bulk_overrides.py`)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,25 @@ from sqlmodel import Session, select
 
 from services.cart.links import get_or_create_link
 from services.cart.page import load_cart
+from services.core.db import get_engine
 from services.core.tables import Customer, DueItem, Order, OrderLine, Product, Shop, Variant
 from services.engine.recompute import recompute_all
 from services.ingest.catalog import upsert_products
 from services.products.intervals import (
     ProductAdminError,
-    bulk_override,
     clear_override,
+    load_product_page,
     parse_interval_days,
     product_page,
+    remove_override,
+    save_override,
+    save_replacement,
     set_override,
     set_replacement,
 )
+from services.products.search import find_products, search_products
 from services.shopify.records import ProductRecord
+from tests.integration.test_settings_cart import app_database  # noqa: F401  (a fixture)
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -140,10 +146,11 @@ def test_page_searches_sorts_and_pages_in_sql(session: Session):
         store.product(f"Filler {index:02d}", sku=f"FIL-{index:02d}")
     session.commit()
 
-    first = product_page(session, limit=5)
-    assert first.total == 15 and len(first.rows) == 5 and first.offset == 0
+    first = product_page(session, page_size=5)
+    assert first.total == 15 and len(first.rows) == 5 and first.page == 1 and first.pages == 3
     assert [row.title for row in first.rows] == ["Coffee"] + [f"Filler {i:02d}" for i in range(4)]
-    last = product_page(session, offset=10, limit=5)
+    last = product_page(session, page=3, page_size=5)
+    assert (last.first, last.last) == (11, 15)
     assert [row.title for row in last.rows] == [
         "Filler 09",
         "Filler 10",
@@ -151,6 +158,8 @@ def test_page_searches_sorts_and_pages_in_sql(session: Session):
         "Soap",
         "Tea",
     ]
+    assert product_page(session, page=99, page_size=5).rows == last.rows  # past the end: last
+    assert product_page(session, page=-1, page_size=5).page == 1
 
     by_sku = product_page(session, search="tea-1")
     assert by_sku.total == 1 and by_sku.rows[0].title == "Tea"
@@ -165,11 +174,11 @@ def test_page_searches_sorts_and_pages_in_sql(session: Session):
     assert (coffee.effective_days, coffee.effective_source) == (pytest.approx(30.0), "product")
     assert coffee.available and coffee.sku == "COF-1"
 
-    by_median = product_page(session, sort="median", descending=True, limit=2)
+    by_median = product_page(session, sort="median", descending=True, page_size=2)
     assert by_median.rows[0].title == "Coffee"  # learned first, unlearned (NULL) last
-    by_n = product_page(session, sort="n", descending=True, limit=1)
+    by_n = product_page(session, sort="n", descending=True, page_size=1)
     assert by_n.rows[0].title == "Coffee"
-    unknown_sort = product_page(session, sort="price; drop table product", limit=1)
+    unknown_sort = product_page(session, sort="price; drop table product", page_size=1)
     assert unknown_sort.rows[0].title == "Coffee"  # falls back to title
 
     soap = product_page(session, search="soap").rows[0]
@@ -183,6 +192,49 @@ def test_a_draft_product_is_not_available_even_with_stock(session: Session):
     session.commit()
     row = product_page(session).rows[0]
     assert row.status == "draft" and not row.available
+
+
+def test_pickers_search_the_way_the_table_does(session: Session):
+    store = Store(session)
+    store.product("Coffee 100%", sku="COF_1")
+    store.product("coffee beans", sku="BEAN-1", status="draft")
+    store.product("Tea", sku="TEA-1")
+    session.commit()
+    assert [hit.title for hit in search_products(session, "COFFEE")] == [
+        "Coffee 100%",
+        "coffee beans",
+    ]  # A to Z, ignoring case
+    assert [hit.title for hit in search_products(session, "coffee", sold_only=True)] == [
+        "Coffee 100%"
+    ]
+    hit = search_products(session, "cof_1")[0]  # by SKU; `_` is not a wildcard
+    assert (hit.title, hit.sku, hit.sold) == ("Coffee 100%", "COF_1", True)
+    assert search_products(session, "bean")[0].status == "draft"
+    assert search_products(session, "100%")[0].title == "Coffee 100%"
+    assert [hit.title for hit in search_products(session, "%")] == ["Coffee 100%"]  # literally
+    assert search_products(session, "c%e") == [] and search_products(session, "t_a") == []
+    assert len(search_products(session, "", limit=2)) == 2
+    for query in ("coffee", "cof_1", "%", ""):
+        table = [row.id for row in product_page(session, search=query).rows]
+        assert [hit.product_id for hit in search_products(session, query)] == table
+
+
+@pytest.mark.usefixtures("app_database")
+def test_the_dashboard_use_cases_each_commit_on_their_own(database_url: str):
+    with Session(get_engine(database_url), expire_on_commit=False) as session:
+        _, _, _, products = _coffee_store(session)
+    coffee, tea = products["coffee"], products["tea"]
+    assert save_override(coffee.id, "12") == 12.0
+    shown = load_product_page("coffee")
+    assert (shown.total, shown.rows[0].override_days) == (1, 12.0)
+    remove_override(coffee.id)
+    assert load_product_page("coffee").rows[0].override_days is None
+    save_replacement(coffee.id, tea.id)
+    assert load_product_page("coffee").rows[0].replacement_title == "Tea"
+    with pytest.raises(ProductAdminError, match="loop"):
+        save_replacement(tea.id, coffee.id)
+    assert [hit.title for hit in find_products("t", limit=5)] == ["Tea"]
+    assert load_product_page(page=9, page_size=2).page == 2
 
 
 # ---- single overrides -----------------------------------------------------------------------
@@ -234,95 +286,6 @@ def test_an_override_for_a_missing_product_is_refused(session: Session):
     _coffee_store(session)
     with pytest.raises(ProductAdminError, match="no longer exists"):
         set_override(session, 99_999, "30", NOW)
-
-
-# ---- bulk overrides -------------------------------------------------------------------------
-
-
-def _overrides(session: Session) -> dict[str, float | None]:
-    session.expire_all()
-    return {p.handle: p.interval_override_days for p in session.exec(select(Product)).all()}
-
-
-def test_bulk_csv_applies_good_rows_and_reports_each_bad_one(session: Session):
-    _, ava, link, products = _coffee_store(session)
-    csv_text = (
-        "\ufeffHandle,SKU,Days\n"  # Excel's BOM and capitalised headers
-        "coffee,,12\n"
-        ",TEA-1,45\n"  # by SKU when the handle is empty
-        "no-such-thing,,30\n"
-        ",NOPE-9,30\n"
-        "soap,,thirty\n"
-        "soap,,0\n"
-        "soap,,9999\n"
-        "\n"  # a blank line is skipped, not an error
-        "coffee,,12\n"  # duplicate
-        "COFFEE,,14\n"  # same product, other value: first row wins
-        "soap\n"  # the days column is missing from this row
-        ",,5\n"
-    )
-    report = bulk_override(session, csv_text.encode("utf-8"), NOW)
-    session.commit()
-    assert report.file_error == ""
-    assert report.applied == 2 and report.rows == 11
-    problems = {problem.row: problem for problem in report.problems}
-    assert sorted(problems) == [4, 5, 6, 7, 8, 10, 11, 12, 13]
-    assert "No product has the handle “no-such-thing”" in problems[4].message
-    assert "SKU “NOPE-9”" in problems[5].message
-    assert "not a number" in problems[6].message and "1 to 730" in problems[6].message
-    assert "1 to 730" in problems[7].message and "1 to 730" in problems[8].message
-    assert "Duplicate of row 2" in problems[10].message
-    assert "row 2" in problems[11].message and "12 days" in problems[11].message
-    assert "No days" in problems[12].message
-    assert "No handle or SKU" in problems[13].message
-    assert problems[6].key == "soap"
-    assert _overrides(session) == {"coffee": 12.0, "tea": 45.0, "soap": None}
-    # the affected customers were re-dated in the same call
-    assert _ava_coffee_due(session, ava, products["coffee"]) == NOW - timedelta(days=8)
-    assert "Coffee" in _due_titles(session, link.token)
-
-
-def test_bulk_csv_by_sku_only_header_and_utf16(session: Session):
-    _coffee_store(session)
-    report = bulk_override(session, "sku;days\nCOF-1;20\n".replace(";", ","), NOW)
-    assert report.applied == 1 and not report.problems
-    utf16 = "handle,days\r\ntea,21\r\n".encode("utf-16")  # BOM-marked, as Excel's "Unicode"
-    report = bulk_override(session, utf16, NOW)
-    session.commit()
-    assert report.applied == 1 and not report.problems
-    assert _overrides(session) == {"coffee": 20.0, "tea": 21.0, "soap": None}
-
-
-@pytest.mark.parametrize(
-    ("data", "message"),
-    [
-        (b"", "The file is empty"),
-        (b"\n\n  \n", "The file is empty"),
-        (b"\xef\xbb\xbf", "The file is empty"),
-        (b"handle,days\n", "no products under it"),
-        (b"handle,interval_weeks\ncoffee,4\n", "must name the columns"),
-        (b"title,days\nCoffee,4\n", "must name the columns"),
-        ("handle,days\ncaf\u00e9,4\ncoffee,9\n".encode("latin-1"), "not UTF-8"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00", "not"),
-    ],
-)
-def test_a_bad_file_is_refused_whole_and_changes_nothing(session: Session, data, message):
-    _coffee_store(session)
-    report = bulk_override(session, data, NOW)
-    session.commit()
-    assert message in report.file_error
-    assert report.applied == 0
-    assert set(_overrides(session).values()) == {None}
-
-
-def test_a_sku_shared_by_two_products_is_ambiguous(session: Session):
-    store = Store(session)
-    store.product("Red Mug", sku="MUG")
-    store.product("Blue Mug", sku="mug")
-    session.commit()
-    report = bulk_override(session, "sku,days\nmug,30\n", NOW)
-    assert report.applied == 0
-    assert "several products" in report.problems[0].message
 
 
 # ---- replacements ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from sqlalchemy import event
 from sqlmodel import Session
 
 from services.cart.links import find_active_link, get_or_create_link
+from services.core.db import get_engine
 from services.core.tables import CartLink, Customer, DueItem, Order, OrderLine, Product, Snooze
 from services.customers.directory import (
     MAX_PAGE_SIZE,
@@ -17,10 +18,21 @@ from services.customers.directory import (
     customer_detail,
     customer_page,
     ensure_customer_link,
-    phone_digits,
+    load_customer_detail,
+    load_customer_page,
+    normalise_sort,
+    renew_customer_link,
     rotate_customer_link,
+    share_customer_link,
+)
+from services.customers.search import (
+    find_customers,
+    normalise_query,
+    phone_digits,
+    search_customers,
 )
 from services.demo import build_demo_store
+from tests.integration.test_settings_cart import app_database  # noqa: F401  (a fixture)
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -158,10 +170,23 @@ def test_wildcards_and_quotes_are_searched_literally(
     assert (page.first, page.last, page.pages) == (0, 0, 1)
 
 
+def test_the_picker_finds_customers_the_way_the_page_does(
+    session: Session, people: dict[str, int]
+) -> None:
+    """The Cart page's preview picker searches with the page's rules: phone digits too."""
+    hits = search_customers(session, "(415) 555-0142")
+    assert [(hit.customer_id, hit.name) for hit in hits] == [(people["ava"], "Ava Delgado")]
+    by_name = [hit.customer_id for hit in search_customers(session, "example.com")]
+    assert by_name == [people["ava"], people["noah"], people["zed"]]  # the nameless last
+    assert search_customers(session, "zed")[0].name == "(no name)"
+    assert search_customers(session, "example.com", limit=1)[0].customer_id == people["ava"]
+    assert search_customers(session, "   ") == []
+
+
 def test_an_over_long_query_is_cut_not_refused(session: Session, people: dict[str, int]) -> None:
     page = customer_page(session, "ava" + "x" * 5000, "name", 1, 25, NOW)
     assert page.total == 0
-    assert len(page.query) == 100
+    assert len(normalise_query("ava" + "x" * 5000)) == 100
     assert customer_page(session, "   ", "name", 1, 25, NOW).total == 4
 
 
@@ -211,7 +236,8 @@ def test_sorts_by_name_next_due_and_last_order(session: Session, people: dict[st
     assert rows[people["mia"]].orders == 0 and rows[people["mia"]].last_order_at is None
     assert rows[people["mia"]].next_due_at == NOW - 5 * DAY
     assert rows[people["zed"]].name == "zed@example.com"
-    assert customer_page(session, "", "drop table", 1, 25, NOW).sort == "name"
+    assert normalise_sort("drop table") == "name"
+    assert ids(customer_page(session, "", "drop table", 1, 25, NOW)) == ids(by_name)
 
 
 # --- status -----------------------------------------------------------------------------------
@@ -343,6 +369,25 @@ def test_copy_makes_a_link_once_and_rotate_revokes_the_old_one(
     assert find_active_link(session, new_token).customer_id == mia  # type: ignore[union-attr]
     assert customer_detail(session, mia, NOW).link_url == new_url
     assert get_or_create_link(session, mia).token == new_token
+
+
+@pytest.mark.usefixtures("app_database")
+def test_the_page_use_cases_each_commit_on_their_own(database_url: str) -> None:
+    with Session(get_engine(database_url)) as session:
+        ava = add_customer(session, "Ava", "Delgado", "ava@example.com")
+        add_customer(session, "Noah", "Fischer", "noah@example.com")
+        session.commit()
+    shown = load_customer_page("example", "name", 5, 1)
+    assert (shown.page, shown.pages, shown.total) == (2, 2, 2)  # past the end: the last page
+    assert load_customer_detail(ava).link_url == ""
+    urls = share_customer_link(ava)
+    assert load_customer_detail(ava).link_url == urls.url
+    renewed = renew_customer_link(ava)
+    assert renewed.link_url not in ("", urls.url)
+    assert load_customer_detail(ava).link_url == renewed.link_url
+    with pytest.raises(CustomerNotFound):
+        renew_customer_link(987654)
+    assert [hit.customer_id for hit in find_customers("delgado")] == [ava]
 
 
 # --- cost -------------------------------------------------------------------------------------

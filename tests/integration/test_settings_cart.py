@@ -15,20 +15,27 @@ from services.cart.page import load_cart
 from services.core.config import get_settings
 from services.core.db import forget_engines, get_engine
 from services.core.tables import Customer, DueItem, Product, Shop, Variant, YmalItem
+from services.customers.search import search_customers
 from services.demo import build_demo_store
 from services.settings.cart import (
     ACCENT_COLORS,
     YMAL_MAX,
+    add_to_ymal,
     add_ymal,
     current_ymal,
+    load_cart_page,
     load_cart_settings,
+    move_in_ymal,
     move_ymal,
+    preview_customer_cart,
     preview_link,
     recompute_due_dates,
+    remove_from_ymal,
     remove_ymal,
     save_cart_settings,
     search_catalog,
-    search_customers,
+    search_ymal,
+    update_cart_settings,
 )
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -260,6 +267,39 @@ def app_database(database_url, monkeypatch):
     get_engine().dispose()
     get_settings.cache_clear()
     forget_engines()
+
+
+def test_the_page_use_cases_each_commit_on_their_own(app_database):
+    """What the Cart page calls: each opens, commits and hands back plain data."""
+    with Session(get_engine(app_database), expire_on_commit=False) as session:
+        build_demo_store(session, seed=5, customers=20, now=NOW)
+        for item in session.exec(select(YmalItem)).all():
+            session.delete(item)
+        session.commit()
+        first, second = session.exec(
+            select(Product).where(Product.status == "active").order_by(Product.id).limit(2)
+        ).all()
+        customer_id = session.exec(select(Customer.id)).first()
+    refused = update_cart_settings({"lead_days": "-1", "banner_text": "Hello"})
+    assert set(refused.errors) == {"lead_days"} and refused.stored is None
+    saved = update_cart_settings({"discount_code": "  SAVE5 ", "banner_text": "Hello"})
+    assert saved.stored is not None and saved.stored.discount_code == "SAVE5"
+    assert load_cart_page().settings.banner_text == "Hello"
+
+    picker = add_to_ymal(first.id, first.title)
+    assert [hit.product_id for hit in picker.listed] == [first.id] and picker.message == ""
+    assert first.id in {hit.product_id for hit in picker.hits if hit.in_ymal}
+    assert "already" in add_to_ymal(first.id, "").message
+    add_to_ymal(second.id, "")
+    moved = move_in_ymal(second.id, -1, "")
+    assert [hit.product_id for hit in moved.listed] == [second.id, first.id]
+    assert load_cart_page().ymal == moved.listed
+    assert [hit.product_id for hit in remove_from_ymal(second.id, "").listed] == [first.id]
+    assert search_ymal(first.title).listed == load_cart_page().ymal
+
+    url = preview_customer_cart(customer_id)
+    assert url is not None and url.endswith(f"?{PREVIEW_PARAM}=1")
+    assert preview_customer_cart(999_999) is None
 
 
 @pytest.mark.parametrize("customers", [200, 2000], ids=["demo-200", "store-2000"])
