@@ -49,7 +49,8 @@ from services.core.tables import (  # noqa: E402
     SyncState,
     Variant,
 )
-from services.dispatch import _candidates, deliver, scan_due  # noqa: E402
+from services.dispatch import deliver, scan_due  # noqa: E402
+from services.dispatch.scan import _candidates  # noqa: E402
 from services.messaging import (  # noqa: E402
     AttentiveClient,
     KlaviyoClient,

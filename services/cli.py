@@ -246,7 +246,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 def _cmd_dispatch(args: argparse.Namespace) -> int:
     from services.core.logs import configure_logging
-    from services.dispatch import INTEGRATIONS, plan, resume_integration, run_dispatch
+    from services.dispatch import plan, resume_integration, run_dispatch
+    from services.messaging import PROVIDER_NAMES
     from services.settings.effective import load_effective_settings
 
     migrate()
@@ -269,7 +270,7 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.resume:
         with session_scope() as session:
-            for name in INTEGRATIONS:
+            for name in PROVIDER_NAMES:
                 resume_integration(session, name)
     with stop_on_signals():  # SIGTERM: the message in flight is sent, the rest released
         summary = run_dispatch(settings, retry=args.retry_failed)

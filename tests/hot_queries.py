@@ -33,7 +33,8 @@ from services.core.tables import (
     WebhookEvent,
 )
 from services.customers.directory import customer_page
-from services.dispatch import CLAIM_BATCH, PENDING, _claim_query, scan_due
+from services.dispatch import PENDING, scan_due
+from services.dispatch.delivery import CLAIM_BATCH, _claim_query
 from services.engine.recompute import buyers_of, customers_due_for, recompute_customers
 from services.reporting.analytics.report import analytics_report
 from services.reporting.insights import due_per_day

@@ -10,8 +10,7 @@ import reflex as rx
 
 from repeatcart_app.components.admin_parts import TONES, status_badge
 from repeatcart_app.state.admin_integrations import AdminIntegrationsState as State
-from services.dispatch import INTEGRATIONS
-from services.settings.integrations import LABELS
+from services.settings.integrations import INTEGRATIONS, LABELS
 
 
 def _row(row: rx.Var) -> rx.Component:

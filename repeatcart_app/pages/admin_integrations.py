@@ -10,14 +10,7 @@ from repeatcart_app.components.admin_frame import admin_page
 from repeatcart_app.components.admin_integrations_log import delivery_log_section
 from repeatcart_app.components.admin_parts import TONES, secret_note, status_badge, when_loaded
 from repeatcart_app.state.admin_integrations import AdminIntegrationsState as State
-from services.dispatch import INTEGRATIONS
-from services.settings.integrations import LABELS, RECIPIENT_KIND
-
-_ABOUT = {
-    "klaviyo": "Email flows: a private API key (pk_…) with events and profiles write access.",
-    "postscript": "SMS flows: an API key (sk_…) from Postscript's API settings.",
-    "attentive": "SMS journeys: an API key from Attentive's custom app, with events write access.",
-}
+from services.settings.integrations import INTEGRATIONS, KEY_HELP, LABELS, RECIPIENT_KIND
 
 
 def _badge(name: str) -> rx.Component:
@@ -151,7 +144,7 @@ def _integration_card(name: str) -> rx.Component:
                 width="100%",
                 data_testid=f"{name}-header",
             ),
-            rx.text(_ABOUT[name], size="2", color_scheme="gray"),
+            rx.text(KEY_HELP[name], size="2", color_scheme="gray"),
             rx.cond(
                 State.stopped[name] != "",
                 rx.callout.root(

@@ -3,21 +3,17 @@
 No key ever enters this state: a key goes from the submitted form to
 `services.settings.integrations`, which encrypts it; the page shows only "ends in ••••1234". Values
 are kept per integration in small dicts keyed by its name, and the delivery log holds only the
-visible page of rows.
+visible page of rows. Every handler calls the page's use cases, which own their transactions.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import reflex as rx
-
-from repeatcart_app.state.auth import AuthState, require_admin
-from services.core.db import session_scope
-from services.dispatch import INTEGRATIONS
+from repeatcart_app.state.auth import AuthState, admin_event
 from services.settings.integrations import (
+    INTEGRATIONS,
     LABELS,
-    DeliveryLog,
     IntegrationView,
     delivery_log,
     integration_views,
@@ -62,11 +58,6 @@ def _counts_line(counts: dict[str, int]) -> str:
     return " · ".join(parts) if parts else "Nothing sent yet."
 
 
-def _send_in_new_session(integration: str, recipient: str):
-    with session_scope() as session:
-        return send_test_event(session, integration, recipient)
-
-
 class AdminIntegrationsState(AuthState):
     loaded: bool = False
     key_note: dict[str, str] = {}
@@ -84,7 +75,7 @@ class AdminIntegrationsState(AuthState):
     testing: dict[str, bool] = {}
     form_key: int = 0
 
-    log_integration: str = "klaviyo"
+    log_integration: str = INTEGRATIONS[0]
     failures_only: bool = False
     log_page: int = 1
     log_pages: int = 1
@@ -94,8 +85,7 @@ class AdminIntegrationsState(AuthState):
     log_message: str = ""
 
     def _refresh_cards(self) -> None:
-        with session_scope() as session:
-            views = integration_views(session)
+        views = integration_views()
         self.key_note = {v.name: _key_note(v) for v in views}
         self.key_saved = {v.name: v.key_source == "saved" for v in views}
         self.key_unreadable = {v.name: v.key_source == "unreadable" for v in views}
@@ -106,13 +96,9 @@ class AdminIntegrationsState(AuthState):
         self.counts_line = {v.name: _counts_line(v.counts) for v in views}
 
     def _refresh_log(self) -> None:
-        with session_scope() as session:
-            log: DeliveryLog = delivery_log(
-                session,
-                self.log_integration,
-                failures_only=self.failures_only,
-                page=self.log_page,
-            )
+        log = delivery_log(
+            self.log_integration, failures_only=self.failures_only, page=self.log_page
+        )
         self.log_page = log.page
         self.log_pages = log.pages
         self.log_failed = log.counts["failed"]
@@ -140,12 +126,8 @@ class AdminIntegrationsState(AuthState):
         self.key_message = {**self.key_message, name: text}
         self.key_ok = {**self.key_ok, name: ok}
 
-    @rx.event
+    @admin_event
     def load(self):
-        denied = require_admin(self)
-        if denied is not None:
-            self.loaded = False
-            return denied
         self._refresh_cards()
         self.key_message, self.key_ok = {}, {}
         self.test_message, self.test_ok = {}, {}
@@ -154,139 +136,92 @@ class AdminIntegrationsState(AuthState):
         self.log_message = ""
         self._refresh_log()
         self.loaded = True
-        return None
 
-    @rx.event
+    @admin_event
     def save_key(self, name: str, form_data: dict):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         if name not in INTEGRATIONS:
-            return None
-        with session_scope() as session:
-            ok, message = save_integration(
-                session, name, str(form_data.get("api_key", "") or ""), by=self.current_email
-            )
+            return
+        key = str(form_data.get("api_key", "") or "")
+        ok, message = save_integration(name, key, by=self.current_email)
         self._message(name, message, ok)
         if ok:
             self.form_key += 1  # remounts the forms: the password field is empty again
             self._refresh_cards()
-        return None
 
-    @rx.event
+    @admin_event
     def remove_key(self, name: str):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         if name not in INTEGRATIONS:
-            return None
-        with session_scope() as session:
-            remove_key(session, name)
+            return
+        remove_key(name)
         self._refresh_cards()
         self._message(name, "Key removed.", True)
-        return None
 
-    @rx.event
+    @admin_event
     def resume(self, name: str):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         if name not in INTEGRATIONS:
-            return None
-        with session_scope() as session:
-            resumed = resume(session, name)
+            return
+        resumed = resume(name)
         self._refresh_cards()
         self._message(
             name,
             "Delivery resumes on the next pass." if resumed else "Delivery was not stopped.",
             True,
         )
-        return None
 
-    @rx.event
+    @admin_event
     def toggle(self, name: str, on: bool):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         if name not in INTEGRATIONS:
-            return None
-        with session_scope() as session:
-            set_enabled(session, name, bool(on), by=self.current_email)
+            return
+        set_enabled(name, bool(on), by=self.current_email)
         self._refresh_cards()
-        label = LABELS[name]
-        self._message(name, f"{label} is {'on' if on else 'off'}.", True)
-        return None
+        self._message(name, f"{LABELS[name]} is {'on' if on else 'off'}.", True)
 
-    @rx.event(background=True)
+    @admin_event(background=True)
     async def send_test(self, name: str, form_data: dict):
         async with self:
-            denied = require_admin(self)
-            if denied is not None:
-                return denied
             if name not in INTEGRATIONS or self.testing.get(name):
-                return None
+                return
             self.testing = {**self.testing, name: True}
             self.test_message = {**self.test_message, name: ""}
         recipient = str(form_data.get("recipient", "") or "")
-        result = await asyncio.to_thread(_send_in_new_session, name, recipient)
+        result = await asyncio.to_thread(send_test_event, name, recipient)
         async with self:
             self.testing = {**self.testing, name: False}
             self.test_message = {**self.test_message, name: result.message}
             self.test_ok = {**self.test_ok, name: result.ok}
-        return None
 
-    @rx.event
+    @admin_event
     def show_log(self, name: str | list[str]):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         name = name[0] if isinstance(name, list) and name else name
         if isinstance(name, str) and name in INTEGRATIONS:
             self.log_integration = name
             self.log_page = 1
             self.log_message = ""
             self._refresh_log()
-        return None
 
-    @rx.event
+    @admin_event
     def show_failures(self, only: bool):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self.failures_only = bool(only)
         self.log_page = 1
         self.log_message = ""
         self._refresh_log()
-        return None
 
-    @rx.event
+    @admin_event
     def turn_page(self, step: int):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self.log_page = max(1, self.log_page + int(step))
         self._refresh_log()
-        return None
 
-    @rx.event
+    @admin_event
     def refresh(self):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self._refresh_cards()
         self._refresh_log()
-        return None
 
-    @rx.event
+    @admin_event
     def retry(self, row_id: str = ""):
         """One failed message (its id) or, without one, every failed message shown's
         integration has."""
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         ids = [int(row_id)] if row_id.isdigit() else None
-        with session_scope() as session:
-            count = retry_delivery(session, self.log_integration, ids)
+        count = retry_delivery(self.log_integration, ids)
         noun = "message" if count == 1 else "messages"
         self.log_message = (
             f"{count:,} {noun} queued again; the next delivery pass sends them."
@@ -295,4 +230,3 @@ class AdminIntegrationsState(AuthState):
         )
         self._refresh_cards()
         self._refresh_log()
-        return None

@@ -370,7 +370,7 @@ class OutboxMessage(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    integration: str  # klaviyo | postscript | attentive
+    integration: str  # a provider's name, as the messaging registry lists it
     kind: str  # due | late | cart_url
     customer_id: int = Field(foreign_key="customer.id")
     idempotency_key: str

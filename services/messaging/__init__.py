@@ -1,12 +1,11 @@
 """Klaviyo, Postscript and Attentive behind one small interface (`MessagingClient`).
 
-An adapter: it speaks HTTP and takes plain records; the dispatcher owns the outbox.
+An adapter: it speaks HTTP and takes plain records; the dispatcher owns the outbox. The
+providers, their settings and how their clients are built are listed once, in `registry`.
 """
 
 from __future__ import annotations
 
-from services.core.config import Settings
-from services.core.provider_http import RetryPolicy
 from services.messaging.attentive import AttentiveClient
 from services.messaging.base import (
     DueEvent,
@@ -19,8 +18,18 @@ from services.messaging.base import (
 from services.messaging.klaviyo import KlaviyoClient
 from services.messaging.phone import to_e164
 from services.messaging.postscript import PostscriptClient
+from services.messaging.registry import (
+    PROVIDER_NAMES,
+    PROVIDERS,
+    Provider,
+    clients_from_settings,
+    enabled_providers,
+    provider,
+)
 
 __all__ = [
+    "PROVIDERS",
+    "PROVIDER_NAMES",
     "AttentiveClient",
     "DueEvent",
     "DueProduct",
@@ -28,37 +37,11 @@ __all__ = [
     "KlaviyoClient",
     "MessagingClient",
     "PostscriptClient",
+    "Provider",
     "Recipient",
     "clients_from_settings",
+    "enabled_providers",
     "limiter_for",
+    "provider",
     "to_e164",
 ]
-
-
-def clients_from_settings(
-    settings: Settings, *, retry: RetryPolicy | None = None
-) -> list[MessagingClient]:
-    """One client per integration whose API key is set and that is not switched off."""
-    clients: list[MessagingClient] = []
-    if settings.secret("klaviyo_api_key") and settings.klaviyo_enabled:
-        clients.append(
-            KlaviyoClient(
-                settings.secret("klaviyo_api_key"),
-                settings.klaviyo_base_url,
-                revision=settings.klaviyo_revision,
-                retry=retry,
-            )
-        )
-    if settings.secret("postscript_api_key") and settings.postscript_enabled:
-        clients.append(
-            PostscriptClient(
-                settings.secret("postscript_api_key"), settings.postscript_base_url, retry=retry
-            )
-        )
-    if settings.secret("attentive_api_key") and settings.attentive_enabled:
-        clients.append(
-            AttentiveClient(
-                settings.secret("attentive_api_key"), settings.attentive_base_url, retry=retry
-            )
-        )
-    return clients

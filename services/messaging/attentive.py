@@ -41,7 +41,8 @@ class AttentiveClient(HttpMessagingClient):
     def _headers(self, api_key: str) -> dict[str, str]:
         return {"authorization": f"Bearer {api_key}", "accept": "application/json"}
 
-    def accepts(self, recipient: Recipient) -> bool:
+    @staticmethod
+    def accepts(recipient: Recipient) -> bool:
         return bool(payloads.attentive_user(recipient))
 
     def send_event(self, event: DueEvent) -> None:

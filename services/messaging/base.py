@@ -82,7 +82,10 @@ class MessagingClient(Protocol):
     """One integration. Every method raises `ProviderError` on a final refusal or exhausted
     retries; `error.auth_failed` tells the caller to stop using the key."""
 
-    provider: str
+    @property
+    def provider(self) -> str:
+        """The provider's name, as the registry lists it."""
+        ...
 
     def send_event(self, event: DueEvent) -> None:
         """Deliver one event; raises ValueError when `accepts(event.recipient)` is False."""
@@ -208,7 +211,22 @@ class HttpMessagingClient(ABC):
             raise ValueError(f"{self.provider}: the recipient has no identifier it accepts")
 
     @abstractmethod
-    def accepts(self, recipient: Recipient) -> bool: ...
+    def send_event(self, event: DueEvent) -> None:
+        """Deliver one event (see `MessagingClient`)."""
+
+    @abstractmethod
+    def set_cart_url(self, recipient: Recipient, cart_url: str) -> None:
+        """Store the cart link on the profile, or do nothing where there is none we can write."""
+
+    @abstractmethod
+    def check_key(self) -> None:
+        """One cheap authenticated request."""
+
+    @staticmethod
+    @abstractmethod
+    def accepts(recipient: Recipient) -> bool:
+        """Whether the recipient has a (well-formed) identifier this provider takes; a static
+        method, so the scan can ask before any client exists."""
 
     def close(self) -> None:
         self._http.close()

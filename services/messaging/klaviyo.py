@@ -58,7 +58,8 @@ class KlaviyoClient(HttpMessagingClient):
             return response.text
         return "; ".join(details) or response.text
 
-    def accepts(self, recipient: Recipient) -> bool:
+    @staticmethod
+    def accepts(recipient: Recipient) -> bool:
         return bool(payloads.klaviyo_identifiers(recipient))
 
     def send_event(self, event: DueEvent) -> None:

@@ -30,7 +30,9 @@ def to_e164(raw: str | None, default_region: str = "US") -> str | None:
 
 def is_e164(value: str | None) -> bool:
     """True for a valid number already written in E.164 (what the providers are sent)."""
-    return bool(value) and value.startswith("+") and to_e164(value) == value
+    if not value:
+        return False
+    return value.startswith("+") and to_e164(value) == value
 
 
 def readable_phone(value: str | None) -> str:

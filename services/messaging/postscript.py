@@ -40,7 +40,8 @@ class PostscriptClient(HttpMessagingClient):
     def _headers(self, api_key: str) -> dict[str, str]:
         return {"authorization": f"Bearer {api_key}", "accept": "application/json"}
 
-    def accepts(self, recipient: Recipient) -> bool:
+    @staticmethod
+    def accepts(recipient: Recipient) -> bool:
         return bool(payloads.postscript_identifiers(recipient))
 
     def send_event(self, event: DueEvent) -> None:

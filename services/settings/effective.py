@@ -18,25 +18,13 @@ from services.core.config import Settings, get_settings
 from services.core.db import get_engine
 from services.core.secrets import SecretError, decrypt, encrypt, last4, reencrypt
 from services.core.tables import AppSetting
+from services.messaging import PROVIDERS
 
 SECRET_SETTINGS = frozenset(
-    {
-        "shopify_token",
-        "shopify_webhook_secret",
-        "klaviyo_api_key",
-        "postscript_api_key",
-        "attentive_api_key",
-    }
+    {"shopify_token", "shopify_webhook_secret", *(p.key_setting for p in PROVIDERS)}
 )
 PLAIN_SETTINGS = frozenset(
-    {
-        "shopify_shop",
-        "shopify_api_version",
-        "public_url",
-        "klaviyo_enabled",
-        "postscript_enabled",
-        "attentive_enabled",
-    }
+    {"shopify_shop", "shopify_api_version", "public_url", *(p.enabled_setting for p in PROVIDERS)}
 )
 EDITABLE_SETTINGS = SECRET_SETTINGS | PLAIN_SETTINGS
 

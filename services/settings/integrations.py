@@ -1,10 +1,11 @@
 """The dashboard's Integrations page: keys, on/off, a test event, and the delivery log.
 
-Keys are saved encrypted by `store_settings` and read back only as their last four characters;
-they are decrypted only here, at the moment a test event is sent. A new key for an integration
-stopped by a refused key clears the stop at once (the dispatcher would also notice the new key's
-fingerprint on its next pass; clearing it here makes the page tell the truth right away). The
-delivery log reads the outbox a page at a time, newest first, and never its payloads.
+Each public function is one use case: it opens and commits its own transaction and returns
+plain data. Keys are saved encrypted by `save_settings` and read back only as their last four
+characters; they are decrypted only here, at the moment a test event is sent. A new key for an
+integration stopped by a refused key clears the stop at once (the dispatcher would also notice
+the new key's fingerprint on its next pass; clearing it here makes the page tell the truth right
+away). The delivery log reads the outbox a page at a time, newest first, and never its payloads.
 """
 
 from __future__ import annotations
@@ -14,37 +15,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlalchemy import select as core_select
+from sqlmodel import Session, col, select
 
+from services.core.clock import utcnow
 from services.core.config import Settings, get_settings
+from services.core.db import session_scope
 from services.core.provider_http import ProviderError, RetryPolicy
-from services.core.tables import (
-    Customer,
-    IntegrationStatus,
-    OutboxMessage,
-    Product,
-    Shop,
-    Variant,
-    utcnow,
-)
+from services.core.tables import Customer, OutboxMessage, Product, Shop, Variant
 from services.dispatch import (
     FAILED,
-    INTEGRATIONS,
+    PENDING,
+    SENDING,
+    SENT,
     SKIPPED,
-    key_fingerprint,
     outbox_counts,
+    refused_error,
     resume_integration,
     retry_failed,
 )
 from services.messaging import (
-    AttentiveClient,
+    PROVIDER_NAMES,
+    PROVIDERS,
     DueEvent,
     DueProduct,
-    KlaviyoClient,
-    MessagingClient,
-    PostscriptClient,
     Recipient,
+    provider,
     to_e164,
 )
 from services.settings.effective import (
@@ -56,7 +52,10 @@ from services.settings.effective import (
 )
 
 __all__ = [
+    "INTEGRATIONS",
+    "KEY_HELP",
     "LABELS",
+    "RECIPIENT_KIND",
     "DeliveryLog",
     "DeliveryRow",
     "IntegrationView",
@@ -71,9 +70,11 @@ __all__ = [
     "set_enabled",
 ]
 
-LABELS = {"klaviyo": "Klaviyo", "postscript": "Postscript", "attentive": "Attentive"}
-RECIPIENT_KIND = {"klaviyo": "email", "postscript": "phone", "attentive": "phone"}
-STATUSES = ("pending", "sending", "sent", "failed", "skipped")
+INTEGRATIONS = PROVIDER_NAMES
+LABELS = {p.name: p.label for p in PROVIDERS}
+RECIPIENT_KIND = {p.name: p.test_recipient for p in PROVIDERS}
+KEY_HELP = {p.name: p.key_help for p in PROVIDERS}
+STATUSES = (PENDING, SENDING, SENT, FAILED, SKIPPED)
 PAGE_SIZE = 20
 TEST_TIMEOUT = 8.0  # the merchant waits on the button
 TEST_RETRY = RetryPolicy(attempts=2, initial_delay=0.3, max_delay=1.0, max_retry_after=3)
@@ -127,98 +128,90 @@ class DeliveryLog:
     counts: dict[str, int]
 
 
-def _check(integration: str) -> None:
-    if integration not in INTEGRATIONS:
-        raise KeyError(f"unknown integration {integration!r}")
-
-
-def integration_views(session: Session, base: Settings | None = None) -> list[IntegrationView]:
+def integration_views(base: Settings | None = None) -> list[IntegrationView]:
     """Each integration's on/off, key (last 4 and where it comes from), stop and counts."""
     base = base or get_settings()
-    settings = effective_settings(session, base)
-    stored = stored_settings(session, base)
-    counts = outbox_counts(session)
-    views = []
-    for name in INTEGRATIONS:
-        last4, source = secret_display(stored, f"{name}_api_key", base)
-        views.append(
-            IntegrationView(
-                name=name,
-                label=LABELS[name],
-                enabled=bool(getattr(settings, f"{name}_enabled")),
-                key_last4=last4,
-                key_source=source,
-                stopped=_stop_reason(session, name, settings.secret(f"{name}_api_key")),
-                counts={status: counts.get(name, {}).get(status, 0) for status in STATUSES},
+    with session_scope(base.database_url) as session:
+        settings = effective_settings(session, base)
+        stored = stored_settings(session, base)
+        counts = outbox_counts(session)
+        views = []
+        for p in PROVIDERS:
+            last4, source = secret_display(stored, p.key_setting, base)
+            views.append(
+                IntegrationView(
+                    name=p.name,
+                    label=p.label,
+                    enabled=bool(getattr(settings, p.enabled_setting)),
+                    key_last4=last4,
+                    key_source=source,
+                    stopped=_stop_reason(session, p.name, p.api_key(settings)),
+                    counts={status: counts.get(p.name, {}).get(status, 0) for status in STATUSES},
+                )
             )
-        )
     return views
 
 
 def _stop_reason(session: Session, integration: str, api_key: str) -> str:
-    """Read-only twin of the dispatcher's check: stopped while the refused key is the one set."""
-    status = session.get(IntegrationStatus, integration)
-    if status is None or status.auth_failed_at is None or not api_key:
+    """Stopped while the refused key is the one set; a new key resumes on the next pass."""
+    if not api_key:
         return ""
-    if status.key_fingerprint != key_fingerprint(api_key):
-        return ""  # a new key: the next delivery pass resumes
-    return status.last_error or "the provider refused the key"
+    refused = refused_error(session, integration, api_key)
+    if refused is None:
+        return ""
+    return refused or "the provider refused the key"
 
 
 def save_integration(
-    session: Session,
-    integration: str,
-    api_key: str,
-    *,
-    by: str = "",
-    settings: Settings | None = None,
+    integration: str, api_key: str, *, by: str = "", base: Settings | None = None
 ) -> tuple[bool, str]:
     """Save a new key ("" keeps the stored one). Returns (saved, message for the merchant).
     A changed key clears a refused-key stop so delivery resumes on the next pass."""
-    _check(integration)
+    p = provider(integration)
     key = api_key.strip()
     if not key:
         return False, "Enter a key to save; the saved key is unchanged."
     if len(key) > _MAX_KEY or any(ch.isspace() for ch in key):
         return False, "This does not look like an API key: it has spaces or is too long."
-    changed = save_settings(session, {f"{integration}_api_key": key}, by=by, settings=settings)
-    resumed = False
-    if changed:
-        resumed = resume_integration(session, integration)
-    session.flush()
+    base = base or get_settings()
+    with session_scope(base.database_url) as session:
+        changed = save_settings(session, {p.key_setting: key}, by=by, settings=base)
+        resumed = bool(changed) and resume_integration(session, p.name)
     if not changed:
         return True, "That key is already saved."
     return True, "Key saved." + (" Delivery resumes on the next pass." if resumed else "")
 
 
-def resume(session: Session, integration: str) -> bool:
+def resume(integration: str, base: Settings | None = None) -> bool:
     """Try a refused key again without changing it (the merchant fixed its permissions at the
     provider). True when the integration was stopped."""
-    _check(integration)
-    resumed = resume_integration(session, integration)
-    session.flush()
-    return resumed
+    p = provider(integration)
+    with session_scope((base or get_settings()).database_url) as session:
+        return resume_integration(session, p.name)
 
 
-def set_enabled(session: Session, integration: str, enabled: bool, *, by: str = "") -> None:
+def set_enabled(
+    integration: str, enabled: bool, *, by: str = "", base: Settings | None = None
+) -> None:
     """Switch sending to an integration on or off without touching its key."""
-    _check(integration)
-    save_settings(session, {f"{integration}_enabled": enabled}, by=by)
-    session.flush()
+    p = provider(integration)
+    base = base or get_settings()
+    with session_scope(base.database_url) as session:
+        save_settings(session, {p.enabled_setting: enabled}, by=by, settings=base)
 
 
-def remove_key(session: Session, integration: str) -> None:
+def remove_key(integration: str, base: Settings | None = None) -> None:
     """Forget the saved key; a key set in the environment applies again."""
-    _check(integration)
-    clear_setting(session, f"{integration}_api_key")
-    session.flush()
+    p = provider(integration)
+    with session_scope((base or get_settings()).database_url) as session:
+        clear_setting(session, p.key_setting)
 
 
 def parse_recipient(integration: str, raw: str) -> Recipient | str:
     """The recipient a test event goes to, or the message saying why the input is refused."""
-    _check(integration)
+    p = provider(integration)
     text = raw.strip()
-    if RECIPIENT_KIND[integration] == "email":
+    if p.test_recipient == "email":
         local, _, domain = text.partition("@")
         if not local or "." not in domain or any(ch.isspace() for ch in text) or "@" in domain:
             return "Enter an email address, like you@your-shop.com."
@@ -232,30 +225,13 @@ def parse_recipient(integration: str, raw: str) -> Recipient | str:
     return Recipient(email=None, phone=phone, external_id=None)
 
 
-def _client(integration: str, settings: Settings) -> MessagingClient:
-    key = settings.secret(f"{integration}_api_key")
-    if integration == "klaviyo":
-        return KlaviyoClient(
-            key,
-            settings.klaviyo_base_url,
-            revision=settings.klaviyo_revision,
-            timeout=TEST_TIMEOUT,
-            retry=TEST_RETRY,
-        )
-    if integration == "postscript":
-        return PostscriptClient(
-            key, settings.postscript_base_url, timeout=TEST_TIMEOUT, retry=TEST_RETRY
-        )
-    return AttentiveClient(key, settings.attentive_base_url, timeout=TEST_TIMEOUT, retry=TEST_RETRY)
-
-
 def _sample_products(session: Session) -> tuple[tuple[DueProduct, ...], int, str]:
     """Up to two real products, so the merchant's flow templates render as they will."""
     rows = session.exec(
         select(Product, Variant)
-        .join(Variant, Variant.product_id == Product.id)  # type: ignore[arg-type]
+        .join(Variant, col(Variant.product_id) == col(Product.id))
         .where(Product.status == "active", Variant.available == True)  # noqa: E712
-        .order_by(Product.id, Variant.position)
+        .order_by(col(Product.id), col(Variant.position))
         .limit(10)
     ).all()
     products: list[DueProduct] = []
@@ -280,29 +256,26 @@ def _sample_products(session: Session) -> tuple[tuple[DueProduct, ...], int, str
         )
     shop = session.exec(select(Shop).limit(1)).first()
     currency = shop.currency if shop is not None else "USD"
-    products = [_with_currency(product, currency) for product in products]
+    products = [replace(product, currency=currency) for product in products]
     return tuple(products), sum(product.price_cents for product in products), currency
 
 
-def _with_currency(product: DueProduct, currency: str) -> DueProduct:
-    return replace(product, currency=currency)
-
-
 def send_test_event(
-    session: Session, integration: str, recipient_text: str, base: Settings | None = None
+    integration: str, recipient_text: str, base: Settings | None = None
 ) -> SendResult:
     """Send one "due" event to one integration for a recipient the merchant typed, with the
-    saved key, over the real client; the provider's answer as a sentence."""
-    _check(integration)
+    saved key, over the real client; the provider's answer as a sentence. The database is read
+    first, in a transaction of its own: none stays open while the provider answers."""
+    p = provider(integration)
     base = base or get_settings()
     recipient = parse_recipient(integration, recipient_text)
     if isinstance(recipient, str):
         return SendResult("invalid", recipient)
-    settings = effective_settings(session, base)
-    label = LABELS[integration]
-    if not settings.secret(f"{integration}_api_key"):
-        return SendResult("invalid", f"No {label} key is saved: save one first.")
-    products, value, currency = _sample_products(session)
+    with session_scope(base.database_url) as session:
+        settings = effective_settings(session, base)
+        if not p.api_key(settings):
+            return SendResult("invalid", f"No {p.label} key is saved: save one first.")
+        products, value, currency = _sample_products(session)
     now = utcnow()
     event = DueEvent(
         kind="due",
@@ -315,22 +288,22 @@ def send_test_event(
         currency=currency,
         recipient=recipient,
     )
-    client = _client(integration, settings)
+    client = p.build(settings, timeout=TEST_TIMEOUT, retry=TEST_RETRY)
     try:
         client.send_event(event)
     except ProviderError as error:
         if error.auth_failed:
             return SendResult(
                 "refused_key",
-                f"{label} refused the key (HTTP {error.status}): check it has permission to "
+                f"{p.label} refused the key (HTTP {error.status}): check it has permission to "
                 f"send events, then save it again. {error.detail}".strip(),
             )
-        return SendResult("error", f"{label} did not accept the event: {error}")
+        return SendResult("error", f"{p.label} did not accept the event: {error}")
     except ValueError as error:
         return SendResult("invalid", str(error))
     finally:
         client.close()
-    return SendResult("accepted", f"{label} accepted the test event for {_shown(recipient)}.")
+    return SendResult("accepted", f"{p.label} accepted the test event for {_shown(recipient)}.")
 
 
 def _shown(recipient: Recipient) -> str:
@@ -338,46 +311,52 @@ def _shown(recipient: Recipient) -> str:
 
 
 def delivery_log(
-    session: Session,
     integration: str,
     *,
     failures_only: bool = False,
     page: int = 1,
     page_size: int = PAGE_SIZE,
+    base: Settings | None = None,
 ) -> DeliveryLog:
     """One page of an integration's outbox, newest first, without payloads; totals from the
     per-status counts (one GROUP BY), rows by LIMIT/OFFSET on the primary key."""
-    _check(integration)
-    counts_all = outbox_counts(session).get(integration, {})
-    counts = {status: counts_all.get(status, 0) for status in STATUSES}
-    total = counts[FAILED] if failures_only else sum(counts.values())
-    pages = max(1, -(-total // page_size))
-    page = min(max(1, page), pages)
+    p = provider(integration)
+    with session_scope((base or get_settings()).database_url) as session:
+        counts_all = outbox_counts(session).get(p.name, {})
+        counts = {status: counts_all.get(status, 0) for status in STATUSES}
+        total = counts[FAILED] if failures_only else sum(counts.values())
+        pages = max(1, -(-total // page_size))
+        page = min(max(1, page), pages)
+        rows = _log_rows(session, p.name, failures_only, page, page_size)
+    return DeliveryLog(rows, total, page, pages, counts)
+
+
+def _log_rows(
+    session: Session, integration: str, failures_only: bool, page: int, page_size: int
+) -> list[DeliveryRow]:
     query = (
-        select(
-            OutboxMessage.id,
-            OutboxMessage.status,
-            OutboxMessage.kind,
-            Customer.email,
-            OutboxMessage.attempts,
-            OutboxMessage.last_error,
-            OutboxMessage.skip_reason,
-            OutboxMessage.created_at,
-            OutboxMessage.sent_at,
+        core_select(
+            col(OutboxMessage.id),
+            col(OutboxMessage.status),
+            col(OutboxMessage.kind),
+            col(Customer.email),
+            col(OutboxMessage.attempts),
+            col(OutboxMessage.last_error),
+            col(OutboxMessage.skip_reason),
+            col(OutboxMessage.created_at),
+            col(OutboxMessage.sent_at),
         )
-        .join(Customer, Customer.id == OutboxMessage.customer_id, isouter=True)  # type: ignore[arg-type]
-        .where(OutboxMessage.integration == integration)
+        .join(Customer, col(Customer.id) == col(OutboxMessage.customer_id), isouter=True)
+        .where(col(OutboxMessage.integration) == integration)
     )
     if failures_only:
-        query = query.where(OutboxMessage.status == FAILED)
+        query = query.where(col(OutboxMessage.status) == FAILED)
     query = (
-        query.order_by(OutboxMessage.id.desc())  # type: ignore[union-attr]
-        .offset((page - 1) * page_size)
-        .limit(page_size)
+        query.order_by(col(OutboxMessage.id).desc()).offset((page - 1) * page_size).limit(page_size)
     )
-    rows = [
+    return [
         DeliveryRow(
-            id=int(row_id),
+            id=row_id or 0,  # a stored row always has one
             status=status,
             kind=kind,
             email=email or "",
@@ -396,23 +375,14 @@ def delivery_log(
             skip_reason,
             created_at,
             sent_at,
-        ) in session.exec(query)
+        ) in session.connection().execute(query)
     ]
-    return DeliveryLog(rows, total, page, pages, counts)
 
 
-def retry_delivery(session: Session, integration: str, ids: Sequence[int] | None = None) -> int:
+def retry_delivery(
+    integration: str, ids: Sequence[int] | None = None, base: Settings | None = None
+) -> int:
     """Queue an integration's failed messages again (all, or the given ids); returns how many."""
-    _check(integration)
-    return retry_failed(session, ids, integration=integration)
-
-
-def failed_count(session: Session, integration: str) -> int:
-    _check(integration)
-    return int(
-        session.exec(
-            select(func.count()).where(
-                OutboxMessage.integration == integration, OutboxMessage.status == FAILED
-            )
-        ).one()
-    )
+    p = provider(integration)
+    with session_scope((base or get_settings()).database_url) as session:
+        return retry_failed(session, ids, integration=p.name)

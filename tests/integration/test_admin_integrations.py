@@ -50,58 +50,51 @@ def base(database_url: str, fakes) -> Iterator[Settings]:
     )
 
 
-def _view(session, base, name):
-    return next(view for view in integration_views(session, base) if view.name == name)
+def _view(base, name):
+    return next(view for view in integration_views(base) if view.name == name)
 
 
 def test_a_saved_key_is_encrypted_and_shown_by_last4(session, base) -> None:
-    ok, message = save_integration(
-        session, "klaviyo", "pk_live_secret_abcd1234", by="a@b.c", settings=base
-    )
-    session.commit()
+    ok, message = save_integration("klaviyo", "pk_live_secret_abcd1234", by="a@b.c", base=base)
     assert ok and message == "Key saved."
     raw = session.execute(text("SELECT value FROM app_setting WHERE name = 'klaviyo_api_key'"))
     assert "pk_live_secret" not in raw.scalar_one()
-    view = _view(session, base, "klaviyo")
+    view = _view(base, "klaviyo")
     assert (view.key_last4, view.key_source, view.enabled, view.active) == (
         "1234",
         "saved",
         True,
         True,
     )
-    assert "pk_live_secret" not in repr(integration_views(session, base))
+    assert "pk_live_secret" not in repr(integration_views(base))
 
 
 def test_blank_keeps_the_key_and_bad_keys_are_refused(session, base) -> None:
-    save_integration(session, "postscript", "sk_first_key_5678", settings=base)
-    session.commit()
-    ok, message = save_integration(session, "postscript", "   ", settings=base)
+    save_integration("postscript", "sk_first_key_5678", base=base)
+    ok, message = save_integration("postscript", "   ", base=base)
     assert not ok and "unchanged" in message
-    ok, message = save_integration(session, "postscript", "sk with space", settings=base)
+    ok, message = save_integration("postscript", "sk with space", base=base)
     assert not ok and "spaces" in message
-    session.commit()
     assert effective_settings(session, base).secret("postscript_api_key") == "sk_first_key_5678"
     with pytest.raises(KeyError):
-        save_integration(session, "mailchimp", "key_12345678", settings=base)
+        save_integration("mailchimp", "key_12345678", base=base)
 
 
 def test_enable_disable_and_remove(session, base) -> None:
     env = base.model_copy(update={"attentive_api_key": "att_environment_0000"})
-    save_integration(session, "attentive", "att_saved_key_4321", settings=env)
-    set_enabled(session, "attentive", False)
-    session.commit()
-    view = _view(session, env, "attentive")
+    save_integration("attentive", "att_saved_key_4321", base=env)
+    set_enabled("attentive", False, base=env)
+    view = _view(env, "attentive")
     assert not view.enabled and not view.active and view.key_last4 == "4321"
     assert effective_settings(session, env).attentive_enabled is False
-    remove_key(session, "attentive")
-    set_enabled(session, "attentive", True)
-    session.commit()
-    view = _view(session, env, "attentive")
+    remove_key("attentive", base=env)
+    set_enabled("attentive", True, base=env)
+    view = _view(env, "attentive")
     assert (view.key_last4, view.key_source, view.enabled) == ("0000", "environment", True)
 
 
 def test_a_new_key_resumes_an_integration_stopped_by_a_refused_key(session, base) -> None:
-    save_integration(session, "klaviyo", "pk_refused_key_0001", settings=base)
+    save_integration("klaviyo", "pk_refused_key_0001", base=base)
     session.add(
         IntegrationStatus(
             name="klaviyo",
@@ -111,22 +104,21 @@ def test_a_new_key_resumes_an_integration_stopped_by_a_refused_key(session, base
         )
     )
     session.commit()
-    assert "HTTP 401" in _view(session, base, "klaviyo").stopped
+    assert "HTTP 401" in _view(base, "klaviyo").stopped
     # the same key again does not resume
-    assert save_integration(session, "klaviyo", "pk_refused_key_0001", settings=base)[1] == (
+    assert save_integration("klaviyo", "pk_refused_key_0001", base=base)[1] == (
         "That key is already saved."
     )
-    session.commit()
-    assert _view(session, base, "klaviyo").stopped
-    ok, message = save_integration(session, "klaviyo", "pk_new_good_key_0002", settings=base)
-    session.commit()
+    assert _view(base, "klaviyo").stopped
+    ok, message = save_integration("klaviyo", "pk_new_good_key_0002", base=base)
     assert ok and "resumes" in message
-    assert _view(session, base, "klaviyo").stopped == ""
+    assert _view(base, "klaviyo").stopped == ""
+    session.expire_all()
     assert session.get(IntegrationStatus, "klaviyo").auth_failed_at is None
 
 
 def test_try_the_same_key_again(session, base) -> None:
-    save_integration(session, "attentive", "att_key_with_scope_fixed", settings=base)
+    save_integration("attentive", "att_key_with_scope_fixed", base=base)
     session.add(
         IntegrationStatus(
             name="attentive",
@@ -136,35 +128,32 @@ def test_try_the_same_key_again(session, base) -> None:
         )
     )
     session.commit()
-    assert _view(session, base, "attentive").stopped
-    assert resume(session, "attentive") is True
-    session.commit()
-    assert _view(session, base, "attentive").stopped == ""
-    assert resume(session, "attentive") is False
+    assert _view(base, "attentive").stopped
+    assert resume("attentive", base) is True
+    assert _view(base, "attentive").stopped == ""
+    assert resume("attentive", base) is False
 
 
-def test_send_test_event_accepted_by_each_fake(session, base, fakes) -> None:
+def test_send_test_event_accepted_by_each_fake(base, fakes) -> None:
     for name, (fake, _url) in fakes.items():
-        save_integration(session, name, fake.api_key, settings=base)
-    session.commit()
-    result = send_test_event(session, "klaviyo", " owner@example.com ", base)
+        save_integration(name, fake.api_key, base=base)
+    result = send_test_event("klaviyo", " owner@example.com ", base)
     assert result.ok, result.message
     assert "accepted the test event for owner@example.com" in result.message
     assert len(fakes["klaviyo"][0].events) == 1
     for name in ("postscript", "attentive"):
-        result = send_test_event(session, name, "(415) 555-2671", base)
+        result = send_test_event(name, "(415) 555-2671", base)
         assert result.ok, result.message
         assert "+14155552671" in result.message
         assert len(fakes[name][0].events) == 1
 
 
-def test_send_test_event_with_a_refused_key(session, base, fakes, caplog) -> None:
+def test_send_test_event_with_a_refused_key(base, fakes, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     fake = fakes["klaviyo"][0]
-    save_integration(session, "klaviyo", fake.api_key, settings=base)
-    session.commit()
+    save_integration("klaviyo", fake.api_key, base=base)
     fake.invalid_key(401)
-    result = send_test_event(session, "klaviyo", "owner@example.com", base)
+    result = send_test_event("klaviyo", "owner@example.com", base)
     assert result.outcome == "refused_key"
     assert "Klaviyo refused the key (HTTP 401)" in result.message
     assert fake.api_key not in result.message
@@ -173,15 +162,14 @@ def test_send_test_event_with_a_refused_key(session, base, fakes, caplog) -> Non
 
 def test_send_test_event_rejects_bad_recipients_before_sending(session, base, fakes) -> None:
     fake = fakes["postscript"][0]
-    save_integration(session, "postscript", fake.api_key, settings=base)
-    session.commit()
+    save_integration("postscript", fake.api_key, base=base)
     for bad in ("12", "not a phone", ""):
-        result = send_test_event(session, "postscript", bad, base)
+        result = send_test_event("postscript", bad, base)
         assert result.outcome == "invalid" and "country code" in result.message
-    result = send_test_event(session, "klaviyo", "owner@", base)
+    result = send_test_event("klaviyo", "owner@", base)
     assert result.outcome == "invalid" and "email address" in result.message
     assert fake.requests == []
-    no_key = send_test_event(session, "attentive", "+14155552671", base)
+    no_key = send_test_event("attentive", "+14155552671", base)
     assert no_key.outcome == "invalid" and "No Attentive key" in no_key.message
 
 
@@ -219,16 +207,17 @@ def _outbox(session, count: int, failed_every: int = 3) -> None:
 
 def test_delivery_log_pages_newest_first_and_filters_failures(session, base) -> None:
     _outbox(session, 45)
-    first = delivery_log(session, "klaviyo", page=1, page_size=20)
+    first = delivery_log("klaviyo", page=1, page_size=20, base=base)
     assert (first.total, first.pages, len(first.rows)) == (45, 3, 20)
     assert first.counts["failed"] == 15 and first.counts["sent"] == 30
     assert first.rows[0].when > first.rows[-1].when
     assert first.rows[0].email == "shopper@example.com"
-    last = delivery_log(session, "klaviyo", page=9, page_size=20)  # clamped to the last page
+    last = delivery_log("klaviyo", page=9, page_size=20, base=base)  # clamped to the last page
     assert (last.page, len(last.rows)) == (3, 5)
-    ids = {row.id for page in (1, 2, 3) for row in delivery_log(session, "klaviyo", page=page).rows}
+    pages = [delivery_log("klaviyo", page=page, base=base) for page in (1, 2, 3)]
+    ids = {row.id for log in pages for row in log.rows}
     assert len(ids) == 45
-    failures = delivery_log(session, "klaviyo", failures_only=True, page=1, page_size=10)
+    failures = delivery_log("klaviyo", failures_only=True, page=1, page_size=10, base=base)
     assert (failures.total, failures.pages) == (15, 2)
     assert all(row.status == "failed" and "HTTP 503" in row.error for row in failures.rows)
     assert "never shown" not in repr(first)
@@ -236,15 +225,13 @@ def test_delivery_log_pages_newest_first_and_filters_failures(session, base) -> 
 
 def test_retry_requeues_one_integrations_failures(session, base) -> None:
     _outbox(session, 30)
-    one = delivery_log(session, "klaviyo", failures_only=True).rows[0]
-    assert retry_delivery(session, "klaviyo", [one.id]) == 1
-    session.commit()
-    assert retry_delivery(session, "klaviyo") == 9
-    session.commit()
-    counts = delivery_log(session, "klaviyo").counts
+    one = delivery_log("klaviyo", failures_only=True, base=base).rows[0]
+    assert retry_delivery("klaviyo", [one.id], base) == 1
+    assert retry_delivery("klaviyo", base=base) == 9
+    counts = delivery_log("klaviyo", base=base).counts
     assert counts["failed"] == 0 and counts["pending"] == 10
     row = session.get(OutboxMessage, one.id)
     session.refresh(row)
     assert row.attempts == 0 and "HTTP 503" in row.last_error
     # another integration's failures are left alone
-    assert delivery_log(session, "postscript").counts["failed"] == 1
+    assert delivery_log("postscript", base=base).counts["failed"] == 1

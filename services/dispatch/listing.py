@@ -1,0 +1,137 @@
+"""What a customer's Due or Late event lists: the cart's pre-selected due items, as the cart
+page composes them (replacements, the variant they bought, only what can be checked out), minus
+snoozed products, with the Shopify ids and absolute image URLs the providers' templates need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from services.cart.page import ShopifyIds, read_catalog
+from services.core.config import Settings
+from services.core.tables import Product, Shop
+from services.engine import CatalogProduct, DueEntry, compose_cart, resolve_replacement
+from services.messaging import DueProduct
+
+
+class ScanContext:
+    """What one scan reads once and reuses across batches: the shop, replacements, catalog."""
+
+    def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self.public_url = settings.public_url.rstrip("/")
+        shop = session.exec(select(Shop)).first()
+        self.currency = shop.currency if shop else "USD"
+        replaced = select(Product.id, Product.replacement_product_id).where(
+            col(Product.replacement_product_id).is_not(None)
+        )
+        self.replacements: dict[int, int] = {
+            int(pid or 0): int(to or 0) for pid, to in session.exec(replaced).all()
+        }
+        self.catalog: dict[int, CatalogProduct] = {}
+        self.product_ids: dict[int, ShopifyIds] = {}
+        self.variant_ids: dict[int, ShopifyIds] = {}
+
+    def load_catalog(self, product_ids: Iterable[int]) -> None:
+        bought = set(product_ids)
+        wanted = bought | {resolve_replacement(pid, self.replacements) for pid in bought}
+        missing = sorted(wanted - set(self.catalog))
+        for start in range(0, len(missing), 500):
+            self._load(missing[start : start + 500])
+
+    def _load(self, ids: list[int]) -> None:
+        read = read_catalog(self.session, set(ids))
+        self.variant_ids.update(read.variant_ids)
+        self.product_ids.update(read.product_ids)
+        for pid, product in read.products.items():
+            # a product we cannot name by its Shopify id cannot be sold through a cart link
+            sold = product.sold and pid in read.product_ids
+            self.catalog[pid] = replace(product, sold=sold)
+
+    def absolute(self, url: str | None) -> str | None:
+        """Demo images are served by the app (`/demo-images/x.svg`): providers need a full URL."""
+        if not url:
+            return None
+        if url.startswith(("http://", "https://")):
+            return url
+        return f"{self.public_url}/{url.lstrip('/')}"
+
+
+@dataclass(slots=True)
+class Listed:
+    """The products one customer's event lists, with what delivery needs to re-check them."""
+
+    products: list[DueProduct]
+    items: list[dict[str, Any]]  # parallel: shown product id, the product it replaces, quantity
+    due_date: date
+    value_cents: int
+    late_points: list[datetime]  # late points (P75) of the listed products
+
+    def late_since(self, sent_at: datetime | None, now: datetime) -> bool:
+        """A listed product's late point passed after the Due event went out."""
+        return sent_at is not None and any(sent_at < point <= now for point in self.late_points)
+
+
+def list_products(
+    ctx: ScanContext,
+    entries: list[DueEntry],
+    snoozes: dict[int | None, datetime],
+) -> Listed | None:
+    """What the cart pre-selects when it opens, minus snoozed products; None when nothing."""
+    composition = compose_cart(entries, ctx.catalog, (), ctx.replacements, False, ctx.now)
+    products: list[DueProduct] = []
+    items: list[dict[str, Any]] = []
+    due_dates: list[datetime] = []
+    value = 0
+    for item in composition.due:
+        if not item.selected or item.variant_id is None or item.price_cents is None:
+            continue
+        if item.product_id in snoozes or (item.replaces_product_id in snoozes):
+            continue
+        product_ids = ctx.product_ids.get(item.product_id)
+        variant_ids = ctx.variant_ids.get(item.variant_id)
+        if product_ids is None or variant_ids is None:
+            continue
+        catalog = ctx.catalog[item.product_id]
+        products.append(
+            DueProduct(
+                product_gid=product_ids.gid,
+                product_id_numeric=product_ids.numeric,
+                title=item.title,
+                handle=catalog.handle,
+                price_cents=item.price_cents,
+                currency=ctx.currency,
+                image_url=ctx.absolute(item.image_url),
+                variant_gid=variant_ids.gid,
+                variant_id_numeric=variant_ids.numeric,
+                variant_title=item.variant_title,
+            )
+        )
+        items.append(
+            {
+                "product_id": item.product_id,
+                "replaces": item.replaces_product_id,
+                "quantity": item.quantity,
+                "price_cents": item.price_cents,
+            }
+        )
+        if item.due_at is not None:
+            due_dates.append(item.due_at)
+        value += item.price_cents * item.quantity
+    if not products:
+        return None
+    listed = {i["product_id"] for i in items}
+    late_points = [
+        entry.late_at
+        for entry in entries
+        if entry.is_due(ctx.now)
+        and resolve_replacement(entry.product_id, ctx.replacements) in listed
+    ]
+    due_day = min(due_dates).date() if due_dates else ctx.now.date()
+    return Listed(products, items, due_day, value, late_points)

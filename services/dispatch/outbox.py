@@ -1,0 +1,32 @@
+"""The outbox's vocabulary: a row's statuses and kinds, and why a message was skipped.
+
+Every module of the dispatcher writes and reads `outbox_message` rows in these terms; the
+dashboard reads them back (the delivery log, the counts).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Table
+
+from services.core.tables import OutboxMessage
+from services.messaging import EventKind
+
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+EVENT_KINDS: tuple[EventKind, ...] = ("due", "late")
+CART_URL = "cart_url"  # a profile update: the customer's current cart link
+
+NO_IDENTIFIER = "no email or phone it accepts"
+REORDERED = "reordered"
+NO_LONGER_DUE = "no longer due"
+LINK_ROTATED = "link rotated"
+CUSTOMER_GONE = "customer erased"
+SNOOZED = "snoozed"
+NOTHING_AVAILABLE = "nothing available"
+
+# the table itself, for Core statements (SQLModel declares no typed `__table__`)
+OUTBOX: Table = OutboxMessage.metadata.tables["outbox_message"]
