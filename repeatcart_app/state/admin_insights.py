@@ -3,17 +3,20 @@ coming due over the next 30 days, both computed by `services.reporting.insights`
 
 from __future__ import annotations
 
-import reflex as rx
-
 from repeatcart_app.state.admin_products import format_days
-from repeatcart_app.state.auth import AuthState, require_admin
+from repeatcart_app.state.auth import AuthState, admin_event
 from repeatcart_app.state.paged_list import search_text
-from services.core.db import session_scope
-from services.core.tables import utcnow
-from services.products import intervals as products_admin
-from services.reporting import insights
+from services.core.clock import utcnow
+from services.products.intervals import load_product_page
+from services.reporting.insights import (
+    DueOutlook,
+    IntervalDistribution,
+    insights_page,
+    product_distribution,
+)
 
 PICKER_RESULTS = 8
+PRODUCT_GONE = "That product no longer exists."
 
 
 class AdminInsightsState(AuthState):
@@ -42,12 +45,7 @@ class AdminInsightsState(AuthState):
     due_total: str = "0"
     due_peak: str = ""
 
-    def _load_product(self, product_id: int) -> None:
-        with session_scope() as session:
-            result = insights.interval_distribution(session, product_id)
-        if result is None:
-            self.picker_message = "That product no longer exists."
-            return
+    def _show_product(self, result: IntervalDistribution) -> None:
         self.product_id = result.product_id
         self.product_title = result.title
         # two series stacked on one bar, so the middle half (P25..P75) gets its own colour
@@ -69,15 +67,12 @@ class AdminInsightsState(AuthState):
         self.median_bin = result.label_of(result.median)
         self.picker_message = ""
 
-    def _load_due(self) -> None:
-        with session_scope() as session:
-            now = utcnow()
-            days = insights.due_per_day(session, now)
-            total = insights.customers_due_within(session, now)
+    def _show_due(self, due: DueOutlook) -> None:
+        days = due.days
         self.due_days = [
             {"day": day.day.strftime("%b %-d"), "customers": day.customers} for day in days
         ]
-        self.due_total = f"{total:,}"
+        self.due_total = f"{due.customers:,}"
         busiest = max(days, key=lambda day: day.customers, default=None)
         self.due_peak = (
             f"Busiest day: {busiest.day.strftime('%b %-d')} ({busiest.customers:,} customers)"
@@ -85,52 +80,42 @@ class AdminInsightsState(AuthState):
             else ""
         )
 
-    @rx.event
+    @admin_event
     def load(self):
-        denied = require_admin(self)
-        if denied is not None:
-            self.loaded = False
-            return denied
-        self._load_due()
-        if not self.product_id:
-            with session_scope() as session:
-                top = products_admin.product_page(session, sort="n", descending=True, limit=1)
-            if top.rows:
-                self._load_product(top.rows[0].id)
-        else:
-            self._load_product(self.product_id)
+        """on_load: who comes due, and the chosen product (at first the most reordered one)."""
+        page = insights_page(self.product_id, utcnow())
+        self._show_due(page.due)
+        if page.distribution is not None:
+            self._show_product(page.distribution)
+        elif self.product_id:
+            self.picker_message = PRODUCT_GONE
         self.loaded = True
-        return None
 
-    @rx.event
+    @admin_event
     def search_products(self, form_data: dict):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         self.product_search = search_text(form_data.get("product_search"))
         if not self.product_search:
             self.product_results = []
             self.picker_message = ""
-            return None
-        with session_scope() as session:
-            page = products_admin.product_page(
-                session, self.product_search, sort="n", descending=True, limit=PICKER_RESULTS
-            )
+            return
+        # the most reordered first, as the chart opens on the most reordered product
+        rows = load_product_page(
+            self.product_search, sort="n", descending=True, page_size=PICKER_RESULTS
+        ).rows
         self.product_results = [
-            {"id": str(row.id), "title": row.title, "n": f"{row.n:,}"} for row in page.rows
+            {"id": str(row.id), "title": row.title, "n": f"{row.n:,}"} for row in rows
         ]
-        self.picker_message = "" if page.rows else "No product matches that search."
-        return None
+        self.picker_message = "" if rows else "No product matches that search."
 
-    @rx.event
+    @admin_event
     def choose_product(self, product_id: str):
-        denied = require_admin(self)
-        if denied is not None:
-            return denied
         try:
             chosen = int(product_id)
         except ValueError:
-            return None
-        self._load_product(chosen)
+            return
+        result = product_distribution(chosen)
+        if result is None:
+            self.picker_message = PRODUCT_GONE
+        else:
+            self._show_product(result)
         self.product_results = []
-        return None

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from services.core.db import session_scope
 from services.core.tables import DueItem, Product
 from services.engine import interval_stats, per_unit_gaps
 from services.engine.recompute import load_purchases
+from services.products.intervals import product_page
 
 WEEK_DAYS = 7
 MAX_BINS = 26
@@ -133,7 +135,7 @@ def customers_due_within(session: Session, now: datetime, days: int = DUE_DAYS) 
     return int(
         session.exec(
             select(func.count(func.distinct(DueItem.customer_id))).where(
-                DueItem.due_at >= start, DueItem.due_at < end
+                col(DueItem.due_at) >= start, col(DueItem.due_at) < end
             )
         ).one()
     )
@@ -147,13 +149,14 @@ def due_per_day(session: Session, now: datetime, days: int = DUE_DAYS) -> list[D
     """
     start_day, start, end = _window(now, days)
     bind = session.get_bind()
+    due_at = col(DueItem.due_at)
     if bind.dialect.name == "postgresql":
-        day_expression = func.date(func.timezone("UTC", DueItem.due_at))
+        day_expression = func.date(func.timezone("UTC", due_at))
     else:  # SQLite keeps UTC text without an offset
-        day_expression = func.date(DueItem.due_at)
+        day_expression = func.date(due_at)
     rows = session.exec(
         select(day_expression, func.count(func.distinct(DueItem.customer_id)))
-        .where(DueItem.due_at >= start, DueItem.due_at < end)
+        .where(due_at >= start, due_at < end)
         .group_by(day_expression)
     ).all()
     counts: dict[date, int] = {}
@@ -167,3 +170,37 @@ def due_per_day(session: Session, now: datetime, days: int = DUE_DAYS) -> list[D
         )
         for offset in range(days)
     ]
+
+
+# --- the page's use cases: each in a transaction of its own ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DueOutlook:
+    days: list[DueDay]
+    customers: int  # distinct customers due over the whole window
+
+
+@dataclass(frozen=True, slots=True)
+class InsightsPage:
+    due: DueOutlook
+    distribution: IntervalDistribution | None
+    """The product asked for, else the most reordered one; None when there is none (any more)."""
+
+
+def insights_page(product_id: int, now: datetime) -> InsightsPage:
+    """The Insights page as it opens: who comes due when, and the distribution of `product_id`,
+    or of the product the most customers reordered when no product is chosen (0)."""
+    with session_scope() as session:
+        due = DueOutlook(due_per_day(session, now), customers_due_within(session, now))
+        if not product_id:
+            top = product_page(session, sort="n", descending=True, page_size=1).rows
+            product_id = top[0].id if top else 0
+        distribution = interval_distribution(session, product_id) if product_id else None
+    return InsightsPage(due, distribution)
+
+
+def product_distribution(product_id: int) -> IntervalDistribution | None:
+    """`interval_distribution` in a transaction of its own: the product picked on the page."""
+    with session_scope() as session:
+        return interval_distribution(session, product_id)

@@ -15,9 +15,12 @@ from services.reporting.insights import (
     customers_due_within,
     due_per_day,
     histogram,
+    insights_page,
     interval_distribution,
+    product_distribution,
 )
-from tests.integration.test_products_admin import NOW, Store
+from tests.integration.test_analytics_report import app_database  # noqa: F401  (a fixture)
+from tests.integration.test_product_intervals import NOW, Store
 
 
 def _store(session: Session):
@@ -128,3 +131,20 @@ def test_due_per_day_counts_distinct_customers_and_keeps_empty_days(session: Ses
     assert sum(counts.values()) == 4
     assert counts[date(2026, 11, 26)] == 0
     assert customers_due_within(session, NOW) == 3  # the first three; the fourth is overdue
+
+
+@pytest.mark.usefixtures("app_database")
+def test_the_page_use_cases_open_on_the_most_reordered_product(session: Session):
+    coffee, tea = _store(session)
+    recompute_all(session, NOW)
+    session.commit()
+
+    page = insights_page(0, NOW)  # nothing chosen yet: the product most customers reordered
+    assert page.distribution is not None and page.distribution.product_id == coffee.id
+    assert len(page.due.days) == 30
+    assert page.due.customers == customers_due_within(session, NOW)
+    assert insights_page(tea.id, NOW).distribution == interval_distribution(session, tea.id)
+    assert insights_page(99_999, NOW).distribution is None  # chosen, then deleted
+
+    assert product_distribution(coffee.id) == page.distribution
+    assert product_distribution(99_999) is None
