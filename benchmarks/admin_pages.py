@@ -40,8 +40,8 @@ from page_load import CART_READY_DESKTOP, CART_READY_PHONE  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from services.auth import admins as auth  # noqa: E402
+from services.core.clock import utcnow
 from services.core.db import get_engine  # noqa: E402
-from services.core.tables import utcnow  # noqa: E402
 from services.engine import percentile  # noqa: E402
 from tests.e2e.app_process import (  # noqa: E402
     CHROMIUM,

@@ -41,9 +41,9 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from benchmarks.report import print_table  # noqa: E402
+from services.core.clock import utcnow
 from services.core.config import get_settings  # noqa: E402
 from services.core.db import forget_engines, get_engine, migrate, session_scope  # noqa: E402
-from services.core.tables import utcnow  # noqa: E402
 from services.demo import build_demo_store  # noqa: E402
 from services.engine import percentile  # noqa: E402
 from tests.hot_queries import (  # noqa: E402

@@ -35,9 +35,10 @@ from sqlalchemy import insert  # noqa: E402
 
 import services.sync.store_sync as sync_module  # noqa: E402
 from benchmarks.report import print_table  # noqa: E402
+from services.core.clock import utcnow
 from services.core.config import get_settings  # noqa: E402
 from services.core.db import forget_engines, get_engine, migrate, session_scope  # noqa: E402
-from services.core.tables import Order, OrderLine, utcnow  # noqa: E402
+from services.core.tables import Order, OrderLine
 from services.ingest.orders import upsert_orders  # noqa: E402
 from services.shopify.client import ShopifyClient  # noqa: E402
 from services.shopify.records import OrderRecord  # noqa: E402

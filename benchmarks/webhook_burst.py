@@ -40,8 +40,9 @@ from sqlmodel import Session, col, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root, for tests.e2e
 
 from repeatcart_app.routes import HEALTH, SHOPIFY_WEBHOOKS  # noqa: E402
+from services.core.clock import utcnow
 from services.core.db import get_engine  # noqa: E402
-from services.core.tables import Customer, Product, Variant, WebhookEvent, utcnow  # noqa: E402
+from services.core.tables import Customer, Product, Variant, WebhookEvent
 from services.engine import percentile  # noqa: E402
 from services.shopify.webhook_protocol import sign  # noqa: E402
 from tests.e2e.app_process import WEBHOOK_SECRET, RunningApp, serve_demo_app  # noqa: E402

@@ -7,13 +7,14 @@ import json
 import sys
 from collections.abc import Sequence
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from services.cart.links import cart_url, get_or_create_link
+from services.core.clock import utcnow
 from services.core.config import get_settings
 from services.core.db import migrate, session_scope
 from services.core.shutdown import Stopping, stop_on_signals
-from services.core.tables import AdminUser, Customer, Shop, utcnow
+from services.core.tables import AdminUser, Customer, Shop
 from services.settings.effective import effective_settings, load_effective_settings
 
 
@@ -116,11 +117,11 @@ def _cmd_create_admin(args: argparse.Namespace) -> int:
 def _cmd_cart_link(args: argparse.Namespace) -> int:
     email = args.email.strip().lower()
     with session_scope() as session:
-        customer = session.exec(select(Customer).where(Customer.email == email)).first()
-        if customer is None:
+        customer = session.exec(select(Customer).where(col(Customer.email) == email)).first()
+        if customer is None or customer.id is None:
             print(f"error: no customer with email {email}", file=sys.stderr)
             return 1
-        link = get_or_create_link(session, customer.id)  # type: ignore[arg-type]
+        link = get_or_create_link(session, customer.id)
         print(cart_url(link.token, effective_settings(session).public_url))
     return 0
 
@@ -159,9 +160,9 @@ def _cmd_import_orders(args: argparse.Namespace) -> int:
         f"{report.error_count} rows with errors"
     )
     shown = 50
-    for error in report.errors[:shown]:
-        where = f"line {error.line}" + (f" ({error.order_name})" if error.order_name else "")
-        print(f"  {where}: {error.reason}")
+    for row in report.errors[:shown]:
+        where = f"line {row.line}" + (f" ({row.order_name})" if row.order_name else "")
+        print(f"  {where}: {row.reason}")
     if report.error_count > shown:
         print(f"  ... and {report.error_count - shown} more")
     merge = merge_after_order_import(utcnow())

@@ -22,13 +22,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from services.auth.admins import purge_stale
+from services.core.clock import utcnow
 from services.core.config import Settings, get_settings
 from services.core.db import session_scope
 from services.core.leases import LeaseLost, lease
 from services.core.logs import log_fields
 from services.core.provider_http import ProviderError
 from services.core.shutdown import Stopping, stop_on_signals
-from services.core.tables import utcnow
 from services.dispatch import run_delivery, run_scan
 from services.engine.recompute import STORE_RECOMPUTE_LEASE, relearn_queued
 from services.reporting.analytics.rollup import count_closed_days

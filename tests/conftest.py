@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from services.core.clock import utcnow
 from services.core.db import forget_engines, get_engine, migrate
-from services.core.tables import utcnow
 from tests.clock_shift import SHIFT_ENV, shift_days, travel_ahead
 
 POSTGRES_URL = os.environ.get(

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import services.core.clock
 import services.core.tables
 
 
@@ -44,7 +45,7 @@ def upgrade() -> None:
     op.execute(
         cart_link.update()
         .where(cart_link.c.revoked_at.is_(None), cart_link.c.id.not_in(newest_live))
-        .values(revoked_at=services.core.tables.utcnow())
+        .values(revoked_at=services.core.clock.utcnow())
     )
     op.create_index(
         'ux_cart_link_live_customer',

@@ -11,6 +11,7 @@ from datetime import date
 from repeatcart_app.state.auth import AuthState, admin_event
 from services.core.clock import utcnow
 from services.core.money import format_money
+from services.messaging import PROVIDERS
 from services.reporting.analytics.ranges import (
     CHANNELS,
     PRESETS,
@@ -27,9 +28,7 @@ CHANNEL_LABELS: dict[str, str] = {
     "direct": "Direct",
     "email": "Email",
     "sms": "SMS",
-    "klaviyo": "Klaviyo",
-    "postscript": "Postscript",
-    "attentive": "Attentive",
+    **{provider.name: provider.label for provider in PROVIDERS},
     "other": "Other",
 }
 DEFAULT_PRESET = "30d"

@@ -21,11 +21,11 @@ from services.customers.directory import (
     format_day,
     load_customer_detail,
     load_customer_page,
-    normalise_sort,
+    normalize_sort,
     renew_customer_link,
     share_customer_link,
 )
-from services.customers.search import normalise_query
+from services.customers.search import normalize_query
 
 GONE = "This customer no longer exists. The list has been refreshed."
 
@@ -140,10 +140,10 @@ class AdminCustomersState(PagedList, AuthState):
         self._first_page()
 
     def _clean_query(self, raw: str) -> str:
-        return normalise_query(raw)
+        return normalize_query(raw)
 
     def _apply_sort(self, value: str) -> None:
-        self.sort = normalise_sort(value)
+        self.sort = normalize_sort(value)
 
     def _customer_gone(self) -> None:
         """The customer was deleted meanwhile: close the panel and show the list as it is."""

@@ -161,12 +161,3 @@ def _secure_cookie(token: str) -> EventSpec:
     attributes = f"Path=/; Max-Age={_SESSION_SECONDS}; SameSite=Strict; Secure"
     return rx.call_script(f"document.cookie = '{SESSION_COOKIE}={token}; {attributes}'")
 
-
-def require_admin(state: AuthState) -> EventSpec | None:
-    """TEMPORARY, while the states move to `admin_event`: the old check, written by hand."""
-    user = auth.signed_in_user(state.session_token)
-    if user is None:
-        state.current_email = ""
-        return rx.redirect(routes.ADMIN_LOGIN, replace=True)
-    state.current_email = user.email
-    return None

@@ -139,7 +139,11 @@ class CartState(rx.State):
         now = utcnow()
         try:
             view = await asyncio.to_thread(
-                open_cart, self.token, self._channel, preview=self.preview, now=now
+                open_cart,
+                self.token,  # type: ignore[attr-defined]  # Reflex adds the route's [token] var
+                self._channel,
+                preview=self.preview,
+                now=now,
             )
         except Exception:
             logger.exception("cart could not be loaded")
@@ -308,7 +312,7 @@ class CartState(rx.State):
         try:
             view = await asyncio.to_thread(
                 change_snooze,
-                self.token,
+                self.token,  # type: ignore[attr-defined]  # Reflex adds the route's [token] var
                 self._visit(),
                 line.product_id if line is not None else None,
                 weeks,

@@ -27,10 +27,11 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from services.core.clock import utcnow
 from services.core.db import session_scope
-from services.core.tables import AdminSession, AdminUser, LoginThrottle, utcnow
+from services.core.tables import AdminSession, AdminUser, LoginThrottle
 from services.settings.effective import effective_settings
 
 MIN_PASSWORD_LENGTH = 10
@@ -115,8 +116,8 @@ def create_admin(
         user.password_hash = hash_password(password)
         for row in session.exec(
             select(AdminSession).where(
-                AdminSession.user_id == user.id,
-                AdminSession.revoked_at.is_(None),  # type: ignore[union-attr]
+                col(AdminSession.user_id) == user.id,
+                col(AdminSession.revoked_at).is_(None),
             )
         ):
             row.revoked_at = now
@@ -222,11 +223,12 @@ def sign_in(
     pair_row = session.get(LoginThrottle, keys[0][0])
     if pair_row is not None:
         session.delete(pair_row)
+    assert user.id is not None  # a stored row has its id
     token = secrets.token_urlsafe(32)
     session.add(
         AdminSession(
             token_hash=_token_hash(token),
-            user_id=user.id,  # type: ignore[arg-type]
+            user_id=user.id,
             created_at=now,
             expires_at=now + session_length,
         )
@@ -241,15 +243,15 @@ def session_user(session: Session, token: str, now: datetime) -> SignedIn | None
         return None
     row = session.exec(
         select(AdminSession, AdminUser)
-        .join(AdminUser, AdminUser.id == AdminSession.user_id)  # type: ignore[arg-type]
-        .where(AdminSession.token_hash == _token_hash(token))
+        .join(AdminUser, col(AdminUser.id) == col(AdminSession.user_id))
+        .where(col(AdminSession.token_hash) == _token_hash(token))
     ).first()
     if row is None:
         return None
     admin_session, user = row
     if admin_session.revoked_at is not None or admin_session.expires_at <= now:
         return None
-    return SignedIn(user.id, user.email, admin_session.expires_at)  # type: ignore[arg-type]
+    return SignedIn(admin_session.user_id, user.email, admin_session.expires_at)
 
 
 def sign_out(session: Session, token: str, now: datetime) -> None:
@@ -277,16 +279,16 @@ def purge_stale(session: Session, now: datetime) -> Purged:
     or slow anyone down, and would otherwise pile up forever. The caller commits."""
     ended = session.exec(
         delete(AdminSession).where(
-            or_(AdminSession.expires_at <= now, AdminSession.revoked_at.is_not(None))  # type: ignore[union-attr]
+            or_(col(AdminSession.expires_at) <= now, col(AdminSession.revoked_at).is_not(None))
         )
     )
     forgotten = now - FAILURE_WINDOW
     quiet = session.exec(
         delete(LoginThrottle).where(
-            LoginThrottle.window_started_at < forgotten,
+            col(LoginThrottle.window_started_at) < forgotten,
             or_(
-                LoginThrottle.locked_until.is_(None),  # type: ignore[union-attr]
-                LoginThrottle.locked_until < forgotten,  # type: ignore[operator]
+                col(LoginThrottle.locked_until).is_(None),
+                col(LoginThrottle.locked_until) < forgotten,
             ),
         )
     )

@@ -98,7 +98,8 @@ DUE_ENTRY_COLUMNS = (
 
 def load_due_entries(session: Session, customer_id: int) -> list[DueEntry]:
     """One customer's stored due rows (a primary-key prefix scan) as the engine's records."""
-    rows = session.exec(select(*DUE_ENTRY_COLUMNS).where(DueItem.customer_id == customer_id))
+    query = select(*DUE_ENTRY_COLUMNS)  # type: ignore[call-overload]  # sqlmodel types <= 4 columns
+    rows = session.exec(query.where(col(DueItem.customer_id) == customer_id))
     return [DueEntry(*row) for row in rows]
 
 
@@ -129,7 +130,7 @@ def read_catalog(session: Session, product_ids: set[int]) -> CatalogRead:
     variants: dict[int, list[CatalogVariant]] = {pid: [] for pid in product_ids}
     variant_ids: dict[int, ShopifyIds] = {}
     rows = session.exec(
-        select(
+        select(  # type: ignore[call-overload]  # sqlmodel types select() for 4 columns at most
             Variant.id,
             Variant.product_id,
             Variant.title,
@@ -154,7 +155,7 @@ def read_catalog(session: Session, product_ids: set[int]) -> CatalogRead:
     products: dict[int, CatalogProduct] = {}
     ids: dict[int, ShopifyIds] = {}
     rows = session.exec(
-        select(
+        select(  # type: ignore[call-overload]  # sqlmodel types select() for 4 columns at most
             Product.id,
             Product.title,
             Product.handle,

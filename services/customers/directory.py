@@ -148,7 +148,7 @@ class CartLinkUrls:
 # --- the list ------------------------------------------------------------------------------
 
 
-def normalise_sort(sort: str | None) -> SortKey:
+def normalize_sort(sort: str | None) -> SortKey:
     """The sort asked for, or the default for one this page does not know."""
     return next((key for key in SORT_KEYS if key == sort), DEFAULT_SORT)
 
@@ -201,7 +201,7 @@ def customer_page(
         ids_query = ids_query.where(condition)
     total = int(session.exec(counted).one())
     page = clamp_page(page, total, page_size)
-    ids_query = ids_query.order_by(*_order_by(normalise_sort(sort)))
+    ids_query = ids_query.order_by(*_order_by(normalize_sort(sort)))
     ids_query = ids_query.limit(page_size).offset(offset_of(page, page_size))
     ids = [int(customer_id or 0) for customer_id in session.exec(ids_query).all()]
     return Page(_rows_for(session, ids, now), total, page, page_size)

@@ -32,7 +32,7 @@ class CustomerHit:
     email: str
 
 
-def normalise_query(query: str | None) -> str:
+def normalize_query(query: str | None) -> str:
     """Whitespace collapsed and cut to a sane length: a search box is not a place for essays."""
     return " ".join((query or "").split())[:MAX_QUERY_LENGTH]
 
@@ -53,7 +53,7 @@ def phone_digits(query: str) -> str | None:
 def search_filter(query: str | None) -> ColumnElement[bool] | None:
     """Email fragment, first/last/full name (case-insensitive), or phone digits in any layout;
     None when there is nothing to search for."""
-    query = normalise_query(query)
+    query = normalize_query(query)
     if not query:
         return None
     clauses: list[ColumnElement[bool]] = [

@@ -47,6 +47,7 @@ from services.demo.data import (
 from services.demo.history import BuiltProduct, BuiltVariant, Draft, draw_orders
 from services.demo.pictures import product_image_path
 from services.engine.recompute import recompute_all
+from services.messaging import PROVIDER_NAMES
 
 _CANCELLED_SHARE = 0.03
 _REFUNDED_SHARE = 0.02
@@ -430,7 +431,8 @@ def _insert_orders(
 
 
 # the channels cart links arrive through, as reminder messages tag them (`?ch=`), with weights
-_CART_CHANNELS = (("klaviyo", 0.45), ("postscript", 0.25), ("attentive", 0.15), ("direct", 0.15))
+_PROVIDER_SHARES = (0.45, 0.25, 0.15)  # of cart visits, per provider in registry order
+_CART_CHANNELS = (*zip(PROVIDER_NAMES, _PROVIDER_SHARES, strict=True), ("direct", 0.15))
 _CART_DAYS = 365  # RepeatCart "installed" a year before `now`
 _CART_ORDER_SHARE = 0.35  # repeat orders placed through the cart
 _BROWSE_SESSIONS = 1.6  # visits without an order, per cart order

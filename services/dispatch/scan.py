@@ -249,7 +249,8 @@ def _wanted(
 
 def _due_entries(session: Session, customer_ids: Sequence[int]) -> dict[int, list[DueEntry]]:
     entries: dict[int, list[DueEntry]] = defaultdict(list)
-    query = select(*DUE_ENTRY_COLUMNS).where(col(DueItem.customer_id).in_(customer_ids))
+    query = select(*DUE_ENTRY_COLUMNS)  # type: ignore[call-overload]  # sqlmodel types <= 4 columns
+    query = query.where(col(DueItem.customer_id).in_(customer_ids))
     for row in _core(session, query):
         entries[row[0]].append(DueEntry(*row))
     return entries

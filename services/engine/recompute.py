@@ -18,9 +18,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import delete, insert
+from sqlalchemy import Table, delete, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
@@ -50,6 +50,8 @@ from services.engine import (
 )
 
 log = logging.getLogger(__name__)
+_DUE_ITEMS: Table = DueItem.metadata.tables["due_item"]
+_PENDING_RELEARN: Table = PendingRelearn.metadata.tables["pending_relearn"]
 _T = TypeVar("_T")
 
 _INSERT_BATCH = 5000
@@ -184,16 +186,14 @@ def _overrides(session: Session, product_ids: Iterable[int] | None = None) -> di
 
 
 def _by_customer(purchases: Iterable[Purchase]) -> Iterator[tuple[int, list[Purchase]]]:
-    current: int | None = None
     batch: list[Purchase] = []
     for purchase in purchases:
-        if purchase.customer_id != current and batch:
-            yield current, batch  # type: ignore[misc]
+        if batch and purchase.customer_id != batch[0].customer_id:
+            yield batch[0].customer_id, batch
             batch = []
-        current = purchase.customer_id
         batch.append(purchase)
     if batch:
-        yield current, batch  # type: ignore[misc]
+        yield batch[0].customer_id, batch
 
 
 def _write_due_rows(
@@ -247,7 +247,7 @@ def _due_row_values(
 
 def _insert_due_rows(session: Session, rows: list[dict[str, object]]) -> int:
     for start in range(0, len(rows), _INSERT_BATCH):
-        session.execute(insert(DueItem.__table__), rows[start : start + _INSERT_BATCH])  # type: ignore[attr-defined]
+        session.execute(insert(_DUE_ITEMS), rows[start : start + _INSERT_BATCH])
     return len(rows)
 
 
@@ -370,7 +370,7 @@ def queue_relearn(session: Session, product_ids: Iterable[int], now: datetime) -
     if not ids:
         return
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    table = PendingRelearn.__table__  # type: ignore[attr-defined]
+    table = _PENDING_RELEARN
     statement = dialect.insert(table)
     statement = statement.on_conflict_do_update(
         index_elements=["product_id"], set_={"requests": table.c.requests + 1}

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 from sqlmodel import Session
 
+from services.core.clock import utcnow
 from services.core.config import PROJECT_ROOT
 from services.core.db import get_engine, migrate
-from services.core.tables import utcnow
 from services.demo import DemoSummary, build_demo_store
 from tests.clock_shift import subprocess_env
 

@@ -12,9 +12,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import Session
 
+from services.core.clock import utcnow
 from services.core.db import get_engine
 from services.core.money import format_money
-from services.core.tables import utcnow
 from services.reporting.analytics.ranges import day_range, preset_days
 from services.reporting.analytics.report import AnalyticsReport, analytics_report
 from tests.e2e.conftest import SCREENSHOTS, RunningApp, open_admin, screenshot

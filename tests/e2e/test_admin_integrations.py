@@ -11,9 +11,10 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
+from services.core.clock import utcnow
 from services.core.config import Settings
 from services.core.db import get_engine
-from services.core.tables import Customer, IntegrationStatus, OutboxMessage, utcnow
+from services.core.tables import Customer, IntegrationStatus, OutboxMessage
 from services.dispatch import key_fingerprint
 from services.settings.effective import clear_setting, save_settings
 from tests.e2e.app_process import SECRET_KEY

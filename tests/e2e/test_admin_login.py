@@ -16,8 +16,9 @@ from repeatcart_app.state.admin_customers import AdminCustomersState
 from repeatcart_app.state.auth import AuthState
 from services.auth import admins as auth
 from services.auth.admins import REFUSED
+from services.core.clock import utcnow
 from services.core.db import get_engine
-from services.core.tables import AdminSession, Customer, LoginThrottle, utcnow
+from services.core.tables import AdminSession, Customer, LoginThrottle
 from tests.e2e.conftest import RunningApp, open_admin, screenshot
 from tests.e2e.raw_events import RawEventClient, handler_name, redirects_to
 from tests.e2e.test_admin_raw_events import _delta_sets, _signed_in_token

@@ -10,8 +10,9 @@ from playwright.sync_api import Locator, Page, expect
 from sqlmodel import Session, select
 
 from services.cart.page import load_cart
+from services.core.clock import utcnow
 from services.core.db import get_engine
-from services.core.tables import Product, utcnow
+from services.core.tables import Product
 from services.products.intervals import clear_override, set_replacement
 from tests.e2e.conftest import RunningApp, open_admin, screenshot
 

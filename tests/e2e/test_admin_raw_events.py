@@ -13,9 +13,9 @@ from sqlmodel import Session
 from repeatcart_app.state.admin_home import AdminHomeState
 from repeatcart_app.state.auth import AuthState, LoginState
 from services.auth import admins as auth
+from services.core.clock import utcnow
 from services.core.config import Settings
 from services.core.db import get_engine
-from services.core.tables import utcnow
 from services.settings.effective import save_settings
 from tests.e2e.app_process import SECRET_KEY, RunningApp
 from tests.e2e.raw_events import RawEventClient, dummy_arguments, handler_name, redirects_to

@@ -12,8 +12,9 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import delete
 from sqlmodel import Session
 
+from services.core.clock import utcnow
 from services.core.db import get_engine
-from services.core.tables import ImportRun, JobLease, SyncState, utcnow
+from services.core.tables import ImportRun, JobLease, SyncState
 from tests.e2e.conftest import RunningApp, open_admin, screenshot
 
 pytestmark = pytest.mark.e2e

@@ -16,8 +16,9 @@ import pytest
 from playwright.sync_api import Browser, expect
 from sqlmodel import Session, select
 
+from services.core.clock import utcnow
 from services.core.db import get_engine, migrate
-from services.core.tables import OutboxMessage, utcnow
+from services.core.tables import OutboxMessage
 from services.demo import build_demo_store
 from tests.e2e.app_process import launch_app
 from tests.fakes.klaviyo import FakeKlaviyo

@@ -12,8 +12,9 @@ from sqlmodel import Session, select
 
 from services.cart.checkout_preview import MAX_LINES
 from services.cart.links import checkout_permalink
+from services.core.clock import utcnow
 from services.core.db import get_engine, migrate
-from services.core.tables import Product, Shop, Variant, utcnow
+from services.core.tables import Product, Shop, Variant
 from services.demo import build_demo_store
 from tests.e2e.app_process import RunningApp, serve_app
 from tests.e2e.conftest import screenshot

@@ -9,8 +9,9 @@ import pytest
 from playwright.sync_api import Browser
 from sqlmodel import Session, col, select
 
+from services.core.clock import utcnow
 from services.core.db import get_engine
-from services.core.tables import AdminSession, utcnow
+from services.core.tables import AdminSession
 from tests.e2e.conftest import RunningApp, open_admin
 
 pytestmark = pytest.mark.e2e

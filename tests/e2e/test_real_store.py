@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Page, Route, expect
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from services.core.clock import utcnow
 from services.core.config import PROJECT_ROOT, Settings
 from services.core.db import get_engine
 from services.core.tables import (
@@ -33,7 +34,6 @@ from services.core.tables import (
     SyncState,
     Variant,
     WebhookEvent,
-    utcnow,
 )
 from services.dispatch import run_dispatch
 from tests.conftest import new_postgres_database

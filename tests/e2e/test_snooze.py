@@ -11,8 +11,9 @@ from playwright.sync_api import Locator, Page, expect
 from sqlmodel import Session, select
 
 from services.cart.snoozes import active_snoozes, clear_snooze
+from services.core.clock import utcnow
 from services.core.db import get_engine
-from services.core.tables import CartLink, Snooze, Variant, utcnow
+from services.core.tables import CartLink, Snooze, Variant
 from tests.e2e.conftest import RunningApp, screenshot
 from tests.e2e.test_cart_page import open_cart
 

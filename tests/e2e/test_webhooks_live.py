@@ -10,9 +10,10 @@ import uuid
 import pytest
 from sqlmodel import Session, select
 
+from services.core.clock import utcnow
 from services.core.config import DEMO_SHOP_DOMAIN
 from services.core.db import get_engine
-from services.core.tables import Order, Product, WebhookEvent, utcnow
+from services.core.tables import Order, Product, WebhookEvent
 from tests.e2e.app_process import WEBHOOK_SECRET, RunningApp
 from tests.e2e.conftest import wait_for
 from tests.fakes.shopify import send_webhook

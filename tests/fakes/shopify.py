@@ -104,7 +104,7 @@ _IMPLEMENTS = {
     "MediaImage": {"Media", "Node"},
 }
 _REST_TZ = timezone(timedelta(hours=-4))
-"""Webhooks carry shop-local offsets, not Z: the default makes a client normalise them."""
+"""Webhooks carry shop-local offsets, not Z: the default makes a client normalize them."""
 
 SDL = """
 schema { query: QueryRoot mutation: Mutation }

@@ -14,9 +14,10 @@ from sqlmodel import Session, select
 from services.auth import admins as auth
 from services.auth.admins import AuthError, create_admin, session_user, sign_in, sign_out
 from services.cli import main
+from services.core.clock import utcnow
 from services.core.config import get_settings
 from services.core.db import get_engine, migrate
-from services.core.tables import AdminSession, AdminUser, LoginThrottle, utcnow
+from services.core.tables import AdminSession, AdminUser, LoginThrottle
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"

@@ -16,9 +16,10 @@ from sqlmodel import Session, select
 
 from services.cart import links as carts
 from services.cart.links import get_or_create_link, new_token, rotate_link
+from services.core.clock import utcnow
 from services.core.config import PROJECT_ROOT
 from services.core.db import get_engine, migrate
-from services.core.tables import CartLink, Customer, utcnow
+from services.core.tables import CartLink, Customer
 from tests.concurrency import at_once
 
 LIVE_INDEX = "ux_cart_link_live_customer"

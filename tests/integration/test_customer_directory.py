@@ -20,14 +20,14 @@ from services.customers.directory import (
     ensure_customer_link,
     load_customer_detail,
     load_customer_page,
-    normalise_sort,
+    normalize_sort,
     renew_customer_link,
     rotate_customer_link,
     share_customer_link,
 )
 from services.customers.search import (
     find_customers,
-    normalise_query,
+    normalize_query,
     phone_digits,
     search_customers,
 )
@@ -186,7 +186,7 @@ def test_the_picker_finds_customers_the_way_the_page_does(
 def test_an_over_long_query_is_cut_not_refused(session: Session, people: dict[str, int]) -> None:
     page = customer_page(session, "ava" + "x" * 5000, "name", 1, 25, NOW)
     assert page.total == 0
-    assert len(normalise_query("ava" + "x" * 5000)) == 100
+    assert len(normalize_query("ava" + "x" * 5000)) == 100
     assert customer_page(session, "   ", "name", 1, 25, NOW).total == 4
 
 
@@ -236,7 +236,7 @@ def test_sorts_by_name_next_due_and_last_order(session: Session, people: dict[st
     assert rows[people["mia"]].orders == 0 and rows[people["mia"]].last_order_at is None
     assert rows[people["mia"]].next_due_at == NOW - 5 * DAY
     assert rows[people["zed"]].name == "zed@example.com"
-    assert normalise_sort("drop table") == "name"
+    assert normalize_sort("drop table") == "name"
     assert ids(customer_page(session, "", "drop table", 1, 25, NOW)) == ids(by_name)
 
 

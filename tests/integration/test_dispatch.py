@@ -28,6 +28,7 @@ from sqlmodel import Session, select
 from services.cart.links import get_or_create_link, rotate_link
 from services.cart.snoozes import snooze
 from services.cli import main as cli_main
+from services.core.clock import utcnow
 from services.core.config import PROJECT_ROOT, Settings, get_settings
 from services.core.db import get_engine
 from services.core.provider_http import RetryPolicy
@@ -42,7 +43,6 @@ from services.core.tables import (
     Product,
     Shop,
     Variant,
-    utcnow,
 )
 from services.dispatch import (
     DispatchSummary,

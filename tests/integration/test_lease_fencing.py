@@ -20,9 +20,10 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from services.core import leases
+from services.core.clock import utcnow
 from services.core.db import get_engine, session_scope
 from services.core.leases import LeaseLost, acquire, confirm_held, held, lease, release
-from services.core.tables import ImportRun, JobLease, SyncState, utcnow
+from services.core.tables import ImportRun, JobLease, SyncState
 from services.shopify import queries
 from services.shopify.client import ShopifyClient
 from services.sync import runs as sync_admin

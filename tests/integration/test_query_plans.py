@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from services.core.clock import utcnow
 from services.core.config import get_settings
 from services.core.db import get_engine, migrate, session_scope
-from services.core.tables import utcnow
 from services.demo import build_demo_store
 from tests.hot_queries import (
     HOT_QUERIES,

@@ -9,8 +9,9 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
+from services.core.clock import utcnow
 from services.core.db import get_engine, migrate
-from services.core.tables import CartLink, Customer, DueItem, Order, Product, Variant, utcnow
+from services.core.tables import CartLink, Customer, DueItem, Order, Product, Variant
 
 
 def test_migrations_match_the_models(database_url):

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from services.core.clock import utcnow
 from services.core.config import PROJECT_ROOT, get_settings
 from services.core.db import forget_engines, get_engine
 from services.core.provider_http import ProviderError, RetryPolicy
@@ -30,7 +31,6 @@ from services.core.tables import (
     Product,
     SyncState,
     Variant,
-    utcnow,
 )
 from services.engine.recompute import recompute_all
 from services.shopify import queries

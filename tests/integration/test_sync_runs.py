@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from services.core.clock import utcnow
 from services.core.config import get_settings
 from services.core.db import get_engine
 from services.core.leases import lease
-from services.core.tables import ImportRun, Order, OrderLine, SyncState, utcnow
+from services.core.tables import ImportRun, Order, OrderLine, SyncState
 from services.sync import runs as sync_runs
 from services.sync.runs import (
     run_import,

@@ -29,6 +29,7 @@ from repeatcart_app.routes import SHOPIFY_WEBHOOKS
 from services.cart.events import record_cart_event
 from services.cart.links import get_or_create_link
 from services.cart.page import load_cart
+from services.core.clock import utcnow
 from services.core.config import get_settings
 from services.core.db import get_engine, session_scope
 from services.core.tables import (
@@ -51,7 +52,6 @@ from services.core.tables import (
     Variant,
     WebhookEvent,
     YmalItem,
-    utcnow,
 )
 from services.shopify.webhook_protocol import sign
 from services.sync.privacy import privacy_export_json

@@ -15,10 +15,11 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from services.core.clock import utcnow
 from services.core.config import PROJECT_ROOT, Settings, get_settings
 from services.core.db import get_engine
 from services.core.shutdown import Stopping, request_stop, reset_stop
-from services.core.tables import Order, OutboxMessage, SyncState, utcnow
+from services.core.tables import Order, OutboxMessage, SyncState
 from services.shopify.client import OrderPage, ShopifyClient
 from services.sync.store_sync import sync_orders
 from tests.clock_shift import subprocess_env

@@ -243,7 +243,7 @@ def test_one_entry_per_product_sorted_by_due_date() -> None:
     assert all(e.customer_id == 1 for e in entries)
 
 
-def test_offsets_are_normalised_to_utc() -> None:
+def test_offsets_are_normalized_to_utc() -> None:
     tokyo = timezone(timedelta(hours=9))
     entry = only_entry([buy(10, datetime(2025, 1, 1, 8, tzinfo=tokyo))])
     assert entry.last_purchased_at == datetime(2024, 12, 31, 23, tzinfo=UTC)

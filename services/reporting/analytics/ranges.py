@@ -9,15 +9,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
-CHANNELS: tuple[str, ...] = (
-    "direct",
-    "email",
-    "sms",
-    "klaviyo",
-    "postscript",
-    "attentive",
-    "other",
-)
+from services.messaging import PROVIDER_NAMES
+
+# where a cart link was opened from (`?ch=`): a messaging provider's name, or one of these
+CHANNELS: tuple[str, ...] = ("direct", "email", "sms", *PROVIDER_NAMES, "other")
 DAILY_UP_TO = timedelta(days=92)
 MAX_RANGE = timedelta(days=3 * 365 + 1)
 PRESETS: dict[str, int] = {"7d": 7, "30d": 30, "90d": 90, "12m": 365}
