@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from services.core.clock import utcnow
+from services.core.config import get_settings
 from services.core.db import forget_engines, get_engine, migrate
 from tests.clock_shift import SHIFT_ENV, shift_days, travel_ahead
 
@@ -129,3 +130,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # 
 def session(database_url: str) -> Iterator[Session]:
     with Session(get_engine(database_url), expire_on_commit=False) as session:
         yield session
+
+
+@pytest.fixture
+def app_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The configured database (what a use case's `session_scope()` opens) is the test's."""
+    monkeypatch.setenv("REPEATCART_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    forget_engines()
+    yield database_url
+    get_engine().dispose()
+    get_settings.cache_clear()
+    forget_engines()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -10,8 +9,7 @@ from sqlalchemy import delete, select, text
 from sqlmodel import Session, col
 
 from services.cart.events import record_cart_event
-from services.core.config import get_settings
-from services.core.db import forget_engines, get_engine
+from services.core.db import get_engine
 from services.core.tables import CartEvent, CartEventDay, CartLink, Customer, Order, Shop
 from services.reporting.analytics.ranges import (
     CHANNELS,
@@ -353,18 +351,6 @@ def test_a_closed_day_is_counted_once(session: Session) -> None:
     )
     session.commit()
     assert _page_report(session, START, END).totals == before
-
-
-@pytest.fixture
-def app_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """`session_scope()` (what the page's use case opens) pointed at the test database."""
-    monkeypatch.setenv("REPEATCART_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    forget_engines()
-    yield database_url
-    get_engine().dispose()
-    get_settings.cache_clear()
-    forget_engines()
 
 
 def test_the_page_use_case_stores_the_closed_days_and_commits(app_database: str) -> None:

@@ -32,7 +32,6 @@ from services.customers.search import (
     search_customers,
 )
 from services.demo import build_demo_store
-from tests.integration.test_settings_cart import app_database  # noqa: F401  (a fixture)
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)

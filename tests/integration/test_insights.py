@@ -19,7 +19,6 @@ from services.reporting.insights import (
     interval_distribution,
     product_distribution,
 )
-from tests.integration.test_analytics_report import app_database  # noqa: F401  (a fixture)
 from tests.integration.test_product_intervals import NOW, Store
 
 

@@ -28,7 +28,6 @@ from services.products.intervals import (
 )
 from services.products.search import find_products, search_products
 from services.shopify.records import ProductRecord
-from tests.integration.test_settings_cart import app_database  # noqa: F401  (a fixture)
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 

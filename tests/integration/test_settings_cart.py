@@ -12,8 +12,7 @@ from sqlmodel import Session, select
 
 from services.cart.links import PREVIEW_PARAM, active_link_for, checkout_permalink
 from services.cart.page import load_cart
-from services.core.config import get_settings
-from services.core.db import forget_engines, get_engine
+from services.core.db import get_engine
 from services.core.tables import Customer, DueItem, Product, Shop, Variant, YmalItem
 from services.customers.search import search_customers
 from services.demo import build_demo_store
@@ -255,18 +254,6 @@ def test_customer_search_and_preview_link(session, demo):
     assert link is not None
     assert url == f"https://carts.example.com/cart/{link.token}?{PREVIEW_PARAM}=1"
     assert preview_link(session, 999_999, "https://carts.example.com") is None
-
-
-@pytest.fixture
-def app_database(database_url, monkeypatch):
-    """`session_scope()` (what the dashboard uses) pointed at the test database."""
-    monkeypatch.setenv("REPEATCART_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    forget_engines()
-    yield database_url
-    get_engine().dispose()
-    get_settings.cache_clear()
-    forget_engines()
 
 
 def test_the_page_use_cases_each_commit_on_their_own(app_database):
