@@ -1,18 +1,23 @@
 """The background jobs inside the web process, for the one-command demo
-(`REPEATCART_EMBEDDED_WORKER=1`). Jobs take database leases, so several web workers (or a
-separate `repeatcart worker` beside them) still run each job once at a time."""
+(`REPEATCART_EMBEDDED_WORKER=1`). Reflex runs this lifespan task in every web worker; only the
+one holding the scheduler lease schedules, the others stand by to take over, and each job takes
+its own lease, so a separate `repeatcart worker` beside them changes nothing either."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 
 from services.core.config import get_settings
 from services.core.shutdown import request_stop
-from services.worker import build_scheduler
+from services.worker import schedule_while_leader
 
 log = logging.getLogger(__name__)
+STOP_WAIT_SECONDS = 2
+"""The scheduler thread wakes at once on stop; this only bounds a database call in flight."""
 
 
 @contextlib.asynccontextmanager
@@ -21,11 +26,18 @@ async def embedded_worker() -> AsyncIterator[None]:
     if not settings.embedded_worker:
         yield
         return
-    scheduler = build_scheduler(settings, blocking=False)
-    scheduler.start()
+    stop = threading.Event()
+    scheduling = threading.Thread(
+        target=schedule_while_leader,
+        args=(settings, stop),
+        name="embedded-scheduler",
+        daemon=True,  # never holds the process up; the job leases cover a job cut short
+    )
+    scheduling.start()
     log.info("embedded worker started")
     try:
         yield
     finally:
         request_stop()  # a running job ends at its next boundary instead of holding shutdown
-        scheduler.shutdown(wait=False)
+        stop.set()
+        await asyncio.to_thread(scheduling.join, STOP_WAIT_SECONDS)

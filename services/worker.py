@@ -2,13 +2,15 @@
 
 Every job runs under a database lease, so two worker processes (or the web process with
 `REPEATCART_EMBEDDED_WORKER=1` beside a worker) never run the same job at once, and each run
-writes one structured log line saying what happened.
+writes one structured log line saying what happened. Only the process holding the scheduler
+lease schedules, so with several web workers or workers each job still runs once per interval.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from services.auth.admins import purge_stale
 from services.core.clock import utcnow
 from services.core.config import Settings, get_settings
 from services.core.db import session_scope
-from services.core.leases import LeaseLost, lease
+from services.core.leases import Lease, LeaseLost, held, lease
 from services.core.logs import log_fields
 from services.core.provider_http import ProviderError
 from services.core.shutdown import Stopping, stop_on_signals
@@ -38,10 +40,22 @@ from services.sync.shop_record import ShopSetupError
 from services.sync.store_sync import recompute_nightly, sync_orders, sync_products
 from services.sync.webhook_intake import process_pending_webhooks
 
-__all__ = ["JOBS", "Job", "build_scheduler", "run_job", "run_worker"]
+__all__ = [
+    "JOBS",
+    "SCHEDULER_LEASE",
+    "Job",
+    "build_scheduler",
+    "run_job",
+    "run_worker",
+    "schedule_while_leader",
+]
 
 log = logging.getLogger("repeatcart.worker")
 WEBHOOK_SWEEP_SECONDS = 30
+SCHEDULER_LEASE = "scheduler"
+"""Held by the one process that schedules the jobs (a web worker or a `repeatcart worker`)."""
+SCHEDULER_LEASE_TTL = timedelta(minutes=1)
+"""How long the jobs may go unscheduled after the scheduling process dies."""
 
 
 @dataclass(frozen=True)
@@ -216,18 +230,73 @@ def build_scheduler(
     return scheduler
 
 
+def schedule_while_leader(
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    jobs: tuple[Job, ...] | None = None,
+    ttl: timedelta | None = None,
+) -> None:
+    """Run the jobs' scheduler here only while this process holds the scheduler lease; stand by
+    otherwise, until `stop` is set.
+
+    Every web worker runs the embedded worker, and a `repeatcart worker` may run beside them or
+    several for redundancy. The job leases only keep two runs of a job from overlapping: N
+    schedulers, each on its own clock, would still run every job N times per interval. So one
+    process schedules; the others try the lease every third of its TTL and take over within one
+    TTL when the scheduling process dies (at once when it stops cleanly and releases it).
+    """
+    jobs = JOBS if jobs is None else jobs
+    ttl = SCHEDULER_LEASE_TTL if ttl is None else ttl
+    poll = ttl.total_seconds() / 3
+    said_standby = False
+    while not stop.is_set():
+        try:
+            with lease(SCHEDULER_LEASE, ttl) as leader:
+                if leader:
+                    said_standby = False
+                    _schedule_until_stopped_or_lost(settings, stop, held()[-1], jobs)
+                elif not said_standby:
+                    said_standby = True
+                    log.info(
+                        "standing by: another process schedules the jobs",
+                        extra=log_fields(outcome="standby"),
+                    )
+        except Exception:  # the database is away: stand by, try again next round
+            log.exception("the scheduler lease could not be taken")
+        stop.wait(poll)
+
+
+def _schedule_until_stopped_or_lost(
+    settings: Settings, stop: threading.Event, mine: Lease, jobs: tuple[Job, ...]
+) -> None:
+    scheduler = build_scheduler(settings, blocking=False, jobs=jobs)
+    scheduler.start()
+    log.info(
+        "scheduling the jobs",
+        extra=log_fields(jobs=[job.name for job in jobs], outcome="leading", token=mine.token),
+    )
+    try:
+        while not stop.wait(min(1.0, mine.ttl.total_seconds() / 6)):
+            if mine.lost.is_set():  # another process schedules now; its job leases fence ours
+                break
+    finally:
+        scheduler.shutdown(wait=False)  # running jobs see the stop request and end early
+
+
 def run_worker(settings: Settings | None = None) -> None:
-    """Run the jobs until SIGTERM or Ctrl-C; a job in progress finishes first."""
+    """Run the jobs until SIGTERM or Ctrl-C (or stand by while another process runs them); a
+    job in progress finishes first."""
     settings = settings or get_settings()
-    scheduler = build_scheduler(settings, blocking=True)
+    stopped = threading.Event()
 
     def stop() -> None:
         log.info("worker stopping", extra=log_fields(outcome="stopping"))
-        scheduler.shutdown(wait=False)  # running jobs see the stop request and end early
+        stopped.set()
 
     log.info(
         "worker started",
         extra=log_fields(jobs=[job.name for job in JOBS], outcome="started"),
     )
     with stop_on_signals(then=stop), contextlib.suppress(KeyboardInterrupt, SystemExit):
-        scheduler.start()
+        schedule_while_leader(settings, stopped)
