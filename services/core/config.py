@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -132,8 +132,29 @@ class Settings(BaseSettings):
         "the header.",
     )
     embedded_worker: bool = Field(
-        default=False, description="Run the background jobs inside the web process (demo)."
+        default=False,
+        description="Run the background jobs inside the web process (demo); with several web "
+        "workers one process at a time schedules them (a database lease).",
     )
+    redis_url: SecretStr = Field(
+        default=SecretStr(""),
+        description="redis://host:6379/0 keeps Reflex's shopper state in Redis, which several "
+        "web workers need; empty keeps it in the web process (one worker). Secret: the URL "
+        "may carry a password.",
+    )
+    web_workers: int = Field(
+        default=1,
+        ge=1,
+        description="Backend worker processes the web server starts; more than 1 needs "
+        "REPEATCART_REDIS_URL.",
+    )
+
+    @model_validator(mode="after")
+    def _several_web_workers_share_state_in_redis(self) -> Settings:
+        """Each worker process would otherwise keep its own copy of every shopper's state."""
+        if self.web_workers > 1 and not self.secret("redis_url"):
+            raise ValueError("REPEATCART_WEB_WORKERS above 1 needs REPEATCART_REDIS_URL")
+        return self
 
     @property
     def checkout_preview_enabled(self) -> bool:
