@@ -166,8 +166,14 @@ def result_callout(message: rx.Var, ok: rx.Var, testid: str) -> rx.Component:
 
 
 def when_loaded(loaded: rx.Var, content: rx.Component) -> rx.Component:
-    """A page's content once its `load` handler ran; a spinner until then, never empty forms."""
-    return rx.cond(loaded, content, rx.center(rx.spinner(), padding="48px"))
+    """A page's content once its `load` handler ran on this visit; a spinner until then.
+
+    `loaded` alone stays true from an earlier visit (state outlives a reload), and the load runs
+    off the event loop, so a button pressed on the stale page could race it. Reflex's
+    `is_hydrated` turns true only after this visit's on_load handlers finished.
+    """
+    ready = rx.State.is_hydrated & loaded
+    return rx.cond(ready, content, rx.center(rx.spinner(), padding="48px"))
 
 
 def rejection_codes(rejections: rx.Var) -> rx.Var:
