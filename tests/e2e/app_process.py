@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +43,7 @@ class RunningApp:
     database_url: str
     demo: DemoSummary
     log: Path
+    redis_url: str = ""  # where shoppers' state lives in scale-out mode
 
     def cart(self, kind: str, channel: str | None = None) -> str:
         url = f"{self.base_url}/cart/{self.demo.sample_tokens[kind]}"
@@ -85,21 +86,58 @@ def _wait_until_up(base_url: str, process: subprocess.Popen, log: Path) -> None:
     raise RuntimeError(f"the app did not come up:\n{log.read_text()[-4000:]}")
 
 
+SCALE_OUT_ENV = "REPEATCART_E2E_SCALE_OUT"
+"""Set to 1, the shared demo app runs as in production beyond one machine: PostgreSQL, state in
+Redis, two backend workers (CI runs the shopper tests once more this way)."""
+SCALE_OUT_WORKERS = 2
+
+
+def scale_out() -> bool:
+    return os.environ.get(SCALE_OUT_ENV) == "1"
+
+
+@contextmanager
+def _redis_database() -> Iterator[str]:
+    """A Redis database of its own for one app's state, emptied after."""
+    import redis
+
+    url = f"redis://127.0.0.1:6379/{8 + os.getpid() % 8}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
+
+
 @contextmanager
 def serve_demo_app(workdir: Path, *, customers: int = 200, seed: int = 11) -> Iterator[RunningApp]:
-    """Build a demo store in `workdir`, serve it with `reflex run --env prod`, stop it after."""
-    database_url = f"sqlite:///{workdir / 'app.db'}"
-    migrate(database_url)
-    with Session(get_engine(database_url), expire_on_commit=False) as session:
-        demo = build_demo_store(session, seed=seed, customers=customers, now=utcnow())
-        session.commit()
+    """Build a demo store in `workdir`, serve it with `reflex run --env prod`, stop it after.
+
+    On SQLite in one backend worker; with `REPEATCART_E2E_SCALE_OUT=1`, on PostgreSQL with
+    Redis state and two backend workers."""
     env = {
         "REPEATCART_CHECKOUT_PREVIEW": "1",
         "REPEATCART_SHOPIFY_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "REPEATCART_EMBEDDED_WORKER": "1",
     }
-    with serve_app(workdir, database_url, env) as base_url:
-        yield RunningApp(base_url, database_url, demo, workdir / "app.log")
+    with ExitStack() as stack:
+        if scale_out():
+            from tests.conftest import new_postgres_database
+
+            database_url = stack.enter_context(new_postgres_database("repeatcart_e2e"))
+            env["REPEATCART_REDIS_URL"] = stack.enter_context(_redis_database())
+            env["REPEATCART_WEB_WORKERS"] = str(SCALE_OUT_WORKERS)
+        else:
+            database_url = f"sqlite:///{workdir / 'app.db'}"
+        migrate(database_url)
+        with Session(get_engine(database_url), expire_on_commit=False) as session:
+            demo = build_demo_store(session, seed=seed, customers=customers, now=utcnow())
+            session.commit()
+        with serve_app(workdir, database_url, env) as base_url:
+            redis_url = env.get("REPEATCART_REDIS_URL", "")
+            yield RunningApp(base_url, database_url, demo, workdir / "app.log", redis_url)
 
 
 def app_env(
