@@ -1,0 +1,15 @@
+"""The blank comparison app of `benchmarks/load.py`: no database, the cart's route shape."""
+
+import reflex as rx
+
+config = rx.Config(
+    app_name="blank_app",
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    plugins=[
+        rx.plugins.SitemapPlugin(),
+        rx.plugins.RadixThemesPlugin(
+            theme=rx.theme(appearance="light", accent_color="grass", radius="large")
+        ),
+    ],
+)
