@@ -160,4 +160,3 @@ def _secure_cookie(token: str) -> EventSpec:
     """
     attributes = f"Path=/; Max-Age={_SESSION_SECONDS}; SameSite=Strict; Secure"
     return rx.call_script(f"document.cookie = '{SESSION_COOKIE}={token}; {attributes}'")
-
