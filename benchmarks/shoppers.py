@@ -15,9 +15,6 @@ import contextlib
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import reflex as rx
 import socketio
 
+from tests.e2e.app_process import start_reflex, stop_app
 from tests.e2e.raw_events import EVENT_PATH, handler_name
 
 ROOT_STATE = rx.State.get_full_name()
@@ -61,12 +58,6 @@ class Server:
     schema: str
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _compiled_constants(app_dir: Path) -> tuple[list[str], str]:
     """The state hashes and schema the built page sends with its hydrate event."""
     context = (app_dir / ".web" / "utils" / "context.jsx").read_text()
@@ -75,23 +66,6 @@ def _compiled_constants(app_dir: Path) -> tuple[list[str], str]:
     if hashes is None or schema is None:
         raise RuntimeError(f"no state hashes or schema in {app_dir}/.web: a Reflex change?")
     return json.loads(hashes.group(1)), schema.group(1)
-
-
-def _wait_until_up(base_url: str, probe: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 360
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the app exited early:\n{log.read_text()[-4000:]}")
-        try:
-            if (
-                httpx.get(f"{base_url}/ping", timeout=2).status_code == 200
-                and httpx.get(f"{base_url}{probe}", timeout=2).status_code == 200
-            ):
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)  # polling a server that is starting
-    raise RuntimeError(f"the app did not come up:\n{log.read_text()[-4000:]}")
 
 
 @contextmanager
@@ -104,31 +78,12 @@ def serve(
     log: Path,
 ) -> Iterator[Server]:
     """`reflex run --env prod` in `app_dir`, in its own process group; stopped after."""
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            ["reflex", "run", "--env", "prod", "--loglevel", "warning"]
-            + ["--frontend-port", str(port), "--backend-port", str(port)],
-            cwd=app_dir,
-            env=env_for(base_url),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process, base_url = start_reflex(app_dir, env_for, log, probes=("/ping", probe))
     try:
-        _wait_until_up(base_url, probe, process, log)
         hashes, schema = _compiled_constants(app_dir)
         yield Server(name, base_url, process.pid, page, hashes, schema)
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        stop_app(process)
 
 
 def _group_stats(pgid: int) -> Iterator[list[str]]:

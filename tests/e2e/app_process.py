@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +50,7 @@ class RunningApp:
         return f"{url}?ch={channel}" if channel else url
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -68,17 +68,16 @@ def _tool_env() -> dict[str, str]:
     return env
 
 
-def _wait_until_up(base_url: str, process: subprocess.Popen, log: Path) -> None:
-    """Poll the health route and the page shell; give up with the server log after 6 minutes."""
+def wait_until_up(
+    base_url: str, process: subprocess.Popen, log: Path, probes: tuple[str, ...] = ("/healthz", "/")
+) -> None:
+    """Poll `probes` until each answers 200; give up with the server log after 6 minutes."""
     deadline = time.monotonic() + 360
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the app exited early:\n{log.read_text()[-4000:]}")
         try:
-            if (
-                httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
-                and httpx.get(f"{base_url}/", timeout=2).status_code == 200
-            ):
+            if all(httpx.get(f"{base_url}{p}", timeout=2).status_code == 200 for p in probes):
                 return
         except httpx.HTTPError:
             pass
@@ -165,47 +164,55 @@ def serve_app(
     try:
         yield base_url
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        stop_app(process)
+
+
+def stop_app(process: subprocess.Popen) -> None:
+    """SIGTERM the app's process group, SIGKILL it if it is not gone within 20 s."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
 
 
 def launch_app(
     workdir: Path, database_url: str, extra_env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen, str]:
-    """Start `reflex run --env prod` in its own process group and wait until it serves; the
-    caller stops it (tests of stopping send their own signals)."""
-    port = _free_port()
+    """Start the project's app on `database_url` and wait until it serves; the caller stops it
+    (tests of stopping send their own signals)."""
+    return start_reflex(
+        PROJECT_ROOT,
+        lambda base_url: app_env(database_url, base_url, extra_env),
+        workdir / "app.log",
+    )
+
+
+def start_reflex(
+    app_dir: Path,
+    env_for: Callable[[str], dict[str, str]],
+    log: Path,
+    probes: tuple[str, ...] = ("/healthz", "/"),
+) -> tuple[subprocess.Popen, str]:
+    """`reflex run --env prod` of the app in `app_dir` on one free port, in its own process
+    group, with the environment `env_for(base_url)`; returns once `probes` answer."""
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = app_env(database_url, base_url, extra_env)
-    log = workdir / "app.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [
-                "reflex",
-                "run",
-                "--env",
-                "prod",
-                "--frontend-port",
-                str(port),
-                "--backend-port",
-                str(port),
-                "--loglevel",
-                "warning",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
+            ["reflex", "run", "--env", "prod", "--loglevel", "warning"]
+            + ["--frontend-port", str(port), "--backend-port", str(port)],
+            cwd=app_dir,
+            env=env_for(base_url),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
-        _wait_until_up(base_url, process, log)
+        wait_until_up(base_url, process, log, probes)
     except BaseException:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
