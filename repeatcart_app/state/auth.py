@@ -43,7 +43,7 @@ class AuthState(rx.State):
     @rx.event
     async def check_login(self):
         """on_load of an admin page that loads nothing else."""
-        return await _admit(self)
+        return _admit(self, await _session_user(self))
 
     @rx.event
     async def sign_out(self):
@@ -66,16 +66,19 @@ def _descendants(state: type[BaseState]) -> list[type[BaseState]]:
     return found
 
 
-async def _admit(state: AuthState) -> EventSpec | None:
-    """None while `state`'s session is live. Otherwise the page forgets what it showed and the
-    browser goes to sign in. A plain function, not a method, so no browser can call it."""
-    user = await asyncio.to_thread(auth.signed_in_user, state.session_token)
+def _admit(state: AuthState, user: auth.SignedIn | None) -> EventSpec | None:
+    """None while the session is live (`user`). Otherwise the page forgets what it showed and
+    the browser goes to sign in. A plain function, not a method, so no browser can call it."""
     if user is None:
         state.reset()  # this page's data, never the cookie (it belongs to AuthState)
         state.current_email = ""
         return rx.redirect(routes.ADMIN_LOGIN, replace=True)
     state.current_email = user.email
     return None
+
+
+async def _session_user(state: AuthState) -> auth.SignedIn | None:
+    return await asyncio.to_thread(auth.signed_in_user, state.session_token)
 
 
 ADMIN_ONLY = "_repeatcart_admin_only"  # set on every handler `admin_event` made
@@ -96,16 +99,12 @@ def admin_event(work: Callable[..., Any] | None = None, *, background: bool = Fa
 
         @functools.wraps(work)
         async def handler(self: AuthState, *args: Any, **kwargs: Any) -> Any:
-            if background:
-                user = await asyncio.to_thread(auth.signed_in_user, self.session_token)
+            user = await _session_user(self)
+            if background:  # a background handler writes its state under the lock
                 async with self:
-                    if user is None:
-                        self.reset()
-                        self.current_email = ""
-                        return rx.redirect(routes.ADMIN_LOGIN, replace=True)
-                    self.current_email = user.email
-                return await work(self, *args, **kwargs)
-            denied = await _admit(self)
+                    denied = _admit(self, user)
+            else:
+                denied = _admit(self, user)
             if denied is not None:
                 return denied
             if inspect.iscoroutinefunction(work):
@@ -128,7 +127,7 @@ class LoginState(AuthState):
     async def load(self):
         self.error = ""
         self.ready = True
-        if await asyncio.to_thread(auth.signed_in_user, self.session_token) is not None:
+        if await _session_user(self) is not None:
             return rx.redirect(routes.ADMIN_HOME, replace=True)
         return None
 
