@@ -102,7 +102,9 @@ CART_PAGE = Page(
     increase=handler_name(CartState, "increase"),
     key=lambda view: next(iter(view.get("quantities") or {}), None),
     quantity=lambda view, key: (view.get("quantities") or {}).get(key),
-    lines=lambda view: len(view.get("lines") or []),
+    lines=lambda view: sum(
+        len(view.get(section) or []) for section in ("due_lines", "previous_lines", "ymal_lines")
+    ),
 )
 BLANK_PAGE = Page(
     state=CounterState.get_full_name(),

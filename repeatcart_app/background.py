@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 
+from services.cart.event_queue import cart_events
 from services.core.config import get_settings
 from services.core.shutdown import request_stop
 from services.worker import schedule_while_leader
@@ -41,3 +42,12 @@ async def embedded_worker() -> AsyncIterator[None]:
         request_stop()  # a running job ends at its next boundary instead of holding shutdown
         stop.set()
         await asyncio.to_thread(scheduling.join, STOP_WAIT_SECONDS)
+
+
+@contextlib.asynccontextmanager
+async def cart_events_saved_on_stop() -> AsyncIterator[None]:
+    """Shoppers' queued cart events are written when the web process stops, not lost with it."""
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(cart_events.stop)

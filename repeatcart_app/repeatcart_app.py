@@ -4,7 +4,7 @@ import reflex as rx
 
 from repeatcart_app import routes
 from repeatcart_app.api import api, cart_path_guard
-from repeatcart_app.background import embedded_worker
+from repeatcart_app.background import cart_events_saved_on_stop, embedded_worker
 from repeatcart_app.pages.admin_analytics import admin_analytics_page
 from repeatcart_app.pages.admin_cart import admin_cart_page
 from repeatcart_app.pages.admin_customers import admin_customers_page
@@ -39,6 +39,7 @@ app = rx.App(
     head_components=[rx.el.meta(name="theme-color", content="#ffffff")],
 )
 app.register_lifespan_task(embedded_worker)
+app.register_lifespan_task(cart_events_saved_on_stop)
 app.add_page(home_page, route=routes.HOME, title="RepeatCart", on_load=HomeState.load)
 app.add_page(cart_page, route=routes.CART, title="Your cart", on_load=CartState.load)
 app.add_page(cart_page, route=routes.CART_WITHOUT_TOKEN, title="Your cart", on_load=CartState.load)

@@ -36,7 +36,9 @@ def cart_panel() -> rx.Component:
         rx.cond(
             CartState.item_count > 0,
             rx.vstack(
-                rx.foreach(CartState.selected_lines, selection_row),
+                rx.foreach(CartState.due_lines, selection_row),
+                rx.foreach(CartState.previous_lines, selection_row),
+                rx.foreach(CartState.ymal_lines, selection_row),
                 spacing="0",
                 width="100%",
                 max_height="calc(100dvh - 320px)",

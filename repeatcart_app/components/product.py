@@ -8,6 +8,16 @@ from repeatcart_app.state.cart import CartLine, CartState
 TOUCH = "44px"
 
 
+def is_selected(line: CartLine) -> rx.Var:
+    """Whether the shopper has this line in the cart: read from `quantities`, the one var a
+    press changes, so the lines themselves are sent once."""
+    return CartState.quantities.contains(line.key)
+
+
+def quantity_of(line: CartLine) -> rx.Var:
+    return CartState.quantities[line.key].to(int)
+
+
 def product_image(line: CartLine, size: str) -> rx.Component:
     return rx.cond(
         line.image_url != "",
@@ -31,11 +41,12 @@ def product_image(line: CartLine, size: str) -> rx.Component:
 
 
 def quantity_stepper(line: CartLine) -> rx.Component:
+    quantity = quantity_of(line)
     return rx.hstack(
         rx.icon_button(
             rx.icon("minus", size=16),
             on_click=CartState.decrease(line.key),
-            disabled=line.quantity <= 1,
+            disabled=quantity <= 1,
             variant="soft",
             color_scheme="gray",
             aria_label="Decrease quantity of " + line.title,
@@ -44,7 +55,7 @@ def quantity_stepper(line: CartLine) -> rx.Component:
             radius="full",
         ),
         rx.text(
-            line.quantity,
+            quantity,
             weight="bold",
             size="3",
             min_width="2ch",
@@ -55,7 +66,7 @@ def quantity_stepper(line: CartLine) -> rx.Component:
         rx.icon_button(
             rx.icon("plus", size=16),
             on_click=CartState.increase(line.key),
-            disabled=line.quantity >= 99,
+            disabled=quantity >= 99,
             variant="soft",
             color_scheme="gray",
             aria_label="Increase quantity of " + line.title,
@@ -84,7 +95,7 @@ def line_actions(line: CartLine, compact: bool = False) -> rx.Component:
     return rx.cond(
         line.available,
         rx.cond(
-            line.selected,
+            is_selected(line),
             rx.hstack(
                 quantity_stepper(line),
                 remove_button(line),
@@ -155,7 +166,7 @@ def product_row(line: CartLine) -> rx.Component:
         opacity=rx.cond(line.available, "1", "0.6"),
         data_testid="cart-item",
         data_key=line.key,
-        data_selected=rx.cond(line.selected, "true", "false"),
+        data_selected=rx.cond(is_selected(line), "true", "false"),
         data_available=rx.cond(line.available, "true", "false"),
         data_snoozed=rx.cond(line.snoozed_until != "", "true", "false"),
     )
@@ -181,20 +192,26 @@ def product_tile(line: CartLine) -> rx.Component:
         size="2",
         data_testid="cart-item",
         data_key=line.key,
-        data_selected=rx.cond(line.selected, "true", "false"),
+        data_selected=rx.cond(is_selected(line), "true", "false"),
         data_available=rx.cond(line.available, "true", "false"),
     )
 
 
 def selection_row(line: CartLine) -> rx.Component:
-    """A selected item in the drawer or sidebar."""
+    """A selected item in the drawer or sidebar (nothing for a line not in the cart)."""
+    return rx.cond(is_selected(line), _selection_row(line))
+
+
+def _selection_row(line: CartLine) -> rx.Component:
     return rx.hstack(
         product_image(line, "56px"),
         rx.vstack(
             rx.hstack(
                 rx.text(line.title, size="2", weight="medium", line_height="1.3"),
                 rx.spacer(),
-                rx.text(line.line_total_label, size="2", weight="bold", white_space="nowrap"),
+                rx.text(
+                    CartState.line_totals[line.key], size="2", weight="bold", white_space="nowrap"
+                ),
                 width="100%",
                 align="start",
             ),

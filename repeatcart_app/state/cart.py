@@ -3,7 +3,11 @@
 Server-only facts (customer id, link id, channel, shop domain, Shopify variant ids) live in
 backend vars (leading underscore) and never reach the browser. Every handler that reads or
 writes the database is async and calls one use case of `services.cart.shopper` in a thread, so
-one shopper's click never holds up the event loop that serves all the others.
+one shopper's click never holds up the event loop that serves all the others; a quantity press
+touches no database at all (its analytics row is queued and written in a batch).
+
+The lines go to the browser once per load, by section; a press changes only `quantities` and
+the few totals computed from it, so its update stays small however long the cart is.
 
 "Remind me later" writes a snooze and reloads the view; the shopper's own selection survives it
 (only the snoozed product follows what a fresh page would pre-select).
@@ -30,6 +34,7 @@ from services.cart.shopper import (
     change_snooze,
     open_cart,
     record_action,
+    save_actions,
     shop_for_expired_link,
 )
 from services.cart.snoozes import SNOOZE_WEEKS
@@ -57,9 +62,6 @@ class CartLine:
     available: bool = False
     note: str = ""
     suggested_quantity: int = 1
-    selected: bool = False
-    quantity: int = 0
-    line_total_label: str = ""
     snoozed_until: str = ""
 
 
@@ -117,7 +119,9 @@ class CartState(rx.State):
     discount_code: str = ""
     currency: str = "USD"
     first_name: str = ""
-    lines: list[CartLine] = []
+    due_lines: list[CartLine] = []
+    previous_lines: list[CartLine] = []
+    ymal_lines: list[CartLine] = []
     quantities: dict[str, int] = {}
     cart_snoozed_until: str = ""
     accent_color: str = "grass"
@@ -130,6 +134,8 @@ class CartState(rx.State):
     _checkout_host: str = ""
     _checkout_preview: bool = False
     _shopify_variant_ids: dict[str, int] = {}
+    _lines: list[CartLine] = []
+    _prices: dict[str, int] = {}
 
     @rx.event
     async def load(self):
@@ -194,12 +200,17 @@ class CartState(rx.State):
             lines.append(line)
             if item.selected and line.available:
                 quantities[line.key] = line.suggested_quantity
-        self.lines, self.quantities = lines, quantities
+        self._lines, self.quantities = lines, quantities
+        self._prices = {line.key: line.price_cents for line in lines if line.available}
+        self.due_lines = [line for line in lines if line.section == "due"]
+        self.previous_lines = [line for line in lines if line.section == "previous"]
+        self.ymal_lines = [line for line in lines if line.section == "ymal"]
         self.cart_snoozed_until = _short_date(view.cart_snoozed_until)
         self.status = "ready"
 
     def _reset_cart(self) -> None:
-        self.lines = []
+        self._lines, self._prices = [], {}
+        self.due_lines, self.previous_lines, self.ymal_lines = [], [], []
         self.quantities = {}
         self.cart_snoozed_until = ""
         self._link_id = 0
@@ -210,18 +221,17 @@ class CartState(rx.State):
     def _visit(self) -> Visit:
         return Visit(self._link_id, self._customer_id, self._channel, self.currency)
 
-    async def _log(
+    def _log(
         self,
         kind: CartEventKind,
         key: str = "",
         quantity: int | None = None,
         value_cents: int | None = None,
     ) -> None:
-        """Record a shopper action; the merchant's preview records nothing."""
+        """Queue a shopper action (no database call); the merchant's preview records nothing."""
         if not self._link_id or self.preview:
             return
-        await asyncio.to_thread(
-            record_action,
+        record_action(
             self._visit(),
             kind,
             variant_id=_variant_id(key),
@@ -230,44 +240,45 @@ class CartState(rx.State):
         )
 
     def _purchasable(self, key: str) -> bool:
-        return any(line.key == key and line.available for line in self.lines)
+        return key in self._prices
 
     @rx.event
-    async def add(self, key: str):
+    def add(self, key: str):
         if self.status != "ready" or not self._purchasable(key) or key in self.quantities:
             return
-        suggested = next(line.suggested_quantity for line in self.lines if line.key == key)
+        suggested = next(line.suggested_quantity for line in self._lines if line.key == key)
         self.quantities = {**self.quantities, key: suggested}
-        await self._log("add", key, suggested)
+        self._log("add", key, suggested)
 
     @rx.event
-    async def remove(self, key: str):
+    def remove(self, key: str):
         if key not in self.quantities:
             return
         self.quantities = {k: v for k, v in self.quantities.items() if k != key}
-        await self._log("remove", key, 0)
+        self._log("remove", key, 0)
 
     @rx.event
-    async def set_quantity(self, key: str, quantity: int | str):
-        await self._set_quantity(key, quantity)
+    def set_quantity(self, key: str, quantity: int | str):
+        self._set_quantity(key, quantity)
 
     @rx.event
-    async def increase(self, key: str):
+    def increase(self, key: str):
         if key in self.quantities:
-            await self._set_quantity(key, self.quantities[key] + 1)
+            self._set_quantity(key, self.quantities[key] + 1)
 
     @rx.event
-    async def decrease(self, key: str):
+    def decrease(self, key: str):
         if key in self.quantities:
-            await self._set_quantity(key, self.quantities[key] - 1)
+            self._set_quantity(key, self.quantities[key] - 1)
 
-    async def _set_quantity(self, key: str, quantity: int | str) -> None:
+    def _set_quantity(self, key: str, quantity: int | str) -> None:
+        """Plain, not async: it only changes state and queues the analytics row."""
         if key not in self.quantities:
             return
         value = clamp_quantity(quantity)
         if value != self.quantities[key]:
             self.quantities = {**self.quantities, key: value}
-            await self._log("quantity", key, value)
+            self._log("quantity", key, value)
 
     @rx.event
     async def checkout(self):
@@ -286,7 +297,11 @@ class CartState(rx.State):
             cart_id=None if self.preview else self._link_id,
             channel=None if self.preview else self._channel,
         )
-        await self._log("checkout", value_cents=self.subtotal_cents)
+        self._log("checkout", value_cents=self.subtotal_cents)
+        try:
+            await asyncio.to_thread(save_actions)  # the checkout row is stored before they leave
+        except Exception:
+            logger.exception("cart events not written before checkout; they stay queued")
         if self._checkout_preview:
             return rx.redirect(checkout_preview_url(permalink))
         return rx.redirect(permalink)
@@ -298,7 +313,7 @@ class CartState(rx.State):
         return next(
             (
                 line
-                for line in self.lines
+                for line in self._lines
                 if line.product_id == product_id and line.section in SNOOZABLE_SECTIONS
             ),
             None,
@@ -360,12 +375,19 @@ class CartState(rx.State):
 
     @rx.var
     def subtotal_cents(self) -> int:
-        prices = {line.key: line.price_cents for line in self.lines}
-        return sum(prices.get(key, 0) * qty for key, qty in self.quantities.items())
+        return sum(self._prices.get(key, 0) * qty for key, qty in self.quantities.items())
 
     @rx.var
     def subtotal_label(self) -> str:
         return format_money(self.subtotal_cents, self.currency)
+
+    @rx.var
+    def line_totals(self) -> dict[str, str]:
+        """Each selected line's total, by key: the only per-line figure a press changes."""
+        return {
+            key: format_money(self._prices.get(key, 0) * qty, self.currency)
+            for key, qty in self.quantities.items()
+        }
 
     @rx.var
     def item_count(self) -> int:
@@ -379,35 +401,3 @@ class CartState(rx.State):
     @rx.var
     def can_checkout(self) -> bool:
         return self.status == "ready" and self.item_count > 0 and self.checkout_available
-
-    def _shown(self, section: str | None) -> list[CartLine]:
-        shown = []
-        for line in self.lines:
-            if section is not None and line.section != section:
-                continue
-            quantity = self.quantities.get(line.key, 0)
-            shown.append(
-                dataclasses.replace(
-                    line,
-                    selected=quantity > 0,
-                    quantity=quantity,
-                    line_total_label=format_money(line.price_cents * quantity, self.currency),
-                )
-            )
-        return shown
-
-    @rx.var
-    def due_lines(self) -> list[CartLine]:
-        return self._shown("due")
-
-    @rx.var
-    def previous_lines(self) -> list[CartLine]:
-        return self._shown("previous")
-
-    @rx.var
-    def ymal_lines(self) -> list[CartLine]:
-        return self._shown("ymal")
-
-    @rx.var
-    def selected_lines(self) -> list[CartLine]:
-        return [line for line in self._shown(None) if line.selected]

@@ -1,8 +1,10 @@
-"""What a shopper does on their cart page, each action one transaction of its own.
+"""What a shopper does on their cart page.
 
-The cart page calls these from a thread, off the event loop that serves every other shopper.
-A `Visit` carries what each recorded cart event needs; the merchant's preview has none, so it
-records nothing and changes no reminder.
+Reads and snoozes are one transaction each, which the cart page runs in a thread, off the event
+loop that serves every other shopper. Views, additions, quantities and checkouts are analytics
+only: they go to the in-memory `cart_events` queue, written in batches, so a press never waits
+for the database. A `Visit` carries what each recorded cart event needs; the merchant's preview
+has none, so it records nothing and changes no reminder.
 """
 
 from __future__ import annotations
@@ -12,13 +14,21 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from services.cart.event_queue import PendingCartEvent, cart_events
 from services.cart.events import CartEventKind, record_cart_event
 from services.cart.page import CartView, ShopView, current_shop, load_cart
 from services.cart.snoozes import clear_snooze, snooze
 from services.core.clock import utcnow
 from services.core.db import session_scope
 
-__all__ = ["Visit", "change_snooze", "open_cart", "record_action", "shop_for_expired_link"]
+__all__ = [
+    "Visit",
+    "change_snooze",
+    "open_cart",
+    "record_action",
+    "save_actions",
+    "shop_for_expired_link",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +49,9 @@ def open_cart(
     now = now or utcnow()
     with session_scope() as session:
         view = load_cart(session, token, now)
-        if view is not None and view.link_id and not preview:
-            visit = Visit(view.link_id, view.customer_id, channel, view.shop.currency)
-            _record(session, visit, "view")
-        return view
+    if view is not None and view.link_id and not preview:
+        record_action(Visit(view.link_id, view.customer_id, channel, view.shop.currency), "view")
+    return view
 
 
 def shop_for_expired_link() -> ShopView:
@@ -59,9 +68,25 @@ def record_action(
     quantity: int | None = None,
     value_cents: int | None = None,
 ) -> None:
-    """Record one shopper action on the cart (add, remove, quantity, checkout)."""
-    with session_scope() as session:
-        _record(session, visit, kind, variant_id, quantity, value_cents)
+    """Queue one shopper action on the cart (view, add, remove, quantity, checkout) for the
+    next batch; it costs no database call, so the event loop may call it directly."""
+    cart_events.put(
+        PendingCartEvent(
+            cart_link_id=visit.link_id,
+            customer_id=visit.customer_id,
+            kind=kind,
+            channel=visit.channel,
+            variant_id=variant_id,
+            quantity=quantity,
+            value_cents=value_cents,
+            currency=visit.currency if value_cents is not None else None,
+        )
+    )
+
+
+def save_actions() -> None:
+    """Write the queued actions now (checkout, before the shopper leaves for Shopify)."""
+    cart_events.flush()
 
 
 def change_snooze(

@@ -1,11 +1,13 @@
 """SIGTERM stops the web app, every backend worker, within 10 s: with shoppers connected, state
 in Redis (several backend workers) and the embedded worker in the middle of a delivery. The
-message in flight is sent once; nothing stays claimed."""
+message in flight is sent once; nothing stays claimed; the shoppers' last presses, still queued
+in memory when the signal lands, are written."""
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -18,7 +20,7 @@ from sqlmodel import Session, select
 
 from services.core.clock import utcnow
 from services.core.db import get_engine, migrate
-from services.core.tables import OutboxMessage
+from services.core.tables import CartEvent, OutboxMessage
 from services.demo import build_demo_store
 from tests.e2e.app_process import launch_app
 from tests.fakes.klaviyo import FakeKlaviyo
@@ -77,6 +79,16 @@ def test_sigterm_stops_every_backend_worker_mid_delivery(
         while len(fake.events) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)  # polling the fake until the embedded delivery is under way
         assert len(fake.events) >= 2, "the embedded worker never started delivering"
+        pressed = 0
+        for page in pages:  # a press each, seen handled; SIGTERM comes before its row is written
+            row = page.locator("[data-testid=cart-item][data-selected=true]").first
+            if not row.count():
+                continue  # an expired sample link
+            quantity = row.get_by_test_id("quantity")
+            before = int(quantity.inner_text())
+            row.get_by_role("button", name=re.compile("^Increase quantity")).click()
+            expect(quantity).to_have_text(str(before + 1))
+            pressed += 1
 
         os.kill(process.pid, signal.SIGTERM)
         signalled = time.monotonic()
@@ -100,3 +112,7 @@ def test_sigterm_stops_every_backend_worker_mid_delivery(
     sent = [row for row in rows if row.status == "sent"]
     assert 0 < len(sent) < len(rows), "the stop should come mid-delivery"
     assert all(count == 1 for count in fake.event_receipts.values()), "an event was sent twice"
+    with Session(get_engine(database_url)) as session:
+        kinds = [event.kind for event in session.exec(select(CartEvent))]
+    assert pressed >= 1, "no sample cart had a selected line to press"
+    assert kinds.count("quantity") == pressed, "a press queued before SIGTERM was lost"
