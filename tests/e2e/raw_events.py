@@ -66,13 +66,16 @@ class RawEventClient:
     def close(self) -> None:
         self._sio.disconnect()
 
-    def send(self, name: str, payload: dict[str, Any], path: str) -> None:
+    def send(
+        self, name: str, payload: dict[str, Any], path: str, query: dict[str, str] | None = None
+    ) -> None:
+        """Send one event as from a page at `path`; `query` carries its route's parameters."""
         self._sio.emit(
             "event",
             {
                 "name": name,
                 "payload": payload,
-                "router_data": {"pathname": path, "query": {}, "asPath": path},
+                "router_data": {"pathname": path, "query": query or {}, "asPath": path},
             },
             namespace=EVENT_PATH,
         )
@@ -86,14 +89,16 @@ class RawEventClient:
             if predicate(update):
                 return update
 
-    def hydrate(self, path: str, cookies: dict[str, str] | None = None) -> None:
+    def hydrate(
+        self, path: str, cookies: dict[str, str] | None = None, query: dict[str, str] | None = None
+    ) -> None:
         """What a page does first: hydrate (carrying client storage: cookies), then its on_load
         handlers run, as for a browser opening `path`."""
         state_name = AuthState.get_root_state().get_full_name()
         variables = {
             f"{AuthState.get_full_name()}.{name}": value for name, value in (cookies or {}).items()
         }
-        self.send(f"{state_name}.hydrate_and_load", {"vars": variables}, path)
+        self.send(f"{state_name}.hydrate_and_load", {"vars": variables}, path, query)
         self.wait_for(lambda update: bool(update.get("delta")))
 
 
