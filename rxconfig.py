@@ -15,11 +15,19 @@ settings = get_settings()
 if settings.secret("redis_url"):
     os.environ["GRANIAN_WORKERS"] = str(settings.web_workers)
 
+# Without Redis, shoppers' state stays in the one process's memory. Reflex's default keeps it in
+# files instead: it pickles every changed state to disk and, every couple of seconds, lists and
+# stats every file left there (one per shopper of the past hour), which cost a fifth of the
+# server's time under a campaign's load. Nothing is lost by not keeping them: a page that
+# reconnects after a restart runs its on_load again and reads the cart from the database.
+state_store = {} if settings.secret("redis_url") else {"state_manager_mode": "memory"}
+
 config = rx.Config(
     app_name="repeatcart_app",
     db_url=settings.database_url,
     # set: shopper state lives in Redis (what REFLEX_REDIS_URL would set), shared by the workers
     redis_url=settings.secret("redis_url") or None,
+    **state_store,
     telemetry_enabled=False,
     show_built_with_reflex=False,
     # behind N reverse proxies the client is the N-th address from the end of X-Forwarded-For;

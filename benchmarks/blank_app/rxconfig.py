@@ -4,6 +4,7 @@ import reflex as rx
 
 config = rx.Config(
     app_name="blank_app",
+    state_manager_mode="memory",  # as the cart app runs without Redis: the same Reflex underneath
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[
