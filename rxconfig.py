@@ -4,6 +4,7 @@ RepeatCart's settings."""
 import os
 
 import reflex as rx
+from reflex.constants import StateManagerMode
 
 from services.core.config import get_settings
 
@@ -20,14 +21,15 @@ if settings.secret("redis_url"):
 # stats every file left there (one per shopper of the past hour), which cost a fifth of the
 # server's time under a campaign's load. Nothing is lost by not keeping them: a page that
 # reconnects after a restart runs its on_load again and reads the cart from the database.
-state_store = {} if settings.secret("redis_url") else {"state_manager_mode": "memory"}
+redis_url = settings.secret("redis_url") or None
+state_store = StateManagerMode.REDIS if redis_url else StateManagerMode.MEMORY
 
 config = rx.Config(
     app_name="repeatcart_app",
     db_url=settings.database_url,
     # set: shopper state lives in Redis (what REFLEX_REDIS_URL would set), shared by the workers
-    redis_url=settings.secret("redis_url") or None,
-    **state_store,
+    redis_url=redis_url,
+    state_manager_mode=state_store,
     telemetry_enabled=False,
     show_built_with_reflex=False,
     # behind N reverse proxies the client is the N-th address from the end of X-Forwarded-For;

@@ -1,10 +1,12 @@
 """The blank comparison app of `benchmarks/load.py`: no database, the cart's route shape."""
 
 import reflex as rx
+from reflex.constants import StateManagerMode
 
 config = rx.Config(
     app_name="blank_app",
-    state_manager_mode="memory",  # as the cart app runs without Redis: the same Reflex underneath
+    # as the cart app runs without Redis: the same Reflex underneath both
+    state_manager_mode=StateManagerMode.MEMORY,
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[

@@ -1,6 +1,9 @@
 """Assembles what one cart page shows, from the database, in a handful of indexed queries.
 
 Work grows with the customer's own products (their due rows), never with the store's orders.
+Every page view runs the same statements, so they are built once, here, with bound parameters,
+and run on the session's connection: building a select and passing it through the ORM cost more
+per view than the database took to answer.
 """
 
 from __future__ import annotations
@@ -8,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from services.cart.links import find_active_link
+from services.cart.links import is_well_formed
 from services.cart.snoozes import active_snoozes
 from services.core.tables import (
     PRODUCT_SOLD_STATUS,
@@ -81,6 +85,17 @@ def current_shop(session: Session) -> ShopView:
     return shop_view(session.exec(select(Shop)).first())
 
 
+_LIVE_LINK = select(CartLink.id, CartLink.customer_id).where(
+    CartLink.token == bindparam("token"), col(CartLink.revoked_at).is_(None)
+)
+_FIRST_NAME = select(Customer.first_name).where(Customer.id == bindparam("customer_id"))
+_SHOP = select(Shop).limit(1)
+_YMAL = select(YmalItem.product_id).order_by(col(YmalItem.position))
+_SHOPIFY_VARIANT_IDS = select(Variant.id, Variant.shopify_id).where(
+    col(Variant.id).in_(bindparam("ids", expanding=True))
+)
+
+
 DUE_ENTRY_COLUMNS = (
     DueItem.customer_id,
     DueItem.product_id,
@@ -96,10 +111,14 @@ DUE_ENTRY_COLUMNS = (
 """A due row's columns in `DueEntry` field order: `DueEntry(*row)` builds the engine's record."""
 
 
+_DUE_ENTRIES = select(*DUE_ENTRY_COLUMNS).where(  # type: ignore[call-overload]  # <= 4 typed
+    col(DueItem.customer_id) == bindparam("customer_id")
+)
+
+
 def load_due_entries(session: Session, customer_id: int) -> list[DueEntry]:
     """One customer's stored due rows (a primary-key prefix scan) as the engine's records."""
-    query = select(*DUE_ENTRY_COLUMNS)  # type: ignore[call-overload]  # sqlmodel types <= 4 columns
-    rows = session.exec(query.where(col(DueItem.customer_id) == customer_id))
+    rows = session.connection().execute(_DUE_ENTRIES, {"customer_id": customer_id})
     return [DueEntry(*row) for row in rows]
 
 
@@ -129,21 +148,8 @@ def read_catalog(session: Session, product_ids: set[int]) -> CatalogRead:
         return CatalogRead({}, {}, {})
     variants: dict[int, list[CatalogVariant]] = {pid: [] for pid in product_ids}
     variant_ids: dict[int, ShopifyIds] = {}
-    rows = session.exec(
-        select(  # type: ignore[call-overload]  # sqlmodel types select() for 4 columns at most
-            Variant.id,
-            Variant.product_id,
-            Variant.title,
-            Variant.price_cents,
-            Variant.available,
-            Variant.image_url,
-            Variant.sku,
-            Variant.shopify_id,
-            Variant.shopify_gid,
-        )
-        .where(col(Variant.product_id).in_(product_ids))
-        .order_by(Variant.product_id, Variant.position, Variant.id)
-    )
+    connection, ids_param = session.connection(), {"ids": list(product_ids)}
+    rows = connection.execute(_CATALOG_VARIANTS, ids_param)
     for variant_id, product_id, title, price, available, image, sku, shopify_id, gid in rows:
         # a variant known only from an order export has no Shopify id: it cannot be checked out
         purchasable = available and bool(shopify_id)
@@ -154,17 +160,7 @@ def read_catalog(session: Session, product_ids: set[int]) -> CatalogRead:
             variant_ids[variant_id] = ShopifyIds(gid, int(shopify_id))
     products: dict[int, CatalogProduct] = {}
     ids: dict[int, ShopifyIds] = {}
-    rows = session.exec(
-        select(  # type: ignore[call-overload]  # sqlmodel types select() for 4 columns at most
-            Product.id,
-            Product.title,
-            Product.handle,
-            Product.status,
-            Product.image_url,
-            Product.shopify_id,
-            Product.shopify_gid,
-        ).where(col(Product.id).in_(product_ids))
-    )
+    rows = connection.execute(_CATALOG_PRODUCTS, ids_param)
     for product_id, title, handle, status, image_url, shopify_id, gid in rows:
         products[product_id] = CatalogProduct(
             product_id=product_id,
@@ -180,6 +176,32 @@ def read_catalog(session: Session, product_ids: set[int]) -> CatalogRead:
     return CatalogRead(products, ids, variant_ids)
 
 
+_CATALOG_VARIANTS = (
+    select(  # type: ignore[call-overload]  # sqlmodel types select() for 4 columns at most
+        Variant.id,
+        Variant.product_id,
+        Variant.title,
+        Variant.price_cents,
+        Variant.available,
+        Variant.image_url,
+        Variant.sku,
+        Variant.shopify_id,
+        Variant.shopify_gid,
+    )
+    .where(col(Variant.product_id).in_(bindparam("ids", expanding=True)))
+    .order_by(Variant.product_id, Variant.position, Variant.id)
+)
+_CATALOG_PRODUCTS = select(  # type: ignore[call-overload]  # sqlmodel types <= 4 columns
+    Product.id,
+    Product.title,
+    Product.handle,
+    Product.status,
+    Product.image_url,
+    Product.shopify_id,
+    Product.shopify_gid,
+).where(col(Product.id).in_(bindparam("ids", expanding=True)))
+
+
 def load_catalog(session: Session, product_ids: set[int]) -> dict[int, CatalogProduct]:
     """`read_catalog`'s products alone: what the cart page composes from."""
     return read_catalog(session, product_ids).products
@@ -189,13 +211,9 @@ def _replacement_chains(session: Session, product_ids: set[int]) -> dict[int, in
     """Replacement mappings reachable from these products, so chains (kit → v1 → v2) resolve."""
     mapping: dict[int, int] = {}
     frontier = set(product_ids)
+    connection = session.connection()
     while frontier:
-        rows = session.exec(
-            select(Product.id, Product.replacement_product_id).where(
-                col(Product.id).in_(frontier),
-                col(Product.replacement_product_id).is_not(None),
-            )
-        ).all()
+        rows = connection.execute(_REPLACEMENTS, {"ids": list(frontier)}).all()
         new = {
             source: target
             for source, target in rows
@@ -206,13 +224,25 @@ def _replacement_chains(session: Session, product_ids: set[int]) -> dict[int, in
     return mapping
 
 
+_REPLACEMENTS = select(Product.id, Product.replacement_product_id).where(
+    col(Product.id).in_(bindparam("ids", expanding=True)),
+    col(Product.replacement_product_id).is_not(None),
+)
+
+
 def load_cart_for_link(session: Session, link: CartLink, now: datetime) -> CartView | None:
-    customer = session.get(Customer, link.customer_id)
-    if customer is None:
+    assert link.id is not None  # a link read from the database
+    return _load_cart(session, link.id, link.customer_id, now)
+
+
+def _load_cart(session: Session, link_id: int, customer_id: int, now: datetime) -> CartView | None:
+    connection = session.connection()
+    first_name = connection.execute(_FIRST_NAME, {"customer_id": customer_id}).scalar()
+    if first_name is None:
         return None
-    shop = session.exec(select(Shop)).first()
-    entries = load_due_entries(session, link.customer_id)
-    ymal_ids = list(session.exec(select(YmalItem.product_id).order_by(col(YmalItem.position))))
+    shop = session.exec(_SHOP).first()
+    entries = load_due_entries(session, customer_id)
+    ymal_ids = list(connection.execute(_YMAL).scalars())
     bought = {entry.product_id for entry in entries}
     replacements = _replacement_chains(session, bought)
     catalog = load_catalog(session, bought | set(replacements.values()) | set(ymal_ids))
@@ -224,7 +254,7 @@ def load_cart_for_link(session: Session, link: CartLink, now: datetime) -> CartV
         shop.hide_unavailable if shop else False,
         now,
     )
-    snoozes = active_snoozes(session, link.customer_id, now)
+    snoozes = active_snoozes(session, customer_id, now)
     composition, snoozed = _apply_snoozes(composition, snoozes)
     shown = {
         item.variant_id
@@ -233,17 +263,14 @@ def load_cart_for_link(session: Session, link: CartLink, now: datetime) -> CartV
     }
     shopify_ids: dict[int, int] = {}
     if shown:
-        rows = session.exec(
-            select(Variant.id, Variant.shopify_id).where(col(Variant.id).in_(shown))
-        ).all()
+        rows = connection.execute(_SHOPIFY_VARIANT_IDS, {"ids": list(shown)}).all()
         shopify_ids = {
             variant_id: shopify_id for variant_id, shopify_id in rows if variant_id is not None
         }
-    assert link.id is not None and customer.id is not None  # both were read from the database
     return CartView(
-        link_id=link.id,
-        customer_id=customer.id,
-        first_name=customer.first_name,
+        link_id=link_id,
+        customer_id=customer_id,
+        first_name=first_name,
         shop=shop_view(shop),
         composition=composition,
         shopify_variant_ids=shopify_ids,
@@ -276,5 +303,7 @@ def _apply_snoozes(
 
 def load_cart(session: Session, token: str | None, now: datetime) -> CartView | None:
     """The cart behind a token, or None for any token that is not a live link."""
-    link = find_active_link(session, token)
-    return None if link is None else load_cart_for_link(session, link, now)
+    if not is_well_formed(token):
+        return None
+    link = session.connection().execute(_LIVE_LINK, {"token": token}).first()
+    return None if link is None else _load_cart(session, link.id, link.customer_id, now)
