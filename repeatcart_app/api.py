@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from repeatcart_app.cart_shell import CART_PAGE, cart_shell
 from repeatcart_app.routes import DEMO_IMAGES, HEALTH, SHOPIFY_WEBHOOKS
 from services.core.health import database_status
 from services.sync.webhook_intake import accept_webhook
@@ -81,17 +82,26 @@ api = Starlette(
 
 
 def cart_path_guard(app: ASGIApp) -> ASGIApp:
-    """Serve the page shell for cart URLs the static server refuses (a NUL byte, a name too long
-    for a file).
+    """Serve cart URLs the cart page's own shell (`cart_shell`), which preloads its code.
 
-    The cart page then treats the token as malformed and shows "This link has expired",
+    URLs the static server would refuse (a NUL byte, a name too long for a file) get it too:
+    the cart page then treats the token as malformed and shows "This link has expired",
     instead of the server's bare "Not Found".
     """
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if path.startswith("/cart/") and (len(path) > 200 or any(ord(char) < 32 for char in path)):
-            scope = {**scope, "path": "/cart/expired", "raw_path": b"/cart/expired"}
+            path = "/cart/expired"
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        if CART_PAGE.match(path) and scope.get("method") in ("GET", "HEAD"):
+            shell = await run_in_threadpool(cart_shell)  # read from the build once, then kept
+            if shell is not None:
+                response = Response(
+                    shell, media_type="text/html", headers={"Cache-Control": "no-cache"}
+                )
+                await response(scope, receive, send)
+                return
         await app(scope, receive, send)
 
     return guarded

@@ -37,6 +37,7 @@ MOUNTED = {Endpoint.EVENT, Endpoint.UPLOAD}
 EXPORTED = {
     "/index.html",
     "/404.html",
+    "/cart-shell.html",
     "/cart.html",
     "/cart/index.html",
     "/admin.html",
@@ -44,7 +45,8 @@ EXPORTED = {
     "/checkout-preview.html",
     "/assets/root-1a2b3c.js",
 }
-"""Files of a frontend export, as Reflex writes it (a page per route, 404.html the SPA shell)."""
+"""Files of a frontend export, as the image build writes it (a page per route, 404.html the SPA
+shell, cart-shell.html the cart URLs' shell)."""
 REQUIRED_ENV = {  # what each RepeatCart service must be told
     "web": {
         "REPEATCART_DATABASE_URL",
@@ -265,8 +267,8 @@ def test_every_route_the_backend_serves_goes_to_the_web_service(path: str) -> No
 
 
 @pytest.mark.parametrize("token", ["hG3kP9xQ2mZ7vB1nL5rT8wY4", "expired", "x" * 300])
-def test_a_cart_link_gets_the_spa_shell_with_status_200(token: str) -> None:
-    assert route(f"/cart/{token}") == Served("files", "/404.html", 200)
+def test_a_cart_link_gets_the_cart_shell_with_status_200(token: str) -> None:
+    assert route(f"/cart/{token}") == Served("files", "/cart-shell.html", 200)
 
 
 @pytest.mark.parametrize(
@@ -296,6 +298,7 @@ def test_the_proxy_image_puts_the_export_where_the_caddyfile_serves_it() -> None
     assert copies.get(f"/app/.web/{Dirs.STATIC}") == _root()
     assert "COPY deploy/Caddyfile /etc/caddy/Caddyfile" in proxy
     assert "scripts/install.sh" in dockerfile, "the build installs and exports as the project does"
+    assert "-m repeatcart_app.cart_shell .web/build/client" in dockerfile, "cart-shell.html is made"
 
 
 def test_the_compose_file_runs_every_part_of_the_layout() -> None:
