@@ -22,7 +22,8 @@ if settings.secret("redis_url"):
 # server's time under a campaign's load. Nothing is lost by not keeping them: a page that
 # reconnects after a restart runs its on_load again and reads the cart from the database.
 redis_url = settings.secret("redis_url") or None
-state_store = StateManagerMode.REDIS if redis_url else StateManagerMode.MEMORY
+uses_redis = bool(redis_url or os.environ.get("REFLEX_REDIS_URL"))  # Reflex's own name, too
+state_store = StateManagerMode.REDIS if uses_redis else StateManagerMode.MEMORY
 
 config = rx.Config(
     app_name="repeatcart_app",

@@ -22,12 +22,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
-from services.cart.events import CartEventKind, record_cart_event
+from services.cart.events import CartEventKind
 from services.core.clock import utcnow
-from services.core.db import session_scope
+from services.core.db import get_engine
+from services.core.tables import CartEvent
 
 __all__ = ["CartEventQueue", "PendingCartEvent", "cart_events"]
 
@@ -54,33 +55,35 @@ class PendingCartEvent:
 
 
 def write_cart_events(events: Sequence[PendingCartEvent]) -> None:
-    """Write a batch in one transaction; on an integrity error, each row on its own."""
+    """Write a batch in one transaction (one multi-row insert, no ORM objects); on an
+    integrity error, each row on its own."""
     try:
-        with session_scope() as session:
-            _add(session, events)
+        with get_engine().begin() as connection:
+            connection.execute(_INSERT, [_row(event) for event in events])
     except IntegrityError:
         for event in events:
             try:
-                with session_scope() as session:
-                    _add(session, [event])
+                with get_engine().begin() as connection:
+                    connection.execute(_INSERT, [_row(event)])
             except IntegrityError:
                 log.warning("cart event dropped: %r can no longer be stored", event)
 
 
-def _add(session: Session, events: Sequence[PendingCartEvent]) -> None:
-    for event in events:
-        record_cart_event(
-            session,
-            cart_link_id=event.cart_link_id,
-            customer_id=event.customer_id,
-            kind=event.kind,
-            channel=event.channel,
-            variant_id=event.variant_id,
-            quantity=event.quantity,
-            value_cents=event.value_cents,
-            currency=event.currency,
-            at=event.at,
-        )
+_INSERT = insert(CartEvent)
+
+
+def _row(event: PendingCartEvent) -> dict[str, object]:
+    return {
+        "cart_link_id": event.cart_link_id,
+        "customer_id": event.customer_id,
+        "kind": event.kind,
+        "channel": event.channel,
+        "variant_id": event.variant_id,
+        "quantity": event.quantity,
+        "value_cents": event.value_cents,
+        "currency": event.currency,
+        "occurred_at": event.at,
+    }
 
 
 class CartEventQueue:

@@ -32,15 +32,25 @@ def _engine_for(url: str) -> Engine:
     return _ENGINES[url]
 
 
+POOL_SIZE = 10
+"""Connections kept open per process: the web process's handler threads (asyncio's default pool
+of cores + 4) plus the cart-event flusher and the embedded jobs. Below that, every burst opened
+and closed overflow connections, each paying SQLite's pragmas or a PostgreSQL login."""
+
+
 def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=POOL_SIZE,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE)
 
 
 def ping(url: str | None = None) -> None:

@@ -1,5 +1,6 @@
-"""SIGTERM stops the web app, every backend worker, within 10 s: with shoppers connected, state
-in Redis (several backend workers) and the embedded worker in the middle of a delivery. The
+"""SIGTERM stops the web app, every backend worker, within 10 s, in both modes (state in Redis
+with three backend workers; state in memory with one), with shoppers connected and the embedded
+worker in the middle of a delivery. The
 message in flight is sent once; nothing stays claimed; the shoppers' last presses, still queued
 in memory when the signal lands, are written."""
 
@@ -48,8 +49,9 @@ def group_alive(process: subprocess.Popen) -> list[str]:
     return [line for line in listed if line.strip() and "Z" not in line.split()[-1]]
 
 
+@pytest.mark.parametrize("state", ["redis", "memory"])
 def test_sigterm_stops_every_backend_worker_mid_delivery(
-    tmp_path: Path, browser: Browser, slow_klaviyo: tuple[FakeKlaviyo, str]
+    tmp_path: Path, browser: Browser, slow_klaviyo: tuple[FakeKlaviyo, str], state: str
 ) -> None:
     fake, klaviyo_url = slow_klaviyo
     database_url = f"sqlite:///{tmp_path / 'app.db'}"
@@ -57,8 +59,12 @@ def test_sigterm_stops_every_backend_worker_mid_delivery(
     with Session(get_engine(database_url), expire_on_commit=False) as session:
         demo = build_demo_store(session, seed=5, customers=150, now=utcnow())
         session.commit()
+    scale_out = {
+        "REPEATCART_REDIS_URL": f"redis://127.0.0.1:6379/{random.randrange(8, 16)}",
+        "REPEATCART_WEB_WORKERS": "3",
+    }
     extra = {
-        "REFLEX_REDIS_URL": f"redis://127.0.0.1:6379/{random.randrange(8, 16)}",
+        **(scale_out if state == "redis" else {}),
         "REPEATCART_EMBEDDED_WORKER": "1",
         "REPEATCART_DELIVERY_SECONDS": "1",
         "REPEATCART_KLAVIYO_API_KEY": KLAVIYO_KEY,
@@ -68,7 +74,8 @@ def test_sigterm_stops_every_backend_worker_mid_delivery(
     process, base_url = launch_app(tmp_path, database_url, extra)
     try:
         workers = len(group_alive(process))
-        assert workers >= 2, "Redis state should run several backend workers"
+        if state == "redis":
+            assert workers >= 4, "Redis state should run the 3 backend workers asked for"
         pages = [browser.new_page() for _ in range(3)]
         for page, token in zip(pages, demo.sample_tokens.values(), strict=False):
             page.goto(f"{base_url}/cart/{token}")

@@ -15,7 +15,8 @@ from services.core.config import PROJECT_ROOT, Settings
 
 READ_RXCONFIG = (
     "import json, os, rxconfig; "
-    "print(json.dumps([rxconfig.config.redis_url, os.environ.get('GRANIAN_WORKERS')]))"
+    "print(json.dumps([rxconfig.config.redis_url, os.environ.get('GRANIAN_WORKERS'),"
+    " rxconfig.config.state_manager_mode]))"
 )
 
 
@@ -48,13 +49,14 @@ def _rxconfig(**settings: str) -> list[str | None]:
 def test_by_default_one_web_worker_keeps_state_in_process() -> None:
     settings = Settings()
     assert (settings.secret("redis_url"), settings.web_workers) == ("", 1)
-    assert _rxconfig() == [None, None], "Reflex's own defaults: no Redis, one worker"
+    assert _rxconfig() == [None, None, "memory"], "no Redis, one worker, state in its memory"
 
 
 def test_a_redis_url_moves_state_to_redis_with_the_workers_asked_for() -> None:
     url = "redis://127.0.0.1:6379/5"
-    assert _rxconfig(REPEATCART_REDIS_URL=url, REPEATCART_WEB_WORKERS="3") == [url, "3"]
-    assert _rxconfig(REPEATCART_REDIS_URL=url) == [url, "1"]
+    assert _rxconfig(REPEATCART_REDIS_URL=url, REPEATCART_WEB_WORKERS="3") == [url, "3", "redis"]
+    assert _rxconfig(REPEATCART_REDIS_URL=url) == [url, "1", "redis"]
+    assert _rxconfig(REFLEX_REDIS_URL=url)[1:] == [None, "redis"], "Reflex's own variable works"
 
 
 def test_several_web_workers_without_redis_are_refused() -> None:
