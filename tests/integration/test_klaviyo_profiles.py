@@ -41,6 +41,7 @@ from services.dispatch import sync_profiles
 from services.messaging import KlaviyoClient
 from services.messaging.klaviyo_profiles import DUE_PRODUCTS_PROPERTY, split_jobs
 from services.messaging.klaviyo_profiles import DUE_PROPERTY as DUE
+from services.worker import JOBS, run_job
 from tests.fakes.klaviyo import FakeKlaviyo
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -438,3 +439,19 @@ def test_the_fake_rate_limits_jobs_with_retry_after(world: World) -> None:
     assert throttled.json()["errors"][0]["code"] == "throttled"
     assert world.fake.properties_of(email="x3@example.com") is None
     assert world.fake.properties_of(email="x2@example.com") == {"pad": ""}
+
+
+# --- the worker -------------------------------------------------------------------------------
+
+
+def test_the_worker_job_keeps_profiles_current(world: World, store: Store, app_database) -> None:  # noqa: ANN001
+    job = next(job for job in JOBS if job.name == "klaviyo-profiles")
+    assert job.trigger(Settings(due_scan_minutes=15)).interval == timedelta(minutes=15)
+    person = store.customer("w@example.com")
+    store.due(person, store.product("Soap"), remind_at=NOW - timedelta(days=1))
+    with time_machine.travel(NOW, tick=False):
+        assert run_job(job, world.settings()) == "ok"
+        assert run_job(job, world.settings()) == "ok"
+    properties = world.fake.properties_of(email="w@example.com")
+    assert properties is not None and properties[DUE] is True
+    assert world.jobs() == 1  # the second run found nothing changed
