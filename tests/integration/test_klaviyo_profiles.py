@@ -264,7 +264,7 @@ def test_an_unchanged_profile_is_not_sent_again(world: World, store: Store) -> N
     rotate_link(store.session, first.id, NOW + timedelta(days=2, minutes=5))
     store.session.commit()
     rotated = world.sync(NOW + timedelta(days=2, minutes=15))
-    assert rotated.sent == 1  # only the profile whose link changed
+    assert (rotated.sent, rotated.looked) == (1, 1)  # a tick looks only at the rotated link
 
 
 def test_a_customer_without_a_usable_identifier_is_not_sent(world: World, store: Store) -> None:
