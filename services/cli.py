@@ -247,7 +247,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 def _cmd_dispatch(args: argparse.Namespace) -> int:
     from services.core.logs import configure_logging
-    from services.dispatch import plan, resume_integration, run_dispatch
+    from services.dispatch import plan, resume_integration, run_dispatch, sync_profiles
     from services.messaging import PROVIDER_NAMES
     from services.settings.effective import load_effective_settings
 
@@ -268,6 +268,11 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
                 print(f"would {message.action} {what}: {message.reason}")
         sends = sum(1 for message in planned if message.action == "send")
         print(f"{sends} of {len(planned)} queued messages would be sent now.")
+        profiles = sync_profiles(settings, full=True, dry_run=True)
+        for number, body in enumerate(profiles.bodies, 1):
+            print(f"would send klaviyo profile import job {number}:")
+            print(json.dumps(body, indent=2, ensure_ascii=False))
+        print(profiles.line())
         return 0
     if args.resume:
         with session_scope() as session:
@@ -275,9 +280,12 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
                 resume_integration(session, name)
     with stop_on_signals():  # SIGTERM: the message in flight is sent, the rest released
         summary = run_dispatch(settings, retry=args.retry_failed)
+        profiles = sync_profiles(settings)
     for line in summary.lines():
         print(line)
-    return 1 if any(counts.stopped for counts in summary.integrations.values()) else 0
+    print(profiles.line())
+    stopped = any(counts.stopped for counts in summary.integrations.values())
+    return 1 if stopped or profiles.failure is not None else 0
 
 
 def _cmd_privacy_export(args: argparse.Namespace) -> int:

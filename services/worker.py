@@ -31,7 +31,7 @@ from services.core.leases import Lease, LeaseLost, held, lease
 from services.core.logs import log_fields
 from services.core.provider_http import ProviderError
 from services.core.shutdown import Stopping, stop_on_signals
-from services.dispatch import run_delivery, run_scan
+from services.dispatch import run_delivery, run_profile_sync, run_scan
 from services.engine.recompute import STORE_RECOMPUTE_LEASE, relearn_queued
 from services.reporting.analytics.rollup import count_closed_days
 from services.settings.effective import load_effective_settings
@@ -113,6 +113,10 @@ def _delivery(settings: Settings) -> str:
     return run_delivery(settings).line()
 
 
+def _klaviyo_profiles(settings: Settings) -> str:
+    return run_profile_sync(settings).line()
+
+
 def _housekeeping(_settings: Settings) -> str:
     with session_scope() as session:
         purged = purge_stale(session, utcnow())
@@ -152,6 +156,14 @@ JOBS: tuple[Job, ...] = (
         _delivery,
         lambda s: IntervalTrigger(seconds=s.delivery_seconds),
         lease_minutes=10,
+    ),
+    # changed profiles only: who was recomputed, became due or changed link since the last run,
+    # and everyone once a day
+    Job(
+        "klaviyo-profiles",
+        _klaviyo_profiles,
+        lambda s: IntervalTrigger(minutes=s.due_scan_minutes),
+        lease_minutes=30,
     ),
     Job("housekeeping", _housekeeping, lambda _s: IntervalTrigger(hours=1)),
 )

@@ -488,3 +488,18 @@ class CartEventDay(SQLModel, table=True):
     checkouts: int = 0
     sessions: int = 0
     checkout_sessions: int = 0
+
+
+class ProfileFingerprint(SQLModel, table=True):
+    """A hash of the profile properties an integration last *accepted* for a customer.
+
+    A profile is sent again only when what it would say changes, and the hash is written only
+    after the provider accepted it, so a failed run leaves the next one everything to resend.
+    """
+
+    __tablename__ = "profile_fingerprint"
+
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+    integration: str = Field(primary_key=True)  # a provider's name, as the registry lists it
+    fingerprint: str
+    accepted_at: datetime = _utc(nullable=False, default=True)

@@ -11,7 +11,8 @@ The package, in the order a message lives:
 - `recheck`, `delivery`: is it still true, then send it, once, and record the outcome;
 - `stops`: a refused key stops its integration until the key changes or the merchant resumes;
 - `actions`: the merchant's retry and counts, the privacy erasure;
-- `runs`: the worker's jobs, `repeatcart dispatch` and its dry run.
+- `runs`: the worker's jobs, `repeatcart dispatch` and its dry run;
+- `profiles`: Klaviyo profile properties (due or not, what, the cart link), sent on change.
 
 Which providers exist, and what each can receive, is the messaging registry's to say; nothing
 here names one. Callers import from this package; its modules are its own business.
@@ -24,6 +25,7 @@ from services.dispatch.delivery import deliver
 from services.dispatch.keys import cycle_key, key_fingerprint
 from services.dispatch.outbox import FAILED, PENDING, SENDING, SENT, SKIPPED
 from services.dispatch.payloads import event_from_payload, event_to_payload, wire_body
+from services.dispatch.profiles import ProfileSummary, run_profile_sync, sync_profiles
 from services.dispatch.runs import PlannedMessage, plan, run_delivery, run_dispatch, run_scan
 from services.dispatch.scan import enabled_integrations, scan_due
 from services.dispatch.stops import refused_error, resume_integration
@@ -38,6 +40,7 @@ __all__ = [
     "DispatchSummary",
     "IntegrationSummary",
     "PlannedMessage",
+    "ProfileSummary",
     "cycle_key",
     "deliver",
     "enabled_integrations",
@@ -51,8 +54,10 @@ __all__ = [
     "resume_integration",
     "retry_failed",
     "run_delivery",
+    "run_profile_sync",
     "run_dispatch",
     "run_scan",
     "scan_due",
+    "sync_profiles",
     "wire_body",
 ]

@@ -1,4 +1,5 @@
-"""Klaviyo: events (`POST /api/events`), the profile's cart link (`POST /api/profile-import`).
+"""Klaviyo: events (`POST /api/events`), the profile's cart link (`POST /api/profile-import`),
+profile properties in bulk (`POST /api/profile-bulk-import-jobs`).
 
 JSON:API over `application/vnd.api+json` with a pinned `revision`. Klaviyo limits per account
 in two windows (1 s burst, 1 min steady), so each endpoint's limiter fits both.
@@ -6,13 +7,13 @@ in two windows (1 s burst, 1 min steady), so each endpoint's limiter fits both.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import httpx
 
-from services.core.provider_http import RateLimiter, RetryPolicy
-from services.messaging import payloads
+from services.core.provider_http import ProviderError, RateLimiter, RetryPolicy
+from services.messaging import klaviyo_profiles, payloads
 from services.messaging.base import DueEvent, HttpMessagingClient, Recipient
 
 __all__ = ["KlaviyoClient"]
@@ -26,6 +27,7 @@ class KlaviyoClient(HttpMessagingClient):
     default_limits: ClassVar[Mapping[str, tuple[float, float | None]]] = {
         "events": (350, 3500),
         "profile-import": (75, 700),
+        "profile-bulk-import-jobs": (10, 150),
         "accounts": (1, 15),
     }
 
@@ -72,6 +74,21 @@ class KlaviyoClient(HttpMessagingClient):
         self._require(recipient)
         body = payloads.klaviyo_profile_import_body(recipient, cart_url)
         self._request("profile-import", "POST", "/api/profile-import", body)
+
+    def import_profiles(self, profiles: Sequence[dict[str, Any]]) -> str:
+        """Start a bulk profile import job (upserts; see `klaviyo_profiles.split_jobs` for the
+        limits); returns the job id. Only 202 means Klaviyo took the job."""
+        body = klaviyo_profiles.bulk_import_body(profiles)
+        path = "/api/profile-bulk-import-jobs"
+        response = self._request("profile-bulk-import-jobs", "POST", path, body)
+        if response.status_code != 202:
+            raise ProviderError(
+                self.provider, f"POST {path} was not accepted", status=response.status_code
+            )
+        try:
+            return str(response.json()["data"]["id"])
+        except (ValueError, KeyError, TypeError):
+            return ""
 
     def check_key(self) -> None:
         """`GET /api/accounts` answers for any valid private key (scope `accounts:read`; a key

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -25,7 +26,8 @@ def _parse_iso(value: object) -> bool:
 
 
 class FakeKlaviyo(ProviderFake):
-    """`POST /api/events`, `POST /api/profile-import`, `GET /api/accounts`.
+    """`POST /api/events`, `POST /api/profile-import`, `POST /api/profile-bulk-import-jobs`,
+    `GET /api/accounts`.
 
     Events with the same `unique_id` for the same profile and metric are answered 202 again
     but recorded once: `events` holds recorded ones, `event_receipts` counts every accepted
@@ -52,18 +54,37 @@ class FakeKlaviyo(ProviderFake):
         revision: str = "2026-07-15",
         rate_per_second: float = 350,
         rate_per_minute: float | None = 3500,
+        bulk_rate_per_second: float = 10,
+        bulk_rate_per_minute: float | None = 150,
     ) -> None:
         self.revision = revision
+        self.bulk_limits = (bulk_rate_per_second, bulk_rate_per_minute)
         super().__init__(
             api_key=api_key, rate_per_second=rate_per_second, rate_per_minute=rate_per_minute
         )
         self._route("/api/events", "events", "POST", self._create_event)
         self._route("/api/profile-import", "profile-import", "POST", self._profile_import)
         self._route("/api/accounts", "accounts", "GET", self._accounts)
+        for path in ("/api/profile-bulk-import-jobs", "/api/profile-bulk-import-jobs/"):
+            self._route(path, "profile-bulk-import-jobs", "POST", self._bulk_import)
 
     def _reset_data(self) -> None:
         self._seen_unique: set[tuple[Any, ...]] = set()
         self.profiles: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+        self.import_jobs: list[dict[str, Any]] = []  # every accepted job's body
+
+    def _limits(self, endpoint: str) -> tuple[float, float | None]:
+        if endpoint == "profile-bulk-import-jobs":
+            return self.bulk_limits
+        return super()._limits(endpoint)
+
+    def properties_of(self, **identifiers: str) -> dict[str, Any] | None:
+        """The properties recorded on the profile with these identifiers (e.g. `email=`)."""
+        with self._lock:
+            for identity, properties in self.profiles.items():
+                if set(identifiers.items()) <= set(identity):
+                    return dict(properties)
+        return None
 
     # --- checks ----------------------------------------------------------------------------
 
@@ -227,3 +248,85 @@ class FakeKlaviyo(ProviderFake):
     def _accounts(self, request: Request, body: Any) -> Response:
         account = {"type": "account", "id": "AbC123", "attributes": {"test_account": True}}
         return JSONResponse({"data": [account]}, media_type=self.JSON_API)
+
+    # --- bulk profile import ------------------------------------------------------------------
+
+    MAX_JOB_PROFILES = 10_000
+    MAX_JOB_BYTES = 5_000_000  # "5MB", read strictly
+    MAX_PROFILE_BYTES = 100_000  # "100KB" per profile
+
+    def _bulk_import(self, request: Request, body: Any) -> Response:
+        """Validates the whole job before recording any of it: a bad profile sinks the job."""
+        size = int(request.headers.get("content-length") or len(json.dumps(body)))
+        if size > self.MAX_JOB_BYTES:
+            raise Rejected(
+                f"The request payload is {size} bytes; the maximum allowed size is 5MB.",
+                413,
+                code="payload_too_large",
+            )
+        data = (body or {}).get("data")
+        self._require(isinstance(data, dict), "'data' is a required field.", "/data")
+        self._require(
+            data.get("type") == "profile-bulk-import-job",
+            "'type' must be 'profile-bulk-import-job'.",
+            "/data/type",
+        )
+        attrs = data.get("attributes")
+        self._require(isinstance(attrs, dict), "'attributes' is required.", "/data/attributes")
+        unknown = set(attrs) - {"profiles"}
+        self._require(
+            not unknown,
+            f"{sorted(unknown)} is not a valid field for the resource 'profile-bulk-import-job'.",
+            "/data/attributes",
+        )
+        profiles = attrs.get("profiles")
+        listed = profiles.get("data") if isinstance(profiles, dict) else None
+        pointer = "/data/attributes/profiles/data"
+        self._require(isinstance(listed, list), "'profiles.data' must be an array.", pointer)
+        self._require(len(listed) > 0, "At least one profile is required.", pointer)
+        self._require(
+            len(listed) <= self.MAX_JOB_PROFILES,
+            f"A job accepts at most {self.MAX_JOB_PROFILES} profiles; got {len(listed)}.",
+            pointer,
+        )
+        parsed = [self._bulk_profile(profile, f"{pointer}/{i}") for i, profile in enumerate(listed)]
+        for identity, properties in parsed:
+            self.profiles.setdefault(identity, {}).update(properties)
+        self.import_jobs.append(body)
+        now = datetime.now(UTC)
+        job = {
+            "type": "profile-bulk-import-job",
+            "id": str(uuid.uuid4()),
+            "attributes": {
+                "status": "queued",
+                "created_at": now.isoformat(),
+                "total_count": len(parsed),
+                "completed_count": 0,
+                "failed_count": 0,
+                "completed_at": None,
+                "expires_at": (now + timedelta(days=7)).isoformat(),
+                "started_at": None,
+            },
+        }
+        return JSONResponse({"data": job}, status_code=202, media_type=self.JSON_API)
+
+    def _bulk_profile(
+        self, profile: Any, pointer: str
+    ) -> tuple[tuple[tuple[str, str], ...], dict[str, Any]]:
+        self._require(isinstance(profile, dict), "A profile must be an object.", pointer)
+        self._require(profile.get("type") == "profile", "'type' must be 'profile'.", pointer)
+        self._require(
+            len(json.dumps(profile, separators=(",", ":"))) <= self.MAX_PROFILE_BYTES,
+            "A profile may be at most 100KB.",
+            pointer,
+        )
+        attrs = profile.get("attributes")
+        identity = self._profile_identity(attrs, f"{pointer}/attributes")
+        properties = attrs.get("properties", {})
+        self._require(
+            isinstance(properties, dict),
+            "'properties' must be an object.",
+            f"{pointer}/attributes/properties",
+        )
+        # a bulk import cannot clear a field: a null is not applied
+        return identity, {key: value for key, value in properties.items() if value is not None}

@@ -227,18 +227,23 @@ class ProviderFake:
     def _check_auth(self, request: Request) -> None:
         raise NotImplementedError
 
+    def _limits(self, endpoint: str) -> tuple[float, float | None]:
+        """(per second, per minute) for `endpoint`; subclasses give endpoints their own."""
+        return self.rate_per_second, self.rate_per_minute
+
     def _check_rate(self, endpoint: str) -> None:
         now = time.monotonic()
+        per_second, per_minute = self._limits(endpoint)
         with self._lock:
             stamps = self._windows.setdefault(endpoint, deque())
-            horizon = 60.0 if self.rate_per_minute is not None else 1.0
+            horizon = 60.0 if per_minute is not None else 1.0
             while stamps and stamps[0] <= now - horizon:
                 stamps.popleft()
             in_second = sum(1 for stamp in stamps if stamp > now - 1.0)
             wait = None
-            if in_second >= self.rate_per_second:
+            if in_second >= per_second:
                 wait = next(s for s in stamps if s > now - 1.0) + 1.0 - now
-            elif self.rate_per_minute is not None and len(stamps) >= self.rate_per_minute:
+            elif per_minute is not None and len(stamps) >= per_minute:
                 wait = stamps[0] + 60.0 - now
             if wait is None:
                 stamps.append(now)
