@@ -30,6 +30,13 @@ from services.engine.intervals import (
     purchase_histories,
     utc_day,
 )
+from services.engine.lapse import (
+    MIN_ORDERS,
+    LapsePoint,
+    ReorderedProduct,
+    lapse_point,
+    most_reordered,
+)
 from services.engine.types import (
     CartComposition,
     CartItem,
@@ -46,6 +53,7 @@ from services.engine.types import (
 
 __all__ = [
     "MAX_CART_QUANTITY",
+    "MIN_ORDERS",
     "CartComposition",
     "CartItem",
     "CartSection",
@@ -54,8 +62,10 @@ __all__ = [
     "DueEntry",
     "IntervalSource",
     "IntervalStats",
+    "LapsePoint",
     "LearnedIntervals",
     "Purchase",
+    "ReorderedProduct",
     "ReplenishmentSettings",
     "choose_interval",
     "choose_variant",
@@ -66,9 +76,11 @@ __all__ = [
     "history_gaps",
     "interval_stats",
     "item_is_available",
+    "lapse_point",
     "late_interval",
     "learn_intervals",
     "merge_same_day",
+    "most_reordered",
     "per_unit_gaps",
     "percentile",
     "population_interval",
