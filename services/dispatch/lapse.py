@@ -75,7 +75,7 @@ def lapse_candidates(
     span = IntervalStat.p75 * func.max(DueItem.last_quantity, 1) * factor
     if session.get_bind().dialect.name == "postgresql":
         span = IntervalStat.p75 * func.greatest(DueItem.last_quantity, 1) * factor
-    last = func.max(_days(session, DueItem.last_purchased_at))
+    last = _days(session, func.max(DueItem.last_purchased_at))  # one conversion per customer
     learned = and_(
         col(IntervalStat.product_id) == DueItem.product_id,
         col(IntervalStat.n) >= min_customers,
