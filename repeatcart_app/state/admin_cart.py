@@ -14,10 +14,11 @@ from repeatcart_app.state.auth import AuthState, admin_event
 from services.customers.search import find_customers
 from services.settings import cart as settings_service
 
-SECTIONS = ("banner", "timing", "appearance")
+SECTIONS = ("banner", "timing", "moments", "appearance")
 SECTION_FIELDS = {
     "banner": ("banner_text", "discount_code"),
     "timing": settings_service.TIMING_FIELDS,
+    "moments": settings_service.MOMENT_FIELDS,
     "appearance": ("accent_color", "logo_url", "hide_unavailable"),
 }
 
@@ -59,6 +60,7 @@ class AdminCartState(AuthState):
     lead_days: str = ""
     default_interval_days: str = ""
     min_reorder_customers: str = ""
+    lapse_factor: str = ""
     hide_unavailable: bool = False
     accent_color: str = "grass"
     logo_url: str = ""
@@ -132,6 +134,10 @@ class AdminCartState(AuthState):
             self.recompute_note = "Saved. Customers' due dates are being recomputed…"
             return AdminCartState.recompute_due_dates
         return None
+
+    @admin_event
+    def save_moments(self, form_data: dict):
+        self._save("moments", form_data)
 
     @admin_event
     def save_appearance(self, form_data: dict):
