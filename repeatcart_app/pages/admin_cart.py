@@ -89,6 +89,23 @@ def banner_card() -> rx.Component:
     )
 
 
+def _recompute_note(section: str) -> rx.Component:
+    """How the re-dating after a timing or lapse factor change is going (in the saved card)."""
+    return rx.cond(
+        (AdminCartState.recompute_note != "") & (AdminCartState.recompute_section == section),
+        rx.callout(
+            AdminCartState.recompute_note,
+            icon=rx.cond(AdminCartState.recomputing, "loader", "circle-check"),
+            color_scheme=rx.cond(AdminCartState.recomputing, "blue", "gray"),
+            size="1",
+            width="100%",
+            data_testid="recompute-note",
+            data_running=rx.cond(AdminCartState.recomputing, "true", "false"),
+            data_runs=AdminCartState.recompute_runs,
+        ),
+    )
+
+
 def timing_card() -> rx.Component:
     return section_card(
         "Reminders timing",
@@ -130,19 +147,7 @@ def timing_card() -> rx.Component:
                     width="100%",
                 ),
                 _save_row("timing", "Saved"),
-                rx.cond(
-                    AdminCartState.recompute_note != "",
-                    rx.callout(
-                        AdminCartState.recompute_note,
-                        icon=rx.cond(AdminCartState.recomputing, "loader", "circle-check"),
-                        color_scheme=rx.cond(AdminCartState.recomputing, "blue", "gray"),
-                        size="1",
-                        width="100%",
-                        data_testid="recompute-note",
-                        data_running=rx.cond(AdminCartState.recomputing, "true", "false"),
-                        data_runs=AdminCartState.recompute_runs,
-                    ),
-                ),
+                _recompute_note("timing"),
                 spacing="4",
                 width="100%",
             ),
@@ -158,7 +163,8 @@ def moments_card() -> rx.Component:
     return section_card(
         "About To Lapse",
         "A repeat customer (2+ orders) who has not ordered for this many times the late "
-        "interval of what they reorder most is sent one About To Lapse event per lapse.",
+        "interval of what they reorder most is sent one About To Lapse event per lapse. "
+        "Saving re-dates every customer.",
         rx.form(
             rx.vstack(
                 field(
@@ -168,7 +174,8 @@ def moments_card() -> rx.Component:
                     f"({LAPSE_FACTOR_RANGE[0]:g}–{LAPSE_FACTOR_RANGE[1]:g}; 2 by default).",
                     _text_input("lapse_factor", AdminCartState.lapse_factor, input_mode="decimal"),
                 ),
-                _save_row("moments", "Saved: the next full scan uses it"),
+                _save_row("moments", "Saved"),
+                _recompute_note("moments"),
                 spacing="4",
                 width="100%",
             ),

@@ -1,8 +1,9 @@
 """The dashboard's Cart page: cart settings by section, the YMAL picker and the cart preview.
 
 Every field is validated on the server (services.settings.cart); a section saves all of its
-fields or none, and each field shows its own message. Changing the reminder timing re-dates
-every customer's due rows in a background task, so the page stays responsive meanwhile.
+fields or none, and each field shows its own message. Changing the reminder timing or the lapse
+factor re-dates every customer's due rows in a background task, so the page stays responsive
+meanwhile.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class AdminCartState(AuthState):
     recomputing: bool = False
     recompute_note: str = ""
     recompute_runs: int = 0
+    recompute_section: str = "timing"  # the card whose save started the re-dating
 
     ymal: list[ProductRow] = []
     ymal_query: str = ""
@@ -130,6 +132,7 @@ class AdminCartState(AuthState):
     @admin_event
     def save_timing(self, form_data: dict):
         if self._save("timing", form_data):
+            self.recompute_section = "timing"
             self.recomputing = True
             self.recompute_note = "Saved. Customers' due dates are being recomputed…"
             return AdminCartState.recompute_due_dates
@@ -137,7 +140,12 @@ class AdminCartState(AuthState):
 
     @admin_event
     def save_moments(self, form_data: dict):
-        self._save("moments", form_data)
+        if self._save("moments", form_data):
+            self.recompute_section = "moments"
+            self.recomputing = True
+            self.recompute_note = "Saved. Customers' lapse points are being recomputed…"
+            return AdminCartState.recompute_due_dates
+        return None
 
     @admin_event
     def save_appearance(self, form_data: dict):

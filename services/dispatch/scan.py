@@ -14,9 +14,8 @@ it. A Late event follows once the Due event of the same cycle was *sent* to that
 a listed product's late point (P75) passed after it; a customer already late when reminded gets
 the Due event alone. Rows are inserted with ON CONFLICT DO NOTHING, so concurrent scans are
 harmless. Cart links are pushed to the providers with a profile, once per link.
-
-About To Lapse (`lapse`) runs in full sweeps only: finding lapsing customers aggregates every
-due row (a second or so at a million), and a lapse point found a few hours late is still in time.
+About To Lapse rows are written the same way, from the lapse points the recompute stores
+(`lapse`).
 """
 
 from __future__ import annotations
@@ -392,8 +391,7 @@ def scan_due(
         _scan_batch(ctx, batch, integrations, summary)
         if commit:
             session.commit()
-    if full:  # lapse points are days apart: the 6-hourly sweep finds them in time, cheaply
-        scan_lapse(ctx, integrations, since, settings.lapse_factor, summary, commit=commit)
+    scan_lapse(ctx, integrations, since, summary, commit=commit)
     _scan_cart_links(ctx, integrations, summary, commit)
     _save_window(session, integrations, now, full)
     if commit:

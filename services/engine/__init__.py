@@ -34,6 +34,7 @@ from services.engine.lapse import (
     MIN_ORDERS,
     LapsePoint,
     ReorderedProduct,
+    customer_lapse_point,
     lapse_point,
     most_reordered,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "clamp_quantity",
     "compose_cart",
     "counts_for_intervals",
+    "customer_lapse_point",
     "due_entries_for_customer",
     "history_gaps",
     "interval_stats",

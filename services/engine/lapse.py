@@ -9,17 +9,20 @@ lapsing. A customer who bought only such products never lapses; one who also bou
 product lapses by that product's interval.
 
 A lapse cycle is one last order: a new order moves the lapse point and starts another cycle.
+The recompute stores each customer's point on the due row of the product that sets it, so the
+due scan finds who lapsed with an index range scan, as it finds who is due.
 """
 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from services.engine.due import product_stats
-from services.engine.types import LearnedIntervals, ReplenishmentSettings
+from services.engine.types import DueEntry, LearnedIntervals, Purchase, ReplenishmentSettings
 
 MIN_ORDERS = 2
 """Orders a customer needs before they can lapse: one order is a trial, not a habit."""
@@ -91,3 +94,36 @@ def lapse_point(
     except OverflowError:
         lapse_at = datetime.max.replace(tzinfo=UTC)
     return LapsePoint(customer_id, last_order_at, top.product_id, late_days, lapse_at)
+
+
+def customer_lapse_point(
+    purchases: Sequence[Purchase],
+    entries: Sequence[DueEntry],
+    learned: LearnedIntervals,
+    settings: ReplenishmentSettings,
+    factor: float,
+) -> LapsePoint | None:
+    """`lapse_point` from one customer's countable purchases (a purchase per order line) and
+    the due entries computed from them. An order is one purchase time: the lines of an order
+    share it, so the distinct times are the customer's orders, and those of a product's
+    purchases the orders containing it."""
+    if not entries:
+        return None
+    orders_with: dict[int, set[datetime]] = defaultdict(set)
+    for purchase in purchases:
+        if purchase.quantity > 0:
+            orders_with[purchase.product_id].add(purchase.purchased_at)
+    orders = len(set().union(*orders_with.values()))
+    products = [
+        ReorderedProduct(
+            entry.product_id,
+            len(orders_with.get(entry.product_id, ())),
+            entry.last_purchased_at,
+            entry.last_quantity,
+        )
+        for entry in entries
+    ]
+    last_order = max(entry.last_purchased_at for entry in entries)  # the due cycle's anchor
+    return lapse_point(
+        entries[0].customer_id, orders, last_order, products, learned, settings, factor
+    )

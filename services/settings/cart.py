@@ -4,8 +4,9 @@ The cart page reads these from the database on every load, so a saved banner, di
 or YMAL list shows on the next cart load. The reminder timing (lead days, default interval,
 minimum reorder customers) feeds the due-date engine: changing it means every due row must be
 re-dated, which `recompute_due_dates` does with the nightly job's own code and lease. The
-About To Lapse factor (`lapse_factor`) is a dispatch setting: it is kept as an `AppSetting`
-over `REPEATCART_LAPSE_FACTOR`, and the next full due scan uses it.
+About To Lapse factor (`lapse_factor`) is kept as an `AppSetting` over
+`REPEATCART_LAPSE_FACTOR`; the recompute stores each customer's lapse point with it, so changing
+it re-dates every customer too.
 """
 
 from __future__ import annotations
@@ -265,7 +266,7 @@ def save_cart_settings(session: Session, values: Mapping[str, object]) -> SaveRe
         return result
     result.timing_changed = any(
         name in cleaned and cleaned[name] != getattr(shop, name) for name in TIMING_FIELDS
-    )
+    ) or ("lapse_factor" in cleaned and cleaned["lapse_factor"] != _lapse_factor(session))
     for name, value in cleaned.items():
         if name in MOMENT_FIELDS:
             save_settings(session, {name: f"{value:g}"})
@@ -276,6 +277,10 @@ def save_cart_settings(session: Session, values: Mapping[str, object]) -> SaveRe
     session.flush()
     result.saved = True
     return result
+
+
+def _lapse_factor(session: Session) -> float:
+    return effective_settings(session).lapse_factor
 
 
 def update_cart_settings(values: Mapping[str, object]) -> SaveResult:

@@ -14,12 +14,20 @@ from itertools import count
 
 import pytest
 import time_machine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from services.cli import main as cli_main
 from services.core.config import get_settings
 from services.core.db import get_engine
-from services.core.tables import Customer, IntervalStat, Order, OrderLine, Product, Variant
+from services.core.tables import (
+    Customer,
+    DueItem,
+    IntervalStat,
+    Order,
+    OrderLine,
+    Product,
+    Variant,
+)
 from services.dispatch import DispatchSummary, cycle_key, scan_due
 from services.engine.recompute import recompute_customers
 from services.settings.effective import effective_settings, save_settings
@@ -231,12 +239,20 @@ def test_the_factor_saved_on_the_dashboard_moves_the_lapse_point(
     ava = store.customer()
     _order(session, ava, [soap], FIRST)
     _order(session, ava, [soap], LAST)
-    at = LAST + timedelta(days=61)  # past 3 × 20 days, long past 2 × 20
-    _sweep(world, at, lapse_factor=3)
-    assert len(world.outbox(kind="lapse")) == 3
-    save_settings(session, {"lapse_factor": "4"})
+    at = LAST + timedelta(days=61)  # past 3 × 20 days; 2 × 20 days is beyond the lookback
+    _sweep(world, at)
+    assert world.outbox(kind="lapse") == []
+    save_settings(session, {"lapse_factor": "3"})
     session.commit()
-    assert effective_settings(session, world.settings()).lapse_factor == 4
+    assert effective_settings(session, world.settings()).lapse_factor == 3
+    recompute_customers(session, [ava.id], at)  # what saving it on the Cart page starts
+    session.commit()
+    [row] = session.exec(
+        select(DueItem).where(DueItem.customer_id == ava.id, col(DueItem.lapse_at).is_not(None))
+    ).all()
+    assert row.lapse_at == LAST + timedelta(days=60)
+    _sweep(world, at)
+    assert len(world.outbox(kind="lapse")) == 3
 
 
 def test_dry_run_shows_the_about_to_lapse_payloads(

@@ -9,8 +9,11 @@ import pytest
 from services.engine import (
     IntervalStats,
     LearnedIntervals,
+    Purchase,
     ReorderedProduct,
     ReplenishmentSettings,
+    customer_lapse_point,
+    due_entries_for_customer,
     lapse_point,
     most_reordered,
 )
@@ -105,3 +108,21 @@ def test_a_new_order_ends_the_cycle() -> None:
 def test_a_factor_below_one_or_not_a_number_is_refused(factor: float) -> None:
     with pytest.raises(ValueError, match="lapse factor"):
         lapse_point(7, 2, LAST, [_bought(SOAP, 2)], LEARNED, SETTINGS, factor=factor)
+
+
+def _purchase(product_id: int, days_after: float, quantity: int = 1) -> Purchase:
+    return Purchase(7, product_id, product_id * 10, LAST + timedelta(days=days_after), quantity)
+
+
+def test_orders_are_counted_from_purchase_times_of_the_stored_history() -> None:
+    # two orders: soap + tea together, then tea alone; tea is in both, so tea sets the point
+    history = [_purchase(SOAP, -30), _purchase(TEA, -30), _purchase(TEA, 0, quantity=2)]
+    entries = due_entries_for_customer(history, LEARNED, {}, SETTINGS)
+    point = customer_lapse_point(history, entries, LEARNED, SETTINGS, 2)
+    assert point is not None and point.product_id == TEA
+    assert point.last_order_at == LAST and point.late_days == 90
+    # one order of two lines is still one order
+    single = history[:2]
+    entries = due_entries_for_customer(single, LEARNED, {}, SETTINGS)
+    assert customer_lapse_point(single, entries, LEARNED, SETTINGS, 2) is None
+    assert customer_lapse_point([], [], LEARNED, SETTINGS, 2) is None
