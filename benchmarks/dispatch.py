@@ -9,7 +9,8 @@ what the delivery loop itself can reach. Reports the achieved rate as a share of
 429s the fakes answered, duplicates (a key accepted twice) and losses (a key never accepted).
 
 Part 2, the due scan over `--sizes` (default 100k, 250k, 500k, 1M) (customer, product) due
-rows, 4 products per customer, last purchases spread over 150 days, 25–60 day intervals:
+rows, 4 products per customer, last purchases spread over 150 days, 25–60 day intervals, and
+an About To Lapse point per customer (last order + 2 × a product's late interval):
 - first scan: empty outbox, everyone due within the 7-day lookback gets their rows;
 - today's set: the outbox already holds yesterday's scan; the scan writes who became due since
   (the steady-state daily work) and confirms the rest;
@@ -50,6 +51,7 @@ from services.core.tables import (  # noqa: E402
     Variant,
 )
 from services.dispatch import deliver, scan_due  # noqa: E402
+from services.dispatch.lapse import lapsed_between  # noqa: E402
 from services.dispatch.scan import _candidates  # noqa: E402
 from services.messaging import (  # noqa: E402
     AttentiveClient,
@@ -150,11 +152,12 @@ def build_store(url: str, customers: int, seed: int = 1, *, spread_days: int = 1
             )
             rows = []
             for cid in ids:
+                mine = []
                 for pid in rng.sample(range(1, PRODUCTS + 1), PER_CUSTOMER):
                     last = NOW - timedelta(days=rng.uniform(0, spread_days))
                     interval = rng.uniform(25, 60)
                     due = last + timedelta(days=interval)
-                    rows.append(
+                    mine.append(
                         {
                             "customer_id": cid,
                             "product_id": pid,
@@ -166,9 +169,15 @@ def build_store(url: str, customers: int, seed: int = 1, *, spread_days: int = 1
                             "due_at": due,
                             "remind_at": due - timedelta(days=3),
                             "late_at": last + timedelta(days=interval * 1.3),
+                            "lapse_at": None,
                             "computed_at": NOW,
                         }
                     )
+                # the first product sets the lapse point: last order + 2 × its late interval
+                anchor = max(row["last_purchased_at"] for row in mine)
+                late_days = (mine[0]["late_at"] - mine[0]["last_purchased_at"]).days
+                mine[0]["lapse_at"] = anchor + timedelta(days=2 * late_days)
+                rows += mine
             session.execute(insert(DueItem), rows)
             session.commit()
         # every link already pushed: the scan's cart-link pass has nothing to do
@@ -334,7 +343,7 @@ def find_today(url: str, since: datetime) -> tuple[float, int]:
     """Only the range queries that name who to look at (no payloads, no writes)."""
     with Session(get_engine(url)) as session:
         started = time.perf_counter()
-        found = _candidates(session, NOW, since)
+        found = set(_candidates(session, NOW, since)) | set(lapsed_between(session, since, NOW))
         return time.perf_counter() - started, len(found)
 
 

@@ -1,6 +1,6 @@
 """`/admin/cart`: what every customer's cart shows, and when reminders go out.
 
-Four settings cards (each saved on its own, messages next to the fields) and a preview of any
+Five settings cards (each saved on its own, messages next to the fields) and a preview of any
 customer's cart in a new tab. Saved changes show on the next cart load.
 """
 
@@ -18,6 +18,7 @@ from services.settings.cart import (
     ACCENT_COLORS,
     BANNER_MAX,
     DEFAULT_INTERVAL_RANGE,
+    LAPSE_FACTOR_RANGE,
     LEAD_DAYS_RANGE,
     MIN_REORDER_RANGE,
     YMAL_MAX,
@@ -88,6 +89,23 @@ def banner_card() -> rx.Component:
     )
 
 
+def _recompute_note(section: str) -> rx.Component:
+    """How the re-dating after a timing or lapse factor change is going (in the saved card)."""
+    return rx.cond(
+        (AdminCartState.recompute_note != "") & (AdminCartState.recompute_section == section),
+        rx.callout(
+            AdminCartState.recompute_note,
+            icon=rx.cond(AdminCartState.recomputing, "loader", "circle-check"),
+            color_scheme=rx.cond(AdminCartState.recomputing, "blue", "gray"),
+            size="1",
+            width="100%",
+            data_testid="recompute-note",
+            data_running=rx.cond(AdminCartState.recomputing, "true", "false"),
+            data_runs=AdminCartState.recompute_runs,
+        ),
+    )
+
+
 def timing_card() -> rx.Component:
     return section_card(
         "Reminders timing",
@@ -129,19 +147,7 @@ def timing_card() -> rx.Component:
                     width="100%",
                 ),
                 _save_row("timing", "Saved"),
-                rx.cond(
-                    AdminCartState.recompute_note != "",
-                    rx.callout(
-                        AdminCartState.recompute_note,
-                        icon=rx.cond(AdminCartState.recomputing, "loader", "circle-check"),
-                        color_scheme=rx.cond(AdminCartState.recomputing, "blue", "gray"),
-                        size="1",
-                        width="100%",
-                        data_testid="recompute-note",
-                        data_running=rx.cond(AdminCartState.recomputing, "true", "false"),
-                        data_runs=AdminCartState.recompute_runs,
-                    ),
-                ),
+                _recompute_note("timing"),
                 spacing="4",
                 width="100%",
             ),
@@ -150,6 +156,34 @@ def timing_card() -> rx.Component:
             key=AdminCartState.form_versions["timing"],
         ),
         testid="card-timing",
+    )
+
+
+def moments_card() -> rx.Component:
+    return section_card(
+        "About To Lapse",
+        "A repeat customer (2+ orders) who has not ordered for this many times the late "
+        "interval of what they reorder most is sent one About To Lapse event per lapse. "
+        "Saving re-dates every customer.",
+        rx.form(
+            rx.vstack(
+                field(
+                    "lapse_factor",
+                    "Lapse factor",
+                    f"Times the product's late interval (P75 × quantity) after the last order "
+                    f"({LAPSE_FACTOR_RANGE[0]:g}–{LAPSE_FACTOR_RANGE[1]:g}; 2 by default).",
+                    _text_input("lapse_factor", AdminCartState.lapse_factor, input_mode="decimal"),
+                ),
+                _save_row("moments", "Saved"),
+                _recompute_note("moments"),
+                spacing="4",
+                width="100%",
+            ),
+            on_submit=AdminCartState.save_moments,
+            data_testid="form-moments",
+            key=AdminCartState.form_versions["moments"],
+        ),
+        testid="card-moments",
     )
 
 
@@ -523,6 +557,7 @@ def admin_cart_page() -> rx.Component:
             ),
             banner_card(),
             timing_card(),
+            moments_card(),
             appearance_card(),
             ymal_card(),
             preview_card(),

@@ -1,8 +1,9 @@
 """The dashboard's Cart page: cart settings by section, the YMAL picker and the cart preview.
 
 Every field is validated on the server (services.settings.cart); a section saves all of its
-fields or none, and each field shows its own message. Changing the reminder timing re-dates
-every customer's due rows in a background task, so the page stays responsive meanwhile.
+fields or none, and each field shows its own message. Changing the reminder timing or the lapse
+factor re-dates every customer's due rows in a background task, so the page stays responsive
+meanwhile.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from repeatcart_app.state.auth import AuthState, admin_event
 from services.customers.search import find_customers
 from services.settings import cart as settings_service
 
-SECTIONS = ("banner", "timing", "appearance")
+SECTIONS = ("banner", "timing", "moments", "appearance")
 SECTION_FIELDS = {
     "banner": ("banner_text", "discount_code"),
     "timing": settings_service.TIMING_FIELDS,
+    "moments": settings_service.MOMENT_FIELDS,
     "appearance": ("accent_color", "logo_url", "hide_unavailable"),
 }
 
@@ -59,6 +61,7 @@ class AdminCartState(AuthState):
     lead_days: str = ""
     default_interval_days: str = ""
     min_reorder_customers: str = ""
+    lapse_factor: str = ""
     hide_unavailable: bool = False
     accent_color: str = "grass"
     logo_url: str = ""
@@ -69,6 +72,7 @@ class AdminCartState(AuthState):
     recomputing: bool = False
     recompute_note: str = ""
     recompute_runs: int = 0
+    recompute_section: str = "timing"  # the card whose save started the re-dating
 
     ymal: list[ProductRow] = []
     ymal_query: str = ""
@@ -128,8 +132,18 @@ class AdminCartState(AuthState):
     @admin_event
     def save_timing(self, form_data: dict):
         if self._save("timing", form_data):
+            self.recompute_section = "timing"
             self.recomputing = True
             self.recompute_note = "Saved. Customers' due dates are being recomputed…"
+            return AdminCartState.recompute_due_dates
+        return None
+
+    @admin_event
+    def save_moments(self, form_data: dict):
+        if self._save("moments", form_data):
+            self.recompute_section = "moments"
+            self.recomputing = True
+            self.recompute_note = "Saved. Customers' lapse points are being recomputed…"
             return AdminCartState.recompute_due_dates
         return None
 

@@ -94,6 +94,14 @@ class Settings(BaseSettings):
         description="A customer who became due (or late) longer ago than this is not messaged "
         "by a scan; covers downtime without reminding long-lapsed customers.",
     )
+    lapse_factor: float = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="About To Lapse: a repeat customer is lapsing once their last order is "
+        "older than this many times the late interval (P75 × quantity) of the product they "
+        "reorder most. Set on the dashboard's Cart page.",
+    )
     delivery_seconds: float = Field(
         default=60, description="Seconds between outbox delivery passes in the worker."
     )

@@ -172,6 +172,7 @@ class DueItem(SQLModel, table=True):
     __table_args__ = (
         Index("ix_due_item_remind_at", "remind_at"),
         Index("ix_due_item_late_at", "late_at"),
+        Index("ix_due_item_lapse_at", "lapse_at"),  # About To Lapse: who lapsed since
         Index("ix_due_item_due_at", "due_at"),  # the customers due per day ahead (Insights)
         # the primary key leads with the customer: who is due for a product, and the foreign
         # key checks when a product or variant is deleted, need their own
@@ -189,6 +190,8 @@ class DueItem(SQLModel, table=True):
     due_at: datetime = _utc(nullable=False)
     remind_at: datetime = _utc(nullable=False)
     late_at: datetime = _utc(nullable=False)
+    # the customer's About To Lapse point, on the row of the product that sets it (else NULL)
+    lapse_at: datetime | None = _utc()
     computed_at: datetime = _utc(nullable=False, default=True)
 
 

@@ -17,7 +17,9 @@ SENT = "sent"
 FAILED = "failed"
 SKIPPED = "skipped"
 
-EVENT_KINDS: tuple[EventKind, ...] = ("due", "late")
+DUE_KINDS: tuple[EventKind, ...] = ("due", "late")  # one due cycle's events
+LAPSE: EventKind = "lapse"  # About To Lapse: one per lapse cycle (see `lapse`)
+EVENT_KINDS: tuple[EventKind, ...] = (*DUE_KINDS, LAPSE)
 CART_URL = "cart_url"  # a profile update: the customer's current cart link
 
 NO_IDENTIFIER = "no email or phone it accepts"

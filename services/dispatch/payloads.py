@@ -29,7 +29,7 @@ def event_json(
 ) -> dict[str, Any]:
     """The event as JSON, with its products and recipient already made plain (the scan makes
     them once per customer, for every integration's row)."""
-    return {
+    data: dict[str, Any] = {
         "kind": event.kind,
         "idempotency_key": event.idempotency_key,
         "occurred_at": event.occurred_at.isoformat(),
@@ -40,6 +40,9 @@ def event_json(
         "currency": event.currency,
         "recipient": recipient,
     }
+    if event.days_since_last_order is not None:
+        data["days_since_last_order"] = event.days_since_last_order
+    return data
 
 
 def event_to_payload(event: DueEvent) -> dict[str, Any]:
@@ -59,6 +62,7 @@ def event_from_payload(data: dict[str, Any]) -> DueEvent:
         value_cents=int(data["value_cents"]),
         currency=data["currency"],
         recipient=Recipient(**data["recipient"]),
+        days_since_last_order=data.get("days_since_last_order"),
     )
 
 

@@ -14,36 +14,33 @@ it. A Late event follows once the Due event of the same cycle was *sent* to that
 a listed product's late point (P75) passed after it; a customer already late when reminded gets
 the Due event alone. Rows are inserted with ON CONFLICT DO NOTHING, so concurrent scans are
 harmless. Cart links are pushed to the providers with a profile, once per link.
+About To Lapse rows are written the same way, from the lapse points the recompute stores
+(`lapse`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, literal_column, null
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from services.cart.links import cart_url, get_or_create_link
-from services.cart.page import DUE_ENTRY_COLUMNS
+from services.cart.links import cart_url
 from services.cart.snoozes import active_snoozes_for
 from services.core.config import Settings
-from services.core.tables import CartLink, Customer, DueItem, Snooze, SyncState
+from services.core.tables import CartLink, DueItem, Snooze, SyncState
 from services.dispatch.keys import cart_url_key, cycle_key
+from services.dispatch.lapse import scan_lapse
 from services.dispatch.listing import ScanContext, list_products
 from services.dispatch.outbox import (
     CART_URL,
-    EVENT_KINDS,
-    NO_IDENTIFIER,
+    DUE_KINDS,
     NOTHING_AVAILABLE,
-    OUTBOX,
-    PENDING,
     SENT,
-    SKIPPED,
     SNOOZED,
 )
 from services.dispatch.payloads import (
@@ -51,7 +48,16 @@ from services.dispatch.payloads import (
     RECIPIENT_FIELDS,
     event_json,
     plain,
-    recipient,
+)
+from services.dispatch.rows import (
+    accepted,
+    active_links,
+    core,
+    due_entries,
+    existing_rows,
+    insert_rows,
+    outbox_row,
+    recipients_of,
 )
 from services.dispatch.summary import DispatchSummary
 from services.engine import DueEntry
@@ -72,12 +78,6 @@ def enabled_integrations(settings: Settings) -> list[str]:
     return [p.name for p in enabled_providers(settings)]
 
 
-def _core(session: Session, statement: Any, params: Any = None) -> Any:
-    """Run a statement on the session's connection as plain Core: the scan reads and writes
-    columns, never ORM objects, and the ORM's per-row bookkeeping doubled its time."""
-    return session.connection().execute(statement, params)
-
-
 def _candidates(session: Session, now: datetime, since: datetime) -> dict[int, set[str]]:
     """Customers to look at, and why: became due / late, or a snooze ended, in (since, now].
 
@@ -93,110 +93,9 @@ def _candidates(session: Session, now: datetime, since: datetime) -> dict[int, s
         "snooze": select(Snooze.customer_id).where(Snooze.until > since, Snooze.until <= now),
     }
     for why, query in queries.items():
-        for customer_id in _core(session, query.distinct()).scalars():
+        for customer_id in core(session, query.distinct()).scalars():
             found[customer_id].add(why)
     return found
-
-
-def _outbox_insert(session: Session) -> Any:
-    """INSERT ... ON CONFLICT (integration, idempotency_key) DO NOTHING, per dialect."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    insert = postgresql.insert(OUTBOX) if postgres else sqlite.insert(OUTBOX)
-    # the columns every new row starts with are written into the statement, not bound per row
-    return insert.values(
-        attempts=literal_column("0"),
-        claimed_by=null(),
-        claimed_until=null(),
-        last_error=literal_column("''"),
-        provider_status=null(),
-        sent_at=null(),
-    ).on_conflict_do_nothing(index_elements=["integration", "idempotency_key"])
-
-
-def _row(
-    integration: str,
-    kind: str,
-    customer_id: int,
-    key: str,
-    payload: dict[str, Any],
-    now: datetime,
-    skip_reason: str = "",
-) -> dict[str, Any]:
-    return {
-        "integration": integration,
-        "kind": kind,
-        "customer_id": customer_id,
-        "idempotency_key": key,
-        "payload": payload,
-        "status": SKIPPED if skip_reason else PENDING,
-        "next_attempt_at": now,
-        "skip_reason": skip_reason,
-        "created_at": now,
-    }
-
-
-def _accepted(integration: str, person: Recipient) -> str:
-    """'' when the integration takes one of the recipient's identifiers, else why not."""
-    return "" if provider(integration).accepts(person) else NO_IDENTIFIER
-
-
-def _insert_rows(session: Session, rows: list[dict[str, Any]], summary: DispatchSummary) -> None:
-    """Insert, skipping keys already there. Rows were checked against the outbox just before,
-    so they are counted as written; only a concurrent scan could have taken one meanwhile."""
-    if not rows:
-        return
-    _core(session, _outbox_insert(session), rows)
-    for row in rows:
-        if row["status"] == SKIPPED:
-            summary.of(row["integration"]).skipped[row["skip_reason"]] += 1
-        else:
-            summary.of(row["integration"]).queued += 1
-
-
-def _existing(
-    session: Session, integrations: Sequence[str], keys: Iterable[str]
-) -> dict[tuple[str, str], tuple[str, datetime | None]]:
-    """(integration, key) -> (status, sent_at) of the rows already in the outbox."""
-    keys = list(keys)
-    found: dict[tuple[str, str], tuple[str, datetime | None]] = {}
-    for start in range(0, len(keys), 900):
-        rows = _core(
-            session,
-            select(
-                OUTBOX.c.integration, OUTBOX.c.idempotency_key, OUTBOX.c.status, OUTBOX.c.sent_at
-            ).where(
-                OUTBOX.c.integration.in_(integrations),
-                OUTBOX.c.idempotency_key.in_(keys[start : start + 900]),
-            ),
-        )
-        for integration, key, status, sent_at in rows:
-            found[(integration, key)] = (status, sent_at)
-    return found
-
-
-def _recipients(session: Session, customer_ids: Iterable[int]) -> dict[int, Recipient]:
-    """Each customer's recipient record; a customer erased meanwhile is simply absent."""
-    query = select(Customer.id, Customer.email, Customer.phone, Customer.shopify_gid).where(
-        col(Customer.id).in_(customer_ids)
-    )
-    return {row[0]: recipient(row) for row in _core(session, query)}
-
-
-def _active_links(session: Session, customer_ids: Sequence[int], now: datetime) -> dict[int, Any]:
-    """(link id, token) per customer; a customer without a live link is given one."""
-    links: dict[int, Any] = {}
-    for link_id, customer_id, token in _core(
-        session,
-        select(CartLink.id, CartLink.customer_id, CartLink.token)
-        .where(col(CartLink.customer_id).in_(customer_ids), col(CartLink.revoked_at).is_(None))
-        .order_by(col(CartLink.id)),
-    ):
-        links.setdefault(customer_id, (link_id, token))
-    for customer_id in customer_ids:
-        if customer_id not in links:
-            link = get_or_create_link(session, customer_id, now)
-            links[customer_id] = (link.id, link.token)
-    return links
 
 
 @dataclass(slots=True)
@@ -216,7 +115,7 @@ def _wanted(
     """Due: not yet queued, for who became due (or un-snoozed) within the window. Late: the Due
     event of this cycle was sent, and a late point (P75) entered the window since."""
     anchors: dict[int, datetime] = dict(
-        _core(
+        core(
             session,
             select(DueItem.customer_id, func.max(DueItem.last_purchased_at))
             .where(col(DueItem.customer_id).in_(sorted(customers)))
@@ -224,10 +123,11 @@ def _wanted(
         ).all()
     )
     keys: dict[int, dict[str, str]] = {
-        cid: {kind: cycle_key(kind, cid, anchor) for kind in EVENT_KINDS}
+        cid: {kind: cycle_key(kind, cid, anchor) for kind in DUE_KINDS}
         for cid, anchor in anchors.items()
     }
-    existing = _existing(session, integrations, (k for ks in keys.values() for k in ks.values()))
+    every_key = (k for ks in keys.values() for k in ks.values())
+    existing = existing_rows(session, integrations, every_key)
     wanted: dict[int, dict[str, list[str]]] = {}
     sent: dict[int, dict[str, datetime | None]] = {}
     for cid, kinds in keys.items():
@@ -245,15 +145,6 @@ def _wanted(
         if want_due or want_late:
             wanted[cid] = {"due": want_due, "late": want_late}
     return _Wanted(anchors, keys, wanted, sent)
-
-
-def _due_entries(session: Session, customer_ids: Sequence[int]) -> dict[int, list[DueEntry]]:
-    entries: dict[int, list[DueEntry]] = defaultdict(list)
-    query = select(*DUE_ENTRY_COLUMNS)  # type: ignore[call-overload]  # sqlmodel types <= 4 columns
-    query = query.where(col(DueItem.customer_id).in_(customer_ids))
-    for row in _core(session, query):
-        entries[row[0]].append(DueEntry(*row))
-    return entries
 
 
 def _event_rows(
@@ -285,7 +176,7 @@ def _event_rows(
     shown = plain(person, RECIPIENT_FIELDS)
     url = cart_url(token, ctx.public_url)
     rows: list[dict[str, Any]] = []
-    for kind in EVENT_KINDS:
+    for kind in DUE_KINDS:
         key = want.keys[cid][kind]
         for integration in kinds[kind]:
             if kind == "late" and not listed.late_since(want.sent[cid][integration], now):
@@ -307,8 +198,8 @@ def _event_rows(
                 "items": listed.items,
                 "link_id": link_id,
             }
-            reason = _accepted(integration, person)
-            rows.append(_row(integration, kind, cid, key, payload, now, reason))
+            reason = accepted(integration, person)
+            rows.append(outbox_row(integration, kind, cid, key, payload, now, reason))
     return rows
 
 
@@ -322,7 +213,7 @@ def _scan_batch(
     want = _wanted(session, customers, integrations)
     if not want.kinds:
         return
-    entries = _due_entries(session, sorted(want.kinds))
+    entries = due_entries(session, sorted(want.kinds))
     for cid, kinds in list(want.kinds.items()):
         if kinds["late"] and not kinds["due"]:
             # cheap first look: no due product turned late since the Due event went out
@@ -334,8 +225,8 @@ def _scan_batch(
     build = sorted(want.kinds)
     ctx.load_catalog({e.product_id for rows in entries.values() for e in rows})
     snoozes = active_snoozes_for(session, build, now)
-    people = _recipients(session, build)
-    links = _active_links(session, [cid for cid in build if cid in people], now)
+    people = recipients_of(session, build)
+    links = active_links(session, [cid for cid in build if cid in people], now)
     rows: list[dict[str, Any]] = []
     for cid in build:
         if cid in people:
@@ -343,7 +234,7 @@ def _scan_batch(
             rows += _event_rows(
                 ctx, cid, want, entries[cid], customer_snoozes, people[cid], links[cid], summary
             )
-    _insert_rows(session, rows, summary)
+    insert_rows(session, rows, summary)
 
 
 def _scan_cart_links(
@@ -367,7 +258,7 @@ def _scan_cart_links(
     after = min(marks.values())
     settled = dict.fromkeys(targets, True)
     while True:
-        links = _core(
+        links = core(
             session,
             select(CartLink.id, CartLink.customer_id, CartLink.token, CartLink.created_at)
             .where(col(CartLink.id) > after, col(CartLink.revoked_at).is_(None))
@@ -377,7 +268,7 @@ def _scan_cart_links(
         if not links:
             break
         keys = {link_id: cart_url_key(cid, link_id) for link_id, cid, _t, _c in links}
-        existing = _existing(session, targets, keys.values())
+        existing = existing_rows(session, targets, keys.values())
         needed = [
             (link_id, cid, token)
             for link_id, cid, token, _created in links
@@ -385,7 +276,7 @@ def _scan_cart_links(
                 marks[name] < link_id and (name, keys[link_id]) not in existing for name in targets
             )
         ]
-        people = _recipients(session, {cid for _l, cid, _t in needed}) if needed else {}
+        people = recipients_of(session, {cid for _l, cid, _t in needed}) if needed else {}
         rows = []
         for link_id, cid, token in needed:
             person = people.get(cid)
@@ -399,9 +290,9 @@ def _scan_cart_links(
                     "cart_url": cart_url(token, ctx.public_url, channel=name),
                     "link_id": link_id,
                 }
-                reason = _accepted(name, person)
-                rows.append(_row(name, CART_URL, cid, keys[link_id], payload, now, reason))
-        _insert_rows(session, rows, summary)
+                reason = accepted(name, person)
+                rows.append(outbox_row(name, CART_URL, cid, keys[link_id], payload, now, reason))
+        insert_rows(session, rows, summary)
         for link_id, _cid, _token, created in links:
             young = created > now - _LINK_SETTLE
             for name in targets:
@@ -500,6 +391,7 @@ def scan_due(
         _scan_batch(ctx, batch, integrations, summary)
         if commit:
             session.commit()
+    scan_lapse(ctx, integrations, since, summary, commit=commit)
     _scan_cart_links(ctx, integrations, summary, commit)
     _save_window(session, integrations, now, full)
     if commit:

@@ -13,6 +13,7 @@ is deleted only when its work is done: a run that dies leaves it for the next on
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,10 +27,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
+from services.core.config import get_settings
 from services.core.db import session_scope
 from services.core.leases import confirm_held
 from services.core.shutdown import Stopping, stop_requested
 from services.core.tables import (
+    AppSetting,
     Customer,
     DueItem,
     IntervalStat,
@@ -45,6 +48,7 @@ from services.engine import (
     Purchase,
     ReplenishmentSettings,
     counts_for_intervals,
+    customer_lapse_point,
     due_entries_for_customer,
     learn_intervals,
 )
@@ -97,6 +101,19 @@ def settings_of(shop: Shop | None) -> ReplenishmentSettings:
         default_interval_days=shop.default_interval_days,
         min_reorder_customers=shop.min_reorder_customers,
     )
+
+
+def lapse_factor(session: Session) -> float:
+    """The About To Lapse factor: the dashboard's saved value, else `REPEATCART_LAPSE_FACTOR`."""
+    saved = session.get(AppSetting, "lapse_factor")
+    if saved is not None:
+        try:
+            value = float(saved.value)
+        except ValueError:
+            value = 0.0
+        if math.isfinite(value) and value >= 1:
+            return value
+    return get_settings().lapse_factor
 
 
 # customer, product, variant, processed at, quantity, cancelled at, financial status, test
@@ -203,6 +220,7 @@ def _write_due_rows(
     overrides: dict[int, float],
     settings: ReplenishmentSettings,
     now: datetime,
+    factor: float,
 ) -> tuple[int, int]:
     """Write each customer's due rows (the caller deleted the ones they had).
 
@@ -212,7 +230,7 @@ def _write_due_rows(
     customers = rows = 0
     pending: list[dict[str, object]] = []
     for _customer_id, purchases in customer_purchases:
-        pending.extend(_due_row_values(purchases, learned, overrides, settings, now))
+        pending.extend(_due_row_values(purchases, learned, overrides, settings, now, factor))
         customers += 1
         if len(pending) >= _INSERT_BATCH:
             rows += _insert_due_rows(session, pending)
@@ -228,8 +246,11 @@ def _due_row_values(
     overrides: dict[int, float],
     settings: ReplenishmentSettings,
     now: datetime,
+    factor: float,
 ) -> Iterator[dict[str, object]]:
-    for entry in due_entries_for_customer(purchases, learned, overrides, settings):
+    entries = due_entries_for_customer(purchases, learned, overrides, settings)
+    lapse = customer_lapse_point(purchases, entries, learned, settings, factor)
+    for entry in entries:
         yield {
             "customer_id": entry.customer_id,
             "product_id": entry.product_id,
@@ -241,6 +262,7 @@ def _due_row_values(
             "due_at": entry.due_at,
             "remind_at": entry.remind_at,
             "late_at": entry.late_at,
+            "lapse_at": lapse.lapse_at if lapse and lapse.product_id == entry.product_id else None,
             "computed_at": now,
         }
 
@@ -329,6 +351,7 @@ def recompute_all(session: Session, now: datetime) -> RecomputeSummary:
         _overrides(session),
         settings,
         now,
+        lapse_factor(session),
     )
     return RecomputeSummary(len(learned.by_product), customers, rows)
 
@@ -345,10 +368,11 @@ def recompute_customers(session: Session, customer_ids: Sequence[int], now: date
         grouped[purchase.customer_id].append(purchase)
     bought = {purchase.product_id for purchases in grouped.values() for purchase in purchases}
     learned, overrides = load_learned(session, bought), _overrides(session, bought)
+    factor = lapse_factor(session)
     rows = [
         values
         for purchases in grouped.values()
-        for values in _due_row_values(purchases, learned, overrides, settings, now)
+        for values in _due_row_values(purchases, learned, overrides, settings, now, factor)
     ]
     for chunk in _chunks(customer_ids):
         session.execute(delete(DueItem).where(col(DueItem.customer_id).in_(chunk)))

@@ -30,7 +30,7 @@ __all__ = [
     "limiter_for",
 ]
 
-EventKind = Literal["due", "late"]
+EventKind = Literal["due", "late", "lapse"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +60,8 @@ class DueProduct:
 
 @dataclass(frozen=True, slots=True)
 class DueEvent:
-    """One "due" or "late" event per customer per due cycle; `occurred_at` is aware UTC.
+    """One "due" or "late" event per customer per due cycle, or one "lapse" event per lapse
+    cycle (which also carries the days since their last order); `occurred_at` is aware UTC.
 
     `idempotency_key` goes to every provider's de-duplication field, so a retried send of the
     same outbox row is the same event.
@@ -75,6 +76,7 @@ class DueEvent:
     value_cents: int
     currency: str
     recipient: Recipient
+    days_since_last_order: int | None = None
 
 
 @runtime_checkable

@@ -3,8 +3,9 @@
 Properties copy Repeat's "Due To Replenish" event (docs.getrepeat.io), so a merchant moving
 from Repeat keeps their flows and templates: `Repeat Cart URL`, `reorderableProducts` (numeric
 Shopify ids, price as a decimal string), `reorderable_product_ids`, `reorderable_product_titles`;
-`due_date` is ours. Identifiers a provider would refuse (a malformed phone or email) are
-dropped here, so one bad field never sinks an event that has a good one.
+`due_date` is ours, as is the About To Lapse event's `days_since_last_order`. Identifiers a
+provider would refuse (a malformed phone or email) are dropped here, so one bad field never
+sinks an event that has a good one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from services.messaging.phone import is_e164
 __all__ = [
     "ATTENTIVE_TYPES",
     "CART_URL_PROPERTY",
+    "DAYS_SINCE_PROPERTY",
     "KLAVIYO_METRICS",
     "POSTSCRIPT_TYPES",
     "attentive_attributes_body",
@@ -38,10 +40,16 @@ CART_URL_PROPERTY = "Repeat Cart URL"
 KLAVIYO_METRICS: dict[EventKind, str] = {
     "due": "Repeat - Due To Replenish",
     "late": "Repeat - Late Due To Replenish",
+    "lapse": "Repeat - About To Lapse",
 }
 ATTENTIVE_TYPES = KLAVIYO_METRICS
 # Postscript types allow only letters, digits and "_"; it shows them as "<shop> - <type>".
-POSTSCRIPT_TYPES: dict[EventKind, str] = {"due": "DueToReplenish", "late": "LateDueToReplenish"}
+POSTSCRIPT_TYPES: dict[EventKind, str] = {
+    "due": "DueToReplenish",
+    "late": "LateDueToReplenish",
+    "lapse": "AboutToLapse",
+}
+DAYS_SINCE_PROPERTY = "days_since_last_order"
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -67,14 +75,18 @@ def _product(product: DueProduct) -> dict[str, Any]:
 
 
 def event_properties(event: DueEvent) -> dict[str, Any]:
-    """The Repeat-compatible properties, the same for every provider."""
-    return {
+    """The Repeat-compatible properties, the same for every provider; an About To Lapse event
+    also says how many days ago the customer last ordered."""
+    properties: dict[str, Any] = {
         CART_URL_PROPERTY: event.cart_url,
         "reorderableProducts": [_product(product) for product in event.products],
         "reorderable_product_ids": [product.product_id_numeric for product in event.products],
         "reorderable_product_titles": [product.title for product in event.products],
         "due_date": event.due_date.isoformat(),
     }
+    if event.days_since_last_order is not None:
+        properties[DAYS_SINCE_PROPERTY] = event.days_since_last_order
+    return properties
 
 
 def _email(recipient: Recipient) -> str | None:

@@ -3,7 +3,10 @@
 The cart page reads these from the database on every load, so a saved banner, discount, colour
 or YMAL list shows on the next cart load. The reminder timing (lead days, default interval,
 minimum reorder customers) feeds the due-date engine: changing it means every due row must be
-re-dated, which `recompute_due_dates` does with the nightly job's own code and lease.
+re-dated, which `recompute_due_dates` does with the nightly job's own code and lease. The
+About To Lapse factor (`lapse_factor`) is kept as an `AppSetting` over
+`REPEATCART_LAPSE_FACTOR`; the recompute stores each customer's lapse point with it, so changing
+it re-dates every customer too.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from services.core.leases import lease
 from services.core.tables import PRODUCT_SOLD_STATUS, Customer, Product, Shop, YmalItem
 from services.engine.recompute import recompute_store
 from services.products.search import ProductHit, products_in_order, search_products
-from services.settings.effective import effective_settings
+from services.settings.effective import effective_settings, save_settings
 
 ACCENT_COLORS: tuple[str, ...] = (
     "tomato",
@@ -64,10 +67,12 @@ LOGO_URL_MAX = 2048
 LEAD_DAYS_RANGE = (0, 60)
 DEFAULT_INTERVAL_RANGE = (1.0, 365.0)
 MIN_REORDER_RANGE = (1, 1000)
+LAPSE_FACTOR_RANGE = (1.0, 10.0)  # as `Settings.lapse_factor` allows
 YMAL_MAX = 12
 SEARCH_LIMIT = 20
 
 TIMING_FIELDS = ("lead_days", "default_interval_days", "min_reorder_customers")
+MOMENT_FIELDS = ("lapse_factor",)  # stored as app settings, not on the shop row
 FIELDS = (
     "banner_text",
     "discount_code",
@@ -75,6 +80,7 @@ FIELDS = (
     "hide_unavailable",
     "accent_color",
     "logo_url",
+    *MOMENT_FIELDS,
 )
 
 RECOMPUTE_LEASE = "nightly-recompute"
@@ -91,6 +97,7 @@ class CartSettings:
     hide_unavailable: bool
     accent_color: str
     logo_url: str
+    lapse_factor: float
 
 
 @dataclass(slots=True)
@@ -119,6 +126,7 @@ def load_cart_settings(session: Session) -> CartSettings:
         hide_unavailable=shop.hide_unavailable,
         accent_color=shop.accent_color if shop.accent_color in ACCENT_COLORS else "grass",
         logo_url=shop.logo_url,
+        lapse_factor=effective_settings(session).lapse_factor,
     )
 
 
@@ -185,6 +193,11 @@ def clean_min_reorder(raw: object) -> tuple[int, str | None]:
     return int(value), error or None
 
 
+def clean_lapse_factor(raw: object) -> tuple[float, str | None]:
+    value, error = _number(raw, "The lapse factor", *LAPSE_FACTOR_RANGE, whole=False)
+    return round(float(value), 2), error or None
+
+
 def clean_accent(raw: object) -> tuple[str, str | None]:
     name = str(raw if raw is not None else "").strip().lower()
     if name not in ACCENT_COLORS:
@@ -224,6 +237,7 @@ _CLEANERS = {
     "min_reorder_customers": clean_min_reorder,
     "accent_color": clean_accent,
     "logo_url": clean_logo_url,
+    "lapse_factor": clean_lapse_factor,
 }
 
 
@@ -252,14 +266,21 @@ def save_cart_settings(session: Session, values: Mapping[str, object]) -> SaveRe
         return result
     result.timing_changed = any(
         name in cleaned and cleaned[name] != getattr(shop, name) for name in TIMING_FIELDS
-    )
+    ) or ("lapse_factor" in cleaned and cleaned["lapse_factor"] != _lapse_factor(session))
     for name, value in cleaned.items():
-        setattr(shop, name, value)
+        if name in MOMENT_FIELDS:
+            save_settings(session, {name: f"{value:g}"})
+        else:
+            setattr(shop, name, value)
     shop.updated_at = utcnow()
     session.add(shop)
     session.flush()
     result.saved = True
     return result
+
+
+def _lapse_factor(session: Session) -> float:
+    return effective_settings(session).lapse_factor
 
 
 def update_cart_settings(values: Mapping[str, object]) -> SaveResult:

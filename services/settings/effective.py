@@ -24,7 +24,13 @@ SECRET_SETTINGS = frozenset(
     {"shopify_token", "shopify_webhook_secret", *(p.key_setting for p in PROVIDERS)}
 )
 PLAIN_SETTINGS = frozenset(
-    {"shopify_shop", "shopify_api_version", "public_url", *(p.enabled_setting for p in PROVIDERS)}
+    {
+        "shopify_shop",
+        "shopify_api_version",
+        "public_url",
+        "lapse_factor",
+        *(p.enabled_setting for p in PROVIDERS),
+    }
 )
 EDITABLE_SETTINGS = SECRET_SETTINGS | PLAIN_SETTINGS
 

@@ -36,6 +36,7 @@ from services.settings.cart import (
     search_ymal,
     update_cart_settings,
 )
+from services.settings.effective import effective_settings
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -48,6 +49,7 @@ GOOD = {
     "hide_unavailable": "on",
     "accent_color": "violet",
     "logo_url": "https://cdn.example.com/logo.png",
+    "lapse_factor": "2.5",
 }
 
 
@@ -75,6 +77,8 @@ def test_good_settings_are_saved_and_read_back(session, demo):
     assert settings.hide_unavailable is True
     assert settings.accent_color == "violet"
     assert settings.logo_url == "https://cdn.example.com/logo.png"
+    assert settings.lapse_factor == 2.5
+    assert effective_settings(session).lapse_factor == 2.5  # what the due scan reads
     # an unticked checkbox is simply absent from the form
     assert save_cart_settings(session, {"hide_unavailable": None}).saved
     assert shop(session).hide_unavailable is False
@@ -114,6 +118,12 @@ def test_saved_banner_discount_and_colour_show_on_the_next_cart_load(session, de
         ("min_reorder_customers", "0", "1 to 1,000"),
         ("min_reorder_customers", "-5", "1 to 1,000"),
         ("min_reorder_customers", "1e9", "whole number"),
+        ("lapse_factor", "0.5", "The lapse factor must be a number from 1 to 10."),
+        ("lapse_factor", "0", "1 to 10"),
+        ("lapse_factor", "11", "1 to 10"),
+        ("lapse_factor", "twice", "must be a number"),
+        ("lapse_factor", "", "must be a number"),
+        ("lapse_factor", "nan", "1 to 10"),
         ("accent_color", "#ff0000", "colours"),
         ("accent_color", "red; background:url(x)", "colours"),
         ("logo_url", "javascript:alert(1)", "https://"),

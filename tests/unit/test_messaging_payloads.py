@@ -221,3 +221,32 @@ def test_malformed_identifiers_are_left_out_not_sent():
         "ava@example.com"
     )
     assert "phone" not in payloads.postscript_event_body(make_event(recipient=email_only))
+
+
+def test_about_to_lapse_has_its_own_names_and_the_days_since_the_last_order() -> None:
+    event = make_event()
+    event = DueEvent(
+        kind="lapse",
+        idempotency_key="lapse-42-20260901100000",
+        occurred_at=event.occurred_at,
+        cart_url=CART,
+        due_date=event.due_date,
+        products=event.products,
+        value_cents=event.value_cents,
+        currency="USD",
+        recipient=PERSON,
+        days_since_last_order=41,
+    )
+    expected = {**PROPERTIES, "days_since_last_order": 41}
+    klaviyo = payloads.klaviyo_event_body(event)["data"]["attributes"]
+    assert klaviyo["metric"]["data"]["attributes"]["name"] == "Repeat - About To Lapse"
+    assert klaviyo["properties"] == expected
+    postscript = payloads.postscript_event_body(event)
+    assert postscript["type"] == "AboutToLapse"
+    assert re.fullmatch(r"[A-Za-z0-9_]+", postscript["type"])
+    assert postscript["properties"] == expected
+    attentive = payloads.attentive_event_body(event)
+    assert attentive["type"] == "Repeat - About To Lapse"
+    assert attentive["properties"] == expected
+    # the due events never carry it
+    assert "days_since_last_order" not in payloads.event_properties(make_event("due"))

@@ -1,0 +1,145 @@
+"""The About To Lapse scan: repeat customers whose lapse point entered the scan's window →
+outbox rows, once per lapse cycle (the rule: `services.engine.lapse`).
+
+The recompute stores each customer's lapse point on the due row of the product that sets it
+(`due_item.lapse_at`), so finding who lapsed in (since, now] is one range scan of
+`ix_due_item_lapse_at`, like finding who became due; never a scan of orders or of all due rows.
+
+The cycle is the customer's last purchase, the same anchor the Due event's key uses, so the key
+is ``lapse-<customer>-<last purchase>``: a second scan finds the key and writes nothing, and a
+new order starts a new cycle (its recompute moves the point, and delivery's re-check drops a
+queued lapse row as `reordered`). The event lists what the cart pre-selects, like the Due
+event, plus the days since that order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from services.cart.links import cart_url
+from services.cart.snoozes import active_snoozes_for
+from services.core.tables import DueItem
+from services.dispatch.keys import cycle_key
+from services.dispatch.listing import ScanContext, list_products
+from services.dispatch.outbox import LAPSE, NOTHING_AVAILABLE, SNOOZED
+from services.dispatch.payloads import PRODUCT_FIELDS, RECIPIENT_FIELDS, event_json, plain
+from services.dispatch.rows import (
+    accepted,
+    active_links,
+    core,
+    due_entries,
+    existing_rows,
+    insert_rows,
+    outbox_row,
+    recipients_of,
+)
+from services.dispatch.summary import DispatchSummary
+from services.messaging import DueEvent
+
+LAPSE_BATCH = 2000
+
+
+def lapsed_between(session: Session, since: datetime, now: datetime) -> list[int]:
+    """Customers whose stored lapse point lies in (since, now], in id order."""
+    query = (
+        select(DueItem.customer_id)
+        .where(col(DueItem.lapse_at) > since, col(DueItem.lapse_at) <= now)
+        .distinct()
+    )
+    return sorted(core(session, query).scalars())
+
+
+def _anchors(session: Session, customer_ids: Sequence[int]) -> dict[int, datetime]:
+    """Each customer's last purchase: the lapse cycle (and the due cycle) began there."""
+    query = (
+        select(DueItem.customer_id, func.max(DueItem.last_purchased_at))
+        .where(col(DueItem.customer_id).in_(customer_ids))
+        .group_by(col(DueItem.customer_id))
+    )
+    return dict(core(session, query).all())
+
+
+def _rows(
+    ctx: ScanContext,
+    anchors: dict[int, datetime],
+    wanted: dict[int, list[str]],
+    summary: DispatchSummary,
+) -> list[dict[str, Any]]:
+    session, now = ctx.session, ctx.now
+    build = sorted(wanted)
+    entries = due_entries(session, build)
+    ctx.load_catalog({e.product_id for rows in entries.values() for e in rows})
+    snoozes = active_snoozes_for(session, build, now)
+    people = recipients_of(session, build)
+    links = active_links(session, [cid for cid in build if cid in people], now)
+    rows: list[dict[str, Any]] = []
+    for cid in build:
+        person = people.get(cid)
+        if person is None:
+            continue
+        held = snoozes.get(cid, {})
+        listed = None if None in held else list_products(ctx, entries[cid], held)
+        if listed is None:
+            reason = SNOOZED if held else NOTHING_AVAILABLE
+            for integration in wanted[cid]:
+                summary.of(integration).skipped[reason] += 1
+            continue
+        anchor = anchors[cid]
+        link_id, token = links[cid]
+        key = cycle_key(LAPSE, cid, anchor)
+        url = cart_url(token, ctx.public_url)
+        products = [plain(product, PRODUCT_FIELDS) for product in listed.products]
+        shown = plain(person, RECIPIENT_FIELDS)
+        for integration in wanted[cid]:
+            event = DueEvent(
+                kind=LAPSE,
+                idempotency_key=key,
+                occurred_at=now,
+                cart_url=f"{url}?ch={integration}",
+                due_date=listed.due_date,
+                products=tuple(listed.products),
+                value_cents=listed.value_cents,
+                currency=ctx.currency,
+                recipient=person,
+                days_since_last_order=max(0, (now - anchor).days),
+            )
+            payload = {
+                "event": event_json(event, products, shown),
+                "cycle": anchor.isoformat(),
+                "items": listed.items,
+                "link_id": link_id,
+            }
+            reason = accepted(integration, person)
+            rows.append(outbox_row(integration, LAPSE, cid, key, payload, now, reason))
+    return rows
+
+
+def scan_lapse(
+    ctx: ScanContext,
+    integrations: Sequence[str],
+    since: datetime,
+    summary: DispatchSummary,
+    *,
+    commit: bool,
+) -> None:
+    """Queue About To Lapse for everyone whose lapse point passed in (since, now] and who has
+    no row for this cycle yet; commits after each batch when `commit`."""
+    session = ctx.session
+    ids = lapsed_between(session, since, ctx.now)
+    for start in range(0, len(ids), LAPSE_BATCH):
+        anchors = _anchors(session, ids[start : start + LAPSE_BATCH])
+        keys = {cid: cycle_key(LAPSE, cid, anchor) for cid, anchor in anchors.items()}
+        existing = existing_rows(session, integrations, keys.values())
+        wanted = {
+            cid: [i for i in integrations if (i, key) not in existing] for cid, key in keys.items()
+        }
+        wanted = {cid: names for cid, names in wanted.items() if names}
+        if wanted:
+            insert_rows(session, _rows(ctx, anchors, wanted, summary), summary)
+        if commit:
+            session.commit()

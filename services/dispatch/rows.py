@@ -1,0 +1,138 @@
+"""Outbox rows as the scans write them: who a row is for, what is already queued, and the
+insert that skips a key already there. Shared by the due scan and the About To Lapse scan."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import literal_column, null
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from services.cart.links import get_or_create_link
+from services.cart.page import DUE_ENTRY_COLUMNS
+from services.core.tables import CartLink, Customer, DueItem
+from services.dispatch.outbox import NO_IDENTIFIER, OUTBOX, PENDING, SKIPPED
+from services.dispatch.payloads import recipient
+from services.dispatch.summary import DispatchSummary
+from services.engine import DueEntry
+from services.messaging import Recipient, provider
+
+
+def core(session: Session, statement: Any, params: Any = None) -> Any:
+    """Run a statement on the session's connection as plain Core: the scan reads and writes
+    columns, never ORM objects, and the ORM's per-row bookkeeping doubled its time."""
+    return session.connection().execute(statement, params)
+
+
+def _outbox_insert(session: Session) -> Any:
+    """INSERT ... ON CONFLICT (integration, idempotency_key) DO NOTHING, per dialect."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql.insert(OUTBOX) if postgres else sqlite.insert(OUTBOX)
+    # the columns every new row starts with are written into the statement, not bound per row
+    return insert.values(
+        attempts=literal_column("0"),
+        claimed_by=null(),
+        claimed_until=null(),
+        last_error=literal_column("''"),
+        provider_status=null(),
+        sent_at=null(),
+    ).on_conflict_do_nothing(index_elements=["integration", "idempotency_key"])
+
+
+def outbox_row(
+    integration: str,
+    kind: str,
+    customer_id: int,
+    key: str,
+    payload: dict[str, Any],
+    now: datetime,
+    skip_reason: str = "",
+) -> dict[str, Any]:
+    return {
+        "integration": integration,
+        "kind": kind,
+        "customer_id": customer_id,
+        "idempotency_key": key,
+        "payload": payload,
+        "status": SKIPPED if skip_reason else PENDING,
+        "next_attempt_at": now,
+        "skip_reason": skip_reason,
+        "created_at": now,
+    }
+
+
+def accepted(integration: str, person: Recipient) -> str:
+    """'' when the integration takes one of the recipient's identifiers, else why not."""
+    return "" if provider(integration).accepts(person) else NO_IDENTIFIER
+
+
+def insert_rows(session: Session, rows: list[dict[str, Any]], summary: DispatchSummary) -> None:
+    """Insert, skipping keys already there. Rows were checked against the outbox just before,
+    so they are counted as written; only a concurrent scan could have taken one meanwhile."""
+    if not rows:
+        return
+    core(session, _outbox_insert(session), rows)
+    for row in rows:
+        if row["status"] == SKIPPED:
+            summary.of(row["integration"]).skipped[row["skip_reason"]] += 1
+        else:
+            summary.of(row["integration"]).queued += 1
+
+
+def existing_rows(
+    session: Session, integrations: Sequence[str], keys: Iterable[str]
+) -> dict[tuple[str, str], tuple[str, datetime | None]]:
+    """(integration, key) -> (status, sent_at) of the rows already in the outbox."""
+    keys = list(keys)
+    found: dict[tuple[str, str], tuple[str, datetime | None]] = {}
+    for start in range(0, len(keys), 900):
+        rows = core(
+            session,
+            select(
+                OUTBOX.c.integration, OUTBOX.c.idempotency_key, OUTBOX.c.status, OUTBOX.c.sent_at
+            ).where(
+                OUTBOX.c.integration.in_(integrations),
+                OUTBOX.c.idempotency_key.in_(keys[start : start + 900]),
+            ),
+        )
+        for integration, key, status, sent_at in rows:
+            found[(integration, key)] = (status, sent_at)
+    return found
+
+
+def recipients_of(session: Session, customer_ids: Iterable[int]) -> dict[int, Recipient]:
+    """Each customer's recipient record; a customer erased meanwhile is simply absent."""
+    query = select(Customer.id, Customer.email, Customer.phone, Customer.shopify_gid).where(
+        col(Customer.id).in_(customer_ids)
+    )
+    return {row[0]: recipient(row) for row in core(session, query)}
+
+
+def active_links(session: Session, customer_ids: Sequence[int], now: datetime) -> dict[int, Any]:
+    """(link id, token) per customer; a customer without a live link is given one."""
+    links: dict[int, Any] = {}
+    for link_id, customer_id, token in core(
+        session,
+        select(CartLink.id, CartLink.customer_id, CartLink.token)
+        .where(col(CartLink.customer_id).in_(customer_ids), col(CartLink.revoked_at).is_(None))
+        .order_by(col(CartLink.id)),
+    ):
+        links.setdefault(customer_id, (link_id, token))
+    for customer_id in customer_ids:
+        if customer_id not in links:
+            link = get_or_create_link(session, customer_id, now)
+            links[customer_id] = (link.id, link.token)
+    return links
+
+
+def due_entries(session: Session, customer_ids: Sequence[int]) -> dict[int, list[DueEntry]]:
+    entries: dict[int, list[DueEntry]] = defaultdict(list)
+    query = select(*DUE_ENTRY_COLUMNS)  # type: ignore[call-overload]  # sqlmodel types <= 4 columns
+    query = query.where(col(DueItem.customer_id).in_(customer_ids))
+    for row in core(session, query):
+        entries[row[0]].append(DueEntry(*row))
+    return entries
