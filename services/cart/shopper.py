@@ -12,10 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
-
 from services.cart.event_queue import PendingCartEvent, cart_events
-from services.cart.events import CartEventKind, record_cart_event
+from services.cart.events import CartEventKind
 from services.cart.page import CartView, ShopView, current_shop, load_cart
 from services.cart.snoozes import clear_snooze, snooze
 from services.core.clock import utcnow
@@ -109,27 +107,7 @@ def change_snooze(
             clear_snooze(session, visit.customer_id, product_id, now)
         else:
             snooze(session, visit.customer_id, product_id, weeks, now)
-        if visit.link_id:
-            _record(session, visit, "snooze", variant_id, weeks or 0)
-        return load_cart(session, token, now)
-
-
-def _record(
-    session: Session,
-    visit: Visit,
-    kind: CartEventKind,
-    variant_id: int | None = None,
-    quantity: int | None = None,
-    value_cents: int | None = None,
-) -> None:
-    record_cart_event(
-        session,
-        cart_link_id=visit.link_id,
-        customer_id=visit.customer_id,
-        kind=kind,
-        channel=visit.channel,
-        variant_id=variant_id,
-        quantity=quantity,
-        value_cents=value_cents,
-        currency=visit.currency if value_cents is not None else None,
-    )
+        view = load_cart(session, token, now)
+    if visit.link_id:
+        record_action(visit, "snooze", variant_id=variant_id, quantity=weeks or 0)
+    return view

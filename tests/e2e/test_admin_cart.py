@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from services.core.db import get_engine
 from services.core.tables import CartEvent, CartLink, Customer, DueItem, Product, Shop, YmalItem
-from tests.e2e.conftest import RunningApp, open_admin, screenshot
+from tests.e2e.conftest import RunningApp, open_admin, screenshot, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -281,6 +281,13 @@ def test_preview_opens_a_marked_cart_that_records_no_events(
     # the same page opened by the shopper (no ?preview) is counted and unmarked
     open_cart(page, running_app.cart("due"))
     expect(page.get_by_test_id("preview-marker")).to_have_count(0)
+    # cart events are written in batches, about a second apart: wait for the shopper's view,
+    # which is queued after anything the preview could have recorded
+    wait_for(
+        lambda: _events(running_app, link.id).get("view", 0) > before.get("view", 0),  # type: ignore[arg-type]
+        10,
+        "the shopper's view to be written",
+    )
     after = _events(running_app, link.id)  # type: ignore[arg-type]
     assert after.get("add", 0) == before.get("add", 0)
     assert after.get("view", 0) == before.get("view", 0) + 1  # only the shopper's own visit
