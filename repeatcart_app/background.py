@@ -50,4 +50,6 @@ async def cart_events_saved_on_stop() -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await asyncio.to_thread(cart_events.stop)
+        # called in place, not in a thread: the loop serves no one any more, and a shutdown
+        # that cancels this task must not leave the write behind in a thread it stops waiting for
+        cart_events.stop()
