@@ -21,25 +21,21 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from services.cart.links import cart_url
 from services.cart.snoozes import active_snoozes_for
 from services.core.tables import DueItem
 from services.dispatch.keys import cycle_key
 from services.dispatch.listing import ScanContext, list_products
 from services.dispatch.outbox import LAPSE, NOTHING_AVAILABLE, SNOOZED
-from services.dispatch.payloads import PRODUCT_FIELDS, RECIPIENT_FIELDS, event_json, plain
 from services.dispatch.rows import (
-    accepted,
     active_links,
     core,
     due_entries,
     existing_rows,
     insert_rows,
-    outbox_row,
+    moment_rows,
     recipients_of,
 )
 from services.dispatch.summary import DispatchSummary
-from services.messaging import DueEvent
 
 LAPSE_BATCH = 2000
 
@@ -90,32 +86,18 @@ def _rows(
                 summary.of(integration).skipped[reason] += 1
             continue
         anchor = anchors[cid]
-        link_id, token = links[cid]
-        key = cycle_key(LAPSE, cid, anchor)
-        url = cart_url(token, ctx.public_url)
-        products = [plain(product, PRODUCT_FIELDS) for product in listed.products]
-        shown = plain(person, RECIPIENT_FIELDS)
-        for integration in wanted[cid]:
-            event = DueEvent(
-                kind=LAPSE,
-                idempotency_key=key,
-                occurred_at=now,
-                cart_url=f"{url}?ch={integration}",
-                due_date=listed.due_date,
-                products=tuple(listed.products),
-                value_cents=listed.value_cents,
-                currency=ctx.currency,
-                recipient=person,
-                days_since_last_order=max(0, (now - anchor).days),
-            )
-            payload = {
-                "event": event_json(event, products, shown),
-                "cycle": anchor.isoformat(),
-                "items": listed.items,
-                "link_id": link_id,
-            }
-            reason = accepted(integration, person)
-            rows.append(outbox_row(integration, LAPSE, cid, key, payload, now, reason))
+        rows += moment_rows(
+            ctx,
+            LAPSE,
+            cid,
+            cycle_key(LAPSE, cid, anchor),
+            anchor,
+            wanted[cid],
+            listed,
+            person,
+            links[cid],
+            days_since_last_order=max(0, (now - anchor).days),
+        )
     return rows
 
 

@@ -12,14 +12,21 @@ from sqlalchemy import literal_column, null
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from services.cart.links import get_or_create_link
+from services.cart.links import cart_url, get_or_create_link
 from services.cart.page import DUE_ENTRY_COLUMNS
 from services.core.tables import CartLink, Customer, DueItem
+from services.dispatch.listing import Listed, ScanContext
 from services.dispatch.outbox import NO_IDENTIFIER, OUTBOX, PENDING, SKIPPED
-from services.dispatch.payloads import recipient
+from services.dispatch.payloads import (
+    PRODUCT_FIELDS,
+    RECIPIENT_FIELDS,
+    event_json,
+    plain,
+    recipient,
+)
 from services.dispatch.summary import DispatchSummary
 from services.engine import DueEntry
-from services.messaging import Recipient, provider
+from services.messaging import DueEvent, EventKind, Recipient, provider
 
 
 def core(session: Session, statement: Any, params: Any = None) -> Any:
@@ -136,3 +143,47 @@ def due_entries(session: Session, customer_ids: Sequence[int]) -> dict[int, list
     for row in core(session, query):
         entries[row[0]].append(DueEntry(*row))
     return entries
+
+
+def moment_rows(
+    ctx: ScanContext,
+    kind: EventKind,
+    cid: int,
+    key: str,
+    cycle: datetime,
+    integrations: Iterable[str],
+    listed: Listed,
+    person: Recipient,
+    link: tuple[int, str],
+    *,
+    days_since_last_order: int | None = None,
+) -> list[dict[str, Any]]:
+    """One customer's outbox rows of one Moment, one per integration: the event each provider
+    gets (its cart link attributed to that integration) and what delivery needs beside it."""
+    link_id, token = link
+    products = [plain(product, PRODUCT_FIELDS) for product in listed.products]
+    shown = plain(person, RECIPIENT_FIELDS)
+    url = cart_url(token, ctx.public_url)
+    rows: list[dict[str, Any]] = []
+    for integration in integrations:
+        event = DueEvent(
+            kind=kind,
+            idempotency_key=key,
+            occurred_at=ctx.now,
+            cart_url=f"{url}?ch={integration}",  # as `cart_url(..., channel=)` writes it
+            due_date=listed.due_date,
+            products=tuple(listed.products),
+            value_cents=listed.value_cents,
+            currency=ctx.currency,
+            recipient=person,
+            days_since_last_order=days_since_last_order,
+        )
+        payload = {
+            "event": event_json(event, products, shown),
+            "cycle": cycle.isoformat(),
+            "items": listed.items,
+            "link_id": link_id,
+        }
+        reason = accepted(integration, person)
+        rows.append(outbox_row(integration, kind, cid, key, payload, ctx.now, reason))
+    return rows

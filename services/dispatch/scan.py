@@ -44,9 +44,7 @@ from services.dispatch.outbox import (
     SNOOZED,
 )
 from services.dispatch.payloads import (
-    PRODUCT_FIELDS,
     RECIPIENT_FIELDS,
-    event_json,
     plain,
 )
 from services.dispatch.rows import (
@@ -56,12 +54,13 @@ from services.dispatch.rows import (
     due_entries,
     existing_rows,
     insert_rows,
+    moment_rows,
     outbox_row,
     recipients_of,
 )
 from services.dispatch.summary import DispatchSummary
 from services.engine import DueEntry
-from services.messaging import DueEvent, Recipient, enabled_providers, provider
+from services.messaging import Recipient, enabled_providers, provider
 
 SCAN_BATCH = 2000
 LINK_BATCH = 1000
@@ -171,35 +170,24 @@ def _event_rows(
         for integration in targets:
             summary.of(integration).skipped[reason] += 1
         return []
-    link_id, token = link
-    products = [plain(product, PRODUCT_FIELDS) for product in listed.products]
-    shown = plain(person, RECIPIENT_FIELDS)
-    url = cart_url(token, ctx.public_url)
     rows: list[dict[str, Any]] = []
     for kind in DUE_KINDS:
-        key = want.keys[cid][kind]
-        for integration in kinds[kind]:
-            if kind == "late" and not listed.late_since(want.sent[cid][integration], now):
-                continue
-            event = DueEvent(
-                kind=kind,
-                idempotency_key=key,
-                occurred_at=now,
-                cart_url=f"{url}?ch={integration}",  # as `cart_url(..., channel=)` writes it
-                due_date=listed.due_date,
-                products=tuple(listed.products),
-                value_cents=listed.value_cents,
-                currency=ctx.currency,
-                recipient=person,
-            )
-            payload = {
-                "event": event_json(event, products, shown),
-                "cycle": want.anchors[cid].isoformat(),
-                "items": listed.items,
-                "link_id": link_id,
-            }
-            reason = accepted(integration, person)
-            rows.append(outbox_row(integration, kind, cid, key, payload, now, reason))
+        integrations = [
+            integration
+            for integration in kinds[kind]
+            if kind != "late" or listed.late_since(want.sent[cid][integration], now)
+        ]
+        rows += moment_rows(
+            ctx,
+            kind,
+            cid,
+            want.keys[cid][kind],
+            want.anchors[cid],
+            integrations,
+            listed,
+            person,
+            link,
+        )
     return rows
 
 
