@@ -134,8 +134,7 @@ class CartState(rx.State):
     _checkout_host: str = ""
     _checkout_preview: bool = False
     _shopify_variant_ids: dict[str, int] = {}
-    _lines: list[CartLine] = []
-    _prices: dict[str, int] = {}
+    _prices: dict[str, int] = {}  # purchasable lines only: the totals' and checks' lookup
 
     @rx.event
     async def load(self):
@@ -194,22 +193,23 @@ class CartState(rx.State):
             )
         self._shopify_variant_ids = {str(k): v for k, v in view.shopify_variant_ids.items()}
         composition = view.composition
-        lines, quantities = [], {}
-        for item in (*composition.due, *composition.previous, *composition.ymal):
-            line = _line(item, currency, now, view.snoozed_until.get(item.product_id))
-            lines.append(line)
-            if item.selected and line.available:
-                quantities[line.key] = line.suggested_quantity
-        self._lines, self.quantities = lines, quantities
+        items = (*composition.due, *composition.previous, *composition.ymal)
+        self.due_lines, self.previous_lines, self.ymal_lines = (
+            [_line(item, currency, now, view.snoozed_until.get(item.product_id)) for item in part]
+            for part in (composition.due, composition.previous, composition.ymal)
+        )
+        lines = self._all_lines()
+        self.quantities = {
+            line.key: line.suggested_quantity
+            for item, line in zip(items, lines, strict=True)
+            if item.selected and line.available
+        }
         self._prices = {line.key: line.price_cents for line in lines if line.available}
-        self.due_lines = [line for line in lines if line.section == "due"]
-        self.previous_lines = [line for line in lines if line.section == "previous"]
-        self.ymal_lines = [line for line in lines if line.section == "ymal"]
         self.cart_snoozed_until = _short_date(view.cart_snoozed_until)
         self.status = "ready"
 
     def _reset_cart(self) -> None:
-        self._lines, self._prices = [], {}
+        self._prices = {}
         self.due_lines, self.previous_lines, self.ymal_lines = [], [], []
         self.quantities = {}
         self.cart_snoozed_until = ""
@@ -217,6 +217,10 @@ class CartState(rx.State):
         self._customer_id = 0
         self.banner_text = ""
         self.first_name = ""
+
+    def _all_lines(self) -> list[CartLine]:
+        """Every line the page shows, in page order (the sections are the one copy kept)."""
+        return [*self.due_lines, *self.previous_lines, *self.ymal_lines]
 
     def _visit(self) -> Visit:
         return Visit(self._link_id, self._customer_id, self._channel, self.currency)
@@ -246,7 +250,7 @@ class CartState(rx.State):
     def add(self, key: str):
         if self.status != "ready" or not self._purchasable(key) or key in self.quantities:
             return
-        suggested = next(line.suggested_quantity for line in self._lines if line.key == key)
+        suggested = next(line.suggested_quantity for line in self._all_lines() if line.key == key)
         self.quantities = {**self.quantities, key: suggested}
         self._log("add", key, suggested)
 
@@ -313,7 +317,7 @@ class CartState(rx.State):
         return next(
             (
                 line
-                for line in self._lines
+                for line in self._all_lines()
                 if line.product_id == product_id and line.section in SNOOZABLE_SECTIONS
             ),
             None,

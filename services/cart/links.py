@@ -11,9 +11,10 @@ import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -72,12 +73,23 @@ def preview_url(token: str, public_url: str) -> str:
     return f"{cart_url(token, public_url)}?{urlencode({PREVIEW_PARAM: '1'})}"
 
 
-def find_active_link(session: Session, token: str | None) -> CartLink | None:
+class LiveLink(NamedTuple):
+    id: int
+    customer_id: int
+
+
+_LIVE_LINK = select(CartLink.id, CartLink.customer_id).where(
+    CartLink.token == bindparam("token"), col(CartLink.revoked_at).is_(None)
+)
+
+
+def find_active_link(session: Session, token: str | None) -> LiveLink | None:
+    """The live link behind a token (None for a malformed, unknown or revoked one): a prebuilt
+    statement on the connection, since every cart page view starts here."""
     if not is_well_formed(token):
         return None
-    return session.exec(
-        select(CartLink).where(CartLink.token == token, col(CartLink.revoked_at).is_(None))
-    ).first()
+    row = session.connection().execute(_LIVE_LINK, {"token": token}).first()
+    return None if row is None else LiveLink(row.id, row.customer_id)
 
 
 def active_link_for(session: Session, customer_id: int) -> CartLink | None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from services.cart.links import is_well_formed
+from services.cart.links import find_active_link
 from services.cart.snoozes import active_snoozes
 from services.core.tables import (
     PRODUCT_SOLD_STATUS,
@@ -81,15 +81,14 @@ def shop_view(shop: Shop | None) -> ShopView:
     )
 
 
-def current_shop(session: Session) -> ShopView:
-    return shop_view(session.exec(select(Shop)).first())
-
-
-_LIVE_LINK = select(CartLink.id, CartLink.customer_id).where(
-    CartLink.token == bindparam("token"), col(CartLink.revoked_at).is_(None)
-)
-_FIRST_NAME = select(Customer.first_name).where(Customer.id == bindparam("customer_id"))
 _SHOP = select(Shop).limit(1)
+
+
+def current_shop(session: Session) -> ShopView:
+    return shop_view(session.exec(_SHOP).first())
+
+
+_FIRST_NAME = select(Customer.first_name).where(Customer.id == bindparam("customer_id"))
 _YMAL = select(YmalItem.product_id).order_by(col(YmalItem.position))
 _SHOPIFY_VARIANT_IDS = select(Variant.id, Variant.shopify_id).where(
     col(Variant.id).in_(bindparam("ids", expanding=True))
@@ -303,7 +302,5 @@ def _apply_snoozes(
 
 def load_cart(session: Session, token: str | None, now: datetime) -> CartView | None:
     """The cart behind a token, or None for any token that is not a live link."""
-    if not is_well_formed(token):
-        return None
-    link = session.connection().execute(_LIVE_LINK, {"token": token}).first()
+    link = find_active_link(session, token)
     return None if link is None else _load_cart(session, link.id, link.customer_id, now)

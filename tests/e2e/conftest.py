@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from sqlmodel import Session, select
 
+from services.cart.snoozes import clear_snooze
+from services.core.db import get_engine
+from services.core.tables import CartLink, Snooze
 from tests.e2e.app_process import CHROMIUM, CHROMIUM_FLAGS, VIEWPORTS, RunningApp, serve_demo_app
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -72,3 +76,16 @@ def open_admin(page: Page, running_app: RunningApp, path: str = "/admin") -> Non
     if path.rstrip("/") != "/admin":
         page.goto(f"{running_app.base_url}{path}")
         expect(page.get_by_test_id("admin-frame")).to_be_visible()
+
+
+@pytest.fixture
+def customer_id(running_app: RunningApp) -> Iterator[int]:
+    """The due sample customer; whatever a test snoozed is gone after it (the app is shared)."""
+    with Session(get_engine(running_app.database_url)) as session:
+        token = running_app.demo.sample_tokens["due"]
+        customer = session.exec(select(CartLink.customer_id).where(CartLink.token == token)).one()
+    yield customer
+    with Session(get_engine(running_app.database_url)) as session:
+        for row in session.exec(select(Snooze).where(Snooze.customer_id == customer)).all():
+            clear_snooze(session, customer, row.product_id)
+        session.commit()

@@ -17,6 +17,7 @@ import socketio
 from reflex.utils.format import format_event_handler
 
 from repeatcart_app.state.auth import AuthState
+from repeatcart_app.state.cart import CartState
 
 EVENT_PATH = "/_event"  # both the Socket.IO path and its namespace
 
@@ -108,3 +109,42 @@ def redirects_to(update: dict[str, Any], path: str) -> bool:
         and str(event.get("payload", {}).get("path", "")).rstrip("/").endswith(path)
         for event in update.get("events", [])
     )
+
+
+VAR_SUFFIX = "_rx_state_"
+
+
+def state_vars(update: dict[str, Any], state: type) -> dict[str, Any]:
+    """One state's vars in an update's delta, by their Python names."""
+    delta = (update.get("delta") or {}).get(state.get_full_name()) or {}
+    return {name.removesuffix(VAR_SUFFIX): value for name, value in delta.items()}
+
+
+class CartTab:
+    """One shopper's tab on a cart, loaded: `view` is the cart state as the page holds it."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.state = CartState
+        self.path, self.query = f"/cart/{token}", {"token": token}
+        self.client = RawEventClient(base_url)
+        self.view: dict[str, Any] = {}
+        self.client.hydrate(self.path, query=self.query)
+        for update in self.client.received:
+            self.view.update(state_vars(update, self.state))
+        if self.view.get("status") != "ready":
+            self.wait(lambda view: view.get("status") == "ready")
+
+    def send(self, handler: str, **payload: object) -> None:
+        self.client.send(handler_name(self.state, handler), payload, self.path, self.query)
+
+    def wait(self, done: Callable[[dict[str, Any]], bool], timeout: float = 15) -> dict[str, Any]:
+        """The first update after which `done(view)` holds; the view follows every update."""
+
+        def seen(update: dict[str, Any]) -> bool:
+            self.view.update(state_vars(update, self.state))
+            return done(self.view)
+
+        return self.client.wait_for(seen, timeout)
+
+    def close(self) -> None:
+        self.client.close()

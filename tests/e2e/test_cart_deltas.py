@@ -10,51 +10,30 @@ import pytest
 
 from repeatcart_app.state.cart import CartState
 from tests.e2e.conftest import RunningApp
-from tests.e2e.raw_events import RawEventClient, handler_name
+from tests.e2e.raw_events import CartTab, state_vars
 
 pytestmark = pytest.mark.e2e
 
 PRESS_LIMIT_BYTES = 2048
-VAR_SUFFIX = "_rx_state_"
 
 
 def size(update: dict[str, Any]) -> int:
     return len(json.dumps(update.get("delta") or {}, separators=(",", ":")).encode())
 
 
-def cart_vars(update: dict[str, Any]) -> dict[str, Any]:
-    delta = (update.get("delta") or {}).get(CartState.get_full_name()) or {}
-    return {name.removesuffix(VAR_SUFFIX): value for name, value in delta.items()}
-
-
 def test_a_quantity_press_sends_only_quantities_and_totals(running_app: RunningApp) -> None:
-    token = running_app.demo.sample_tokens["due"]
-    path = f"/cart/{token}"
-    client = RawEventClient(running_app.base_url)
+    tab = CartTab(running_app.base_url, running_app.demo.sample_tokens["due"])
     try:
-        view: dict[str, Any] = {}
-
-        def loaded(update: dict[str, Any]) -> bool:
-            view.update(cart_vars(update))
-            return view.get("status") == "ready"
-
-        client.hydrate(path, query={"token": token})
-        for update in client.received:
-            loaded(update)
-        if view.get("status") != "ready":
-            client.wait_for(loaded)
+        view = tab.view
         lines = [*view["due_lines"], *view["previous_lines"], *view["ymal_lines"]]
         key, quantity = next(iter(view["quantities"].items()))
-        load_bytes = sum(size(update) for update in client.received)
-
-        client.send(handler_name(CartState, "increase"), {"key": key}, path, {"token": token})
-        press = client.wait_for(
-            lambda u: cart_vars(u).get("quantities", {}).get(key) == quantity + 1
-        )
+        load_bytes = sum(size(update) for update in tab.client.received)
+        tab.send("increase", key=key)
+        press = tab.wait(lambda view: view["quantities"].get(key) == quantity + 1)
     finally:
-        client.close()
+        tab.close()
 
-    sent = cart_vars(press)
+    sent = state_vars(press, CartState)
     print(f"{len(lines)} lines: load {load_bytes} B, press {size(press)} B")
     assert set(sent) <= {
         "quantities",

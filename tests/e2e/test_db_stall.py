@@ -9,17 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from repeatcart_app.state.cart import CartState
 from services.core.db import get_engine
 from tests.e2e.conftest import RunningApp
-from tests.e2e.raw_events import RawEventClient, handler_name
-from tests.e2e.test_cart_deltas import cart_vars
-from tests.e2e.test_snooze import customer_id  # noqa: F401  # clears the snooze this test makes
+from tests.e2e.raw_events import CartTab
 
 pytestmark = pytest.mark.e2e
 
@@ -43,36 +39,13 @@ def database_stalled(database_url: str) -> Iterator[None]:
             connection.rollback()
 
 
-class Tab:
-    """One shopper's tab on the cart, speaking Reflex's event protocol."""
-
-    def __init__(self, running_app: RunningApp, token: str) -> None:
-        self.path, self.query = f"/cart/{token}", {"token": token}
-        self.client = RawEventClient(running_app.base_url)
-        self.view: dict[str, Any] = {}
-        self.client.hydrate(self.path, query=self.query)
-        for update in self.client.received:
-            self.view.update(cart_vars(update))
-        if self.view.get("status") != "ready":
-            self.wait(lambda view: view.get("status") == "ready")
-
-    def send(self, handler: str, **payload: object) -> None:
-        self.client.send(handler_name(CartState, handler), payload, self.path, self.query)
-
-    def wait(self, done: Any, timeout: float = 15) -> None:
-        def seen(update: dict[str, Any]) -> bool:
-            self.view.update(cart_vars(update))
-            return done(self.view)
-
-        self.client.wait_for(seen, timeout)
-
-
 def test_a_stalled_database_delays_no_other_shopper(
     running_app: RunningApp,
-    customer_id: int,  # noqa: F811
+    customer_id: int,  # the fixture clears the snooze this test makes
 ) -> None:
     token = running_app.demo.sample_tokens["due"]
-    stuck, other = Tab(running_app, token), Tab(running_app, token)
+    stuck = CartTab(running_app.base_url, token)
+    other = CartTab(running_app.base_url, token)
     try:
         key = next(iter(other.view["quantities"]))
         presses: list[float] = []
@@ -90,8 +63,8 @@ def test_a_stalled_database_delays_no_other_shopper(
         stuck.wait(lambda view: view.get("cart_snoozed_until"), timeout=30)
         waited = time.monotonic() - locked
     finally:
-        stuck.client.close()
-        other.client.close()
+        stuck.close()
+        other.close()
 
     print(f"snooze answered after {waited:.2f} s; presses meanwhile, ms: {presses}")
     assert waited >= STALL_SECONDS, "the stalled shopper's snooze should wait for the lock"

@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from services.cart.snoozes import active_snoozes, clear_snooze
+from services.cart.snoozes import active_snoozes
 from services.core.clock import utcnow
 from services.core.db import get_engine
-from services.core.tables import CartLink, Snooze, Variant
+from services.core.tables import Variant
 from tests.e2e.conftest import RunningApp, screenshot
 from tests.e2e.test_cart_page import open_cart
 
 pytestmark = pytest.mark.e2e
-
-
-def _customer_id(running_app: RunningApp) -> int:
-    with Session(get_engine(running_app.database_url)) as session:
-        token = running_app.demo.sample_tokens["due"]
-        return session.exec(select(CartLink.customer_id).where(CartLink.token == token)).one()
-
-
-@pytest.fixture
-def customer_id(running_app: RunningApp) -> Iterator[int]:
-    """The due sample customer; whatever a test snoozed is gone after it (the app is shared)."""
-    customer = _customer_id(running_app)
-    yield customer
-    with Session(get_engine(running_app.database_url)) as session:
-        for row in session.exec(select(Snooze).where(Snooze.customer_id == customer)).all():
-            clear_snooze(session, customer, row.product_id)
-        session.commit()
 
 
 def snoozes(running_app: RunningApp, customer_id: int) -> dict[int | None, datetime]:
