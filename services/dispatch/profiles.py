@@ -33,10 +33,11 @@ from services.core.config import Settings
 from services.core.db import get_engine
 from services.core.logs import log_fields
 from services.core.provider_http import ProviderError
+from services.core.shutdown import stop_requested
 from services.core.tables import CartLink, Customer, DueItem, ProfileFingerprint, Snooze, SyncState
 from services.dispatch.listing import ScanContext, list_products
 from services.dispatch.payloads import recipient
-from services.dispatch.stops import refused_error
+from services.dispatch.stops import record_auth_failure, refused_error
 from services.engine import DueEntry
 from services.messaging import KlaviyoClient, Recipient, provider
 from services.messaging.klaviyo_profiles import (
@@ -266,8 +267,11 @@ def _send(
     now: datetime,
 ) -> bool:
     """Send the changes job by job; True when every job was accepted. Dry (no client): keep
-    the bodies, remember nothing."""
+    the bodies, remember nothing. A stop request ends the run between jobs (False: the next
+    run sends what was not accepted)."""
     for job in split_jobs(changes):
+        if stop_requested():
+            return False
         entries = [entry for _key, entry in job]
         if client is None:
             summary.bodies.append(bulk_import_body(entries))
@@ -311,13 +315,20 @@ def sync_profiles(
         ctx = ScanContext(session, settings, now)
         if own:
             built = klaviyo.build(settings)
-            assert isinstance(built, KlaviyoClient)
+            if not isinstance(built, KlaviyoClient):
+                raise TypeError(f"the {INTEGRATION} provider built {type(built).__name__}")
             client = built
         try:
             changes = _changes(ctx, ids, summary, commit=not dry_run)
             done = _send(session, None if dry_run else client, changes, summary, now)
             if dry_run:
                 session.rollback()
+            elif summary.failure is not None and summary.failure.auth_failed:
+                # as delivery does: the integration stops until its key changes
+                record_auth_failure(
+                    session, INTEGRATION, klaviyo.api_key(settings), summary.failure
+                )
+                session.commit()
             elif done:
                 _save_window(session, now, summary.full)
                 session.commit()

@@ -18,10 +18,11 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 
 from services.engine.due import product_stats
+from services.engine.intervals import utc_day
 from services.engine.types import DueEntry, LearnedIntervals, Purchase, ReplenishmentSettings
 
 MIN_ORDERS = 2
@@ -106,13 +107,18 @@ def customer_lapse_point(
     """`lapse_point` from one customer's countable purchases (a purchase per order line) and
     the due entries computed from them. An order is one purchase time: the lines of an order
     share it, so the distinct times are the customer's orders, and those of a product's
-    purchases the orders containing it."""
+    purchases the orders containing it. Purchases on one UTC day count as one order, as the
+    interval engine merges them (a forgotten item bought an hour later is not a reorder).
+
+    The point is never before the top product's own late point: a customer whose personal or
+    overridden interval is longer than factor × P75 is not lapsing while not yet late, and
+    the lapse event, which lists what is due, would have nothing to list."""
     if not entries:
         return None
-    orders_with: dict[int, set[datetime]] = defaultdict(set)
+    orders_with: dict[int, set[date]] = defaultdict(set)
     for purchase in purchases:
         if purchase.quantity > 0:
-            orders_with[purchase.product_id].add(purchase.purchased_at)
+            orders_with[purchase.product_id].add(utc_day(purchase.purchased_at))
     orders = len(set().union(*orders_with.values()))
     products = [
         ReorderedProduct(
@@ -124,6 +130,12 @@ def customer_lapse_point(
         for entry in entries
     ]
     last_order = max(entry.last_purchased_at for entry in entries)  # the due cycle's anchor
-    return lapse_point(
+    point = lapse_point(
         entries[0].customer_id, orders, last_order, products, learned, settings, factor
     )
+    if point is None:
+        return None
+    late_at = next(entry.late_at for entry in entries if entry.product_id == point.product_id)
+    if late_at is not None and late_at > point.lapse_at:
+        return replace(point, lapse_at=late_at)
+    return point

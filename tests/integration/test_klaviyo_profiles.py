@@ -455,3 +455,27 @@ def test_the_worker_job_keeps_profiles_current(world: World, store: Store, app_d
     properties = world.fake.properties_of(email="w@example.com")
     assert properties is not None and properties[DUE] is True
     assert world.jobs() == 1  # the second run found nothing changed
+
+
+def test_a_refused_key_stops_the_sync_until_the_key_changes(world: World, store: Store) -> None:
+    store.customer("ava@example.com")
+    wrong = KlaviyoClient("pk_wrong", world.base_url, **world.client_options())
+    refused = world.sync(NOW, client=wrong)
+    assert refused.failure is not None and refused.failure.auth_failed
+    assert world.fingerprints() == {}
+
+    after = world.sync(NOW + timedelta(minutes=15))  # the configured key is the one refused
+    assert after.skipped and after.skipped.startswith("key refused")
+    assert world.fake.count(202, "profile-bulk-import-jobs") == 0
+
+
+def test_a_stop_request_ends_the_run_between_jobs(
+    world: World, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.customer("ava@example.com")
+    monkeypatch.setattr(profile_sync, "stop_requested", lambda: True)
+    stopped = world.sync(NOW)
+    assert (stopped.sent, stopped.jobs) == (0, 0)
+    assert world.fake.requests == [] and world.fingerprints() == {}
+    monkeypatch.undo()
+    assert world.sync(NOW + timedelta(minutes=15)).sent == 1  # the next run sends it

@@ -126,3 +126,21 @@ def test_orders_are_counted_from_purchase_times_of_the_stored_history() -> None:
     entries = due_entries_for_customer(single, LEARNED, {}, SETTINGS)
     assert customer_lapse_point(single, entries, LEARNED, SETTINGS, 2) is None
     assert customer_lapse_point([], [], LEARNED, SETTINGS, 2) is None
+
+
+def test_purchases_on_one_day_are_one_order() -> None:
+    # a forgotten item bought an hour later is not a second order: no repeat customer yet
+    history = [_purchase(TEA, 0), _purchase(SOAP, 1 / 24)]
+    entries = due_entries_for_customer(history, LEARNED, {}, SETTINGS)
+    assert customer_lapse_point(history, entries, LEARNED, SETTINGS, 2) is None
+
+
+def test_the_lapse_point_never_comes_before_the_products_own_late_point() -> None:
+    # tea's interval is overridden to 400 days: 2 × its P75 (90 days) would lapse the
+    # customer long before tea is even due, with nothing for the event to list
+    history = [_purchase(TEA, -30), _purchase(TEA, 0)]
+    entries = due_entries_for_customer(history, LEARNED, {TEA: 400}, SETTINGS)
+    point = customer_lapse_point(history, entries, LEARNED, SETTINGS, 2)
+    tea = next(entry for entry in entries if entry.product_id == TEA)
+    assert point is not None and point.product_id == TEA
+    assert point.lapse_at == tea.late_at > LAST + timedelta(days=90)
