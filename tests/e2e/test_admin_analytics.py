@@ -10,20 +10,37 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
 from services.core.clock import utcnow
 from services.core.db import get_engine
 from services.core.money import format_money
+from services.core.tables import CartEvent, CartLink
 from services.reporting.analytics.ranges import day_range, preset_days
 from services.reporting.analytics.report import AnalyticsReport, analytics_report
-from tests.e2e.conftest import SCREENSHOTS, RunningApp, open_admin, screenshot
+from tests.e2e.conftest import SCREENSHOTS, RunningApp, open_admin, screenshot, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
+def _views(running_app: RunningApp, kind: str) -> int:
+    token = running_app.demo.sample_tokens[kind]
+    with Session(get_engine(running_app.database_url)) as session:
+        return session.exec(
+            select(func.count())
+            .select_from(CartEvent)
+            .join(CartLink, CartLink.id == CartEvent.cart_link_id)  # type: ignore[arg-type]
+            .where(CartLink.token == token, CartEvent.kind == "view")
+        ).one()
+
+
 def _shop_on_carts(page: Page, running_app: RunningApp, viewport: str) -> None:
-    """One email visit that checks out, one sms visit that does not: real cart events."""
+    """One email visit that checks out, one sms visit that does not: real cart events.
+
+    The app writes cart events in batches about once a second; checkout writes at once, a bare
+    visit does not, so the sms view is awaited in the database before the figures are read.
+    """
+    sms_views = _views(running_app, "not_due")
     page.goto(running_app.cart("due", channel="email"))
     expect(page.get_by_role("heading", name=re.compile("Welcome back"))).to_be_visible()
     if viewport == "phone":
@@ -35,6 +52,7 @@ def _shop_on_carts(page: Page, running_app: RunningApp, viewport: str) -> None:
     expect(page.get_by_test_id("permalink")).to_be_visible()
     page.goto(running_app.cart("not_due", channel="sms"))
     expect(page.get_by_role("heading", name=re.compile("Welcome back"))).to_be_visible()
+    wait_for(lambda: _views(running_app, "not_due") > sms_views, 10, "the sms view to be saved")
 
 
 def _report(running_app: RunningApp, preset: str, channel: str | None = None) -> AnalyticsReport:
