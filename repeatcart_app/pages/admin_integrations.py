@@ -10,6 +10,8 @@ from repeatcart_app.components.admin_frame import admin_page
 from repeatcart_app.components.admin_integrations_log import delivery_log_section
 from repeatcart_app.components.admin_parts import TONES, secret_note, status_badge, when_loaded
 from repeatcart_app.state.admin_integrations import AdminIntegrationsState as State
+from repeatcart_app.state.admin_integrations import moment_switch
+from services.core.moments import MOMENT_LABELS, MOMENTS
 from services.settings.integrations import INTEGRATIONS, KEY_HELP, LABELS, RECIPIENT_KIND
 
 
@@ -120,6 +122,49 @@ def _test_form(name: str) -> rx.Component:
     )
 
 
+def _moment_switch(name: str, kind: str) -> rx.Component:
+    on = State.moment_on[moment_switch(name, kind)]
+    due_on = State.moment_on[moment_switch(name, "due")]
+    # Late follows a sent Due event: with Due off there is none to follow
+    checked, disabled = (on & due_on, ~due_on) if kind == "late" else (on, False)
+    return rx.el.label(
+        rx.hstack(
+            rx.switch(
+                checked=checked,
+                disabled=disabled,
+                on_change=lambda value: State.toggle_moment(name, kind, value),
+                data_testid=f"{name}-moment-{kind}",
+            ),
+            rx.text(MOMENT_LABELS[kind], size="2"),
+            spacing="2",
+            align="center",
+        ),
+    )
+
+
+def _moments(name: str) -> rx.Component:
+    return rx.vstack(
+        rx.text("Moments sent", size="2", weight="medium"),
+        rx.flex(
+            *(_moment_switch(name, kind) for kind in MOMENTS),
+            direction=rx.breakpoints(initial="column", sm="row"),
+            spacing=rx.breakpoints(initial="2", sm="5"),
+            wrap="wrap",
+        ),
+        rx.cond(
+            ~State.moment_on[moment_switch(name, "due")],
+            rx.text(
+                "Late Due To Replenish follows a sent Due To Replenish event, so it is off too.",
+                size="1",
+                color_scheme="gray",
+            ),
+        ),
+        spacing="2",
+        width="100%",
+        data_testid=f"{name}-moments",
+    )
+
+
 def _integration_card(name: str) -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -145,6 +190,7 @@ def _integration_card(name: str) -> rx.Component:
                 data_testid=f"{name}-header",
             ),
             rx.text(KEY_HELP[name], size="2", color_scheme="gray"),
+            _moments(name),
             rx.cond(
                 State.stopped[name] != "",
                 rx.callout.root(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from repeatcart_app.state.auth import AuthState, admin_event
+from services.core.moments import MOMENT_LABELS, MOMENTS
 from services.settings.integrations import (
     INTEGRATIONS,
     LABELS,
@@ -23,6 +24,7 @@ from services.settings.integrations import (
     save_integration,
     send_test_event,
     set_enabled,
+    set_moment,
 )
 
 _STATUS_COLORS = {
@@ -32,6 +34,11 @@ _STATUS_COLORS = {
     "sending": "blue",
     "skipped": "gray",
 }
+
+
+def moment_switch(integration: str, kind: str) -> str:
+    """The key of one Moment switch of one integration in `moment_on`."""
+    return f"{integration}:{kind}"
 
 
 def _key_note(view: IntegrationView) -> str:
@@ -64,6 +71,7 @@ class AdminIntegrationsState(AuthState):
     key_saved: dict[str, bool] = {}
     key_unreadable: dict[str, bool] = {}
     enabled: dict[str, bool] = {}
+    moment_on: dict[str, bool] = {}  # "<integration>:<moment>" → switched on
     status_label: dict[str, str] = {}
     status_color: dict[str, str] = {}
     stopped: dict[str, str] = {}
@@ -90,6 +98,11 @@ class AdminIntegrationsState(AuthState):
         self.key_saved = {v.name: v.key_source == "saved" for v in views}
         self.key_unreadable = {v.name: v.key_source == "unreadable" for v in views}
         self.enabled = {v.name: v.enabled for v in views}
+        self.moment_on = {
+            moment_switch(v.name, kind): kind not in v.moments_off
+            for v in views
+            for kind in MOMENTS
+        }
         self.status_label = {v.name: _status(v)[0] for v in views}
         self.status_color = {v.name: _status(v)[1] for v in views}
         self.stopped = {v.name: v.stopped for v in views}
@@ -175,6 +188,15 @@ class AdminIntegrationsState(AuthState):
         set_enabled(name, bool(on), by=self.current_email)
         self._refresh_cards()
         self._message(name, f"{LABELS[name]} is {'on' if on else 'off'}.", True)
+
+    @admin_event
+    def toggle_moment(self, name: str, kind: str, on: bool):
+        if name not in INTEGRATIONS or kind not in MOMENTS:
+            return
+        set_moment(name, kind, bool(on), by=self.current_email)
+        self._refresh_cards()
+        state = "on" if on else "off"
+        self._message(name, f"{MOMENT_LABELS[kind]} is {state} for {LABELS[name]}.", True)
 
     @admin_event(background=True)
     async def send_test(self, name: str, form_data: dict):

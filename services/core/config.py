@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.core.moments import parse_moments
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_SHOP_DOMAIN = "demo-repeatcart.myshopify.com"
@@ -61,6 +63,11 @@ class Settings(BaseSettings):
         default=SecretStr(""), description="Klaviyo private API key (pk_...)."
     )
     klaviyo_enabled: bool = Field(default=True, description="Send to Klaviyo when a key is set.")
+    klaviyo_moments_off: str = Field(
+        default="",
+        description="Moments not sent to Klaviyo, comma-separated (due, late, lapse); "
+        "empty sends them all. Late follows a sent Due event, so it stops with Due.",
+    )
     klaviyo_base_url: str = Field(default="https://a.klaviyo.com", description="Klaviyo API.")
     klaviyo_revision: str = Field(default="2026-07-15", description="Klaviyo API revision.")
     postscript_api_key: SecretStr = Field(
@@ -69,12 +76,22 @@ class Settings(BaseSettings):
     postscript_enabled: bool = Field(
         default=True, description="Send to Postscript when a key is set."
     )
+    postscript_moments_off: str = Field(
+        default="",
+        description="Moments not sent to Postscript, comma-separated (due, late, lapse); "
+        "empty sends them all. Late follows a sent Due event, so it stops with Due.",
+    )
     postscript_base_url: str = Field(
         default="https://api.postscript.io", description="Postscript API."
     )
     attentive_api_key: SecretStr = Field(default=SecretStr(""), description="Attentive API key.")
     attentive_enabled: bool = Field(
         default=True, description="Send to Attentive when a key is set."
+    )
+    attentive_moments_off: str = Field(
+        default="",
+        description="Moments not sent to Attentive, comma-separated (due, late, lapse); "
+        "empty sends them all. Late follows a sent Due event, so it stops with Due.",
     )
     attentive_base_url: str = Field(
         default="https://api.attentivemobile.com", description="Attentive API."
@@ -156,6 +173,14 @@ class Settings(BaseSettings):
         description="Backend worker processes the web server starts; more than 1 needs "
         "REPEATCART_REDIS_URL.",
     )
+
+    @field_validator(
+        "klaviyo_moments_off", "postscript_moments_off", "attentive_moments_off", mode="after"
+    )
+    @classmethod
+    def _known_moments(cls, value: str) -> str:
+        """Only Moment names, written one way (`late,lapse`), so a typo fails at start-up."""
+        return ",".join(sorted(parse_moments(value)))
 
     @model_validator(mode="after")
     def _several_web_workers_share_state_in_redis(self) -> Settings:

@@ -35,7 +35,7 @@ def retry_failed(
         query.values(status=PENDING, attempts=0, next_attempt_at=now or utcnow())
     )
     session.flush()
-    return _rowcount(result)
+    return rowcount(result)
 
 
 def outbox_counts(session: Session) -> dict[str, dict[str, int]]:
@@ -68,10 +68,10 @@ def erase_customer_messages(session: Session, customer_ids: Sequence[int]) -> in
         update(OutboxMessage).where(col(OutboxMessage.customer_id).in_(ids)).values(payload={})
     )
     session.flush()
-    return _rowcount(result)
+    return rowcount(result)
 
 
-def _rowcount(result: object) -> int:
+def rowcount(result: object) -> int:
     """Rows an UPDATE matched (SQLModel's `Session.execute` is typed as returning any result;
     an UPDATE's is a cursor result)."""
     return int(cast(CursorResult[Any], result).rowcount or 0)

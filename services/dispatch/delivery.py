@@ -49,6 +49,7 @@ from services.core.config import Settings
 from services.core.db import get_engine
 from services.core.provider_http import RETRY_STATUSES, ProviderError
 from services.core.shutdown import stop_requested
+from services.dispatch.actions import rowcount
 from services.dispatch.outbox import (
     CART_URL,
     EVENT_KINDS,
@@ -59,12 +60,13 @@ from services.dispatch.outbox import (
     SENDING,
     SENT,
     SKIPPED,
+    SWITCHED_OFF,
 )
 from services.dispatch.payloads import event_from_payload, recipient_from
 from services.dispatch.recheck import recheck
 from services.dispatch.stops import record_auth_failure, stopped, waiting
 from services.dispatch.summary import DispatchSummary, IntegrationSummary
-from services.messaging import MessagingClient, clients_from_settings, provider
+from services.messaging import PROVIDERS, MessagingClient, clients_from_settings, provider
 
 log = logging.getLogger("repeatcart.dispatch")
 
@@ -402,6 +404,7 @@ def deliver(
     )
     try:
         with Session(engine, expire_on_commit=False) as session:
+            _skip_switched_off(session, settings, summary)
             lanes = _lanes(session, settings, active, summary)
         if lanes:
             with ThreadPoolExecutor(len(lanes), thread_name_prefix="delivery") as pool:
@@ -419,6 +422,28 @@ def deliver(
             for client in active:
                 client.close()
     return summary
+
+
+def _skip_switched_off(session: Session, settings: Settings, summary: DispatchSummary) -> None:
+    """Rows still pending of a Moment the merchant switched off are skipped, not sent: they
+    were queued while it was on, and switching it back on must not release a stale backlog."""
+    for sender in PROVIDERS:
+        name = sender.name
+        off = [kind for kind in EVENT_KINDS if not sender.sends(settings, kind)]
+        if not off:
+            continue
+        done = session.execute(
+            update(OUTBOX)
+            .where(
+                OUTBOX.c.integration == name,
+                OUTBOX.c.kind.in_(off),
+                OUTBOX.c.status == PENDING,
+            )
+            .values(status=SKIPPED, skip_reason=SWITCHED_OFF)
+        )
+        if count := rowcount(done):
+            summary.of(name).skipped[SWITCHED_OFF] += count
+    session.commit()
 
 
 def _lanes(

@@ -16,7 +16,7 @@ from services.cart.page import ShopifyIds, read_catalog
 from services.core.config import Settings
 from services.core.tables import Product, Shop
 from services.engine import CatalogProduct, DueEntry, compose_cart, resolve_replacement
-from services.messaging import DueProduct
+from services.messaging import DueProduct, provider
 
 
 class ScanContext:
@@ -25,6 +25,7 @@ class ScanContext:
     def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
         self.session = session
         self.now = now
+        self.settings = settings
         self.public_url = settings.public_url.rstrip("/")
         shop = session.exec(select(Shop)).first()
         self.currency = shop.currency if shop else "USD"
@@ -37,6 +38,10 @@ class ScanContext:
         self.catalog: dict[int, CatalogProduct] = {}
         self.product_ids: dict[int, ShopifyIds] = {}
         self.variant_ids: dict[int, ShopifyIds] = {}
+
+    def sends(self, integration: str, kind: str) -> bool:
+        """Whether the merchant left this Moment switched on for this integration."""
+        return provider(integration).sends(self.settings, kind)
 
     def load_catalog(self, product_ids: Iterable[int]) -> None:
         bought = set(product_ids)

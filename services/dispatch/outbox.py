@@ -29,6 +29,7 @@ LINK_ROTATED = "link rotated"
 CUSTOMER_GONE = "customer erased"
 SNOOZED = "snoozed"
 NOTHING_AVAILABLE = "nothing available"
+SWITCHED_OFF = "Moment switched off"
 
 # the table itself, for Core statements (SQLModel declares no typed `__table__`)
 OUTBOX: Table = OutboxMessage.metadata.tables["outbox_message"]

@@ -158,14 +158,17 @@ def moment_rows(
     *,
     days_since_last_order: int | None = None,
 ) -> list[dict[str, Any]]:
-    """One customer's outbox rows of one Moment, one per integration: the event each provider
-    gets (its cart link attributed to that integration) and what delivery needs beside it."""
+    """One customer's outbox rows of one Moment, one per integration that has it switched on:
+    the event each provider gets (its cart link attributed to that integration) and what
+    delivery needs beside it."""
     link_id, token = link
     products = [plain(product, PRODUCT_FIELDS) for product in listed.products]
     shown = plain(person, RECIPIENT_FIELDS)
     url = cart_url(token, ctx.public_url)
     rows: list[dict[str, Any]] = []
     for integration in integrations:
+        if not ctx.sends(integration, kind):
+            continue
         event = DueEvent(
             kind=kind,
             idempotency_key=key,

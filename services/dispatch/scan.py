@@ -32,6 +32,7 @@ from sqlmodel import Session, col, select
 from services.cart.links import cart_url
 from services.cart.snoozes import active_snoozes_for
 from services.core.config import Settings
+from services.core.moments import MOMENTS
 from services.core.tables import CartLink, DueItem, Snooze, SyncState
 from services.dispatch.keys import cart_url_key, cycle_key
 from services.dispatch.lapse import scan_lapse
@@ -305,9 +306,21 @@ def _save_marks(session: Session, state: SyncState | None, marks: dict[str, int]
     session.flush()
 
 
+def _switches(settings: Settings, integrations: Sequence[str]) -> list[str]:
+    """What a full sweep depends on: the integrations, and each Moment switched off for one
+    (`klaviyo -lapse`). A change means something may now be wanted that a tick would miss."""
+    off = [
+        f"{name} -{kind}"
+        for name in integrations
+        for kind in MOMENTS
+        if not provider(name).sends(settings, kind)
+    ]
+    return sorted([*integrations, *off])
+
+
 def _window(
     session: Session,
-    integrations: Sequence[str],
+    switches: Sequence[str],
     now: datetime,
     lookback: timedelta,
     full: bool | None,
@@ -317,7 +330,8 @@ def _window(
     A tick only needs what became due, late or un-snoozed since the last scan (with an hour of
     overlap for transactions that committed late); a full sweep catches the rest (rows a
     recompute moved back in time, a product back in stock, a new email address, a newly enabled
-    integration) and runs when asked, every `FULL_SCAN_EVERY`, or when the integrations changed.
+    integration) and runs when asked, every `FULL_SCAN_EVERY`, or when the integrations or their
+    Moment switches changed.
     """
     earliest = now - lookback
     state = session.get(SyncState, _SCAN_STATE)
@@ -330,18 +344,18 @@ def _window(
             or full_at is None
             or cursor > now
             or now - full_at >= FULL_SCAN_EVERY
-            or sorted(info.get("integrations") or []) != sorted(integrations)
+            or sorted(info.get("integrations") or []) != sorted(switches)
         )
     if full or cursor is None or cursor > now:
         return earliest, True
     return max(earliest, cursor - SCAN_OVERLAP), False
 
 
-def _save_window(session: Session, integrations: Sequence[str], now: datetime, full: bool) -> None:
+def _save_window(session: Session, switches: Sequence[str], now: datetime, full: bool) -> None:
     state = session.get(SyncState, _SCAN_STATE) or SyncState(name=_SCAN_STATE)
     info = dict(state.last_summary or {})
     if full:
-        info.update(full_at=now.isoformat(), integrations=sorted(integrations))
+        info.update(full_at=now.isoformat(), integrations=sorted(switches))
     state.cursor = now
     state.last_finished_at = now
     state.last_status = "ok"
@@ -371,7 +385,8 @@ def scan_due(
         return summary
     ctx = ScanContext(session, settings, now)
     lookback = timedelta(days=settings.due_lookback_days)
-    since, full = _window(session, integrations, now, lookback, full)
+    switches = _switches(settings, integrations)
+    since, full = _window(session, switches, now, lookback, full)
     candidates = _candidates(session, now, since)
     ids = sorted(candidates)
     for start in range(0, len(ids), SCAN_BATCH):
@@ -381,7 +396,7 @@ def scan_due(
             session.commit()
     scan_lapse(ctx, integrations, since, summary, commit=commit)
     _scan_cart_links(ctx, integrations, summary, commit)
-    _save_window(session, integrations, now, full)
+    _save_window(session, switches, now, full)
     if commit:
         session.commit()
     return summary

@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
 
+from services.core.moments import EventKind
 from services.core.provider_http import ProviderError, RateLimiter, RetryPolicy, default_classify
 
 __all__ = [
@@ -29,8 +30,6 @@ __all__ = [
     "Recipient",
     "limiter_for",
 ]
-
-EventKind = Literal["due", "late", "lapse"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import httpx
 
 from services.core.config import Settings
+from services.core.moments import parse_moments
 from services.core.provider_http import RetryPolicy
 from services.messaging import payloads
 from services.messaging.attentive import AttentiveClient
@@ -47,6 +48,7 @@ class Provider:
     key_help: str  # which key the merchant pastes, and what it must be allowed to do
     key_setting: str
     enabled_setting: str
+    moments_setting: str  # the Moments switched off for this provider
     base_url_setting: str
     client_settings: Mapping[str, str] = field(default_factory=dict)  # client keyword → setting
 
@@ -65,6 +67,10 @@ class Provider:
     def enabled(self, settings: Settings) -> bool:
         """Switched on and given a key: only then is anything queued for it."""
         return bool(self.api_key(settings)) and bool(getattr(settings, self.enabled_setting))
+
+    def sends(self, settings: Settings, kind: str) -> bool:
+        """Whether this Moment is switched on for this provider (all are, unless listed off)."""
+        return kind not in parse_moments(getattr(settings, self.moments_setting))
 
     def build(
         self,
@@ -95,6 +101,7 @@ PROVIDERS: tuple[Provider, ...] = (
         key_help="Email flows: a private API key (pk_…) with events and profiles write access.",
         key_setting="klaviyo_api_key",
         enabled_setting="klaviyo_enabled",
+        moments_setting="klaviyo_moments_off",
         base_url_setting="klaviyo_base_url",
         client_settings={"revision": "klaviyo_revision"},
     ),
@@ -108,6 +115,7 @@ PROVIDERS: tuple[Provider, ...] = (
         key_help="SMS flows: an API key (sk_…) from Postscript's API settings.",
         key_setting="postscript_api_key",
         enabled_setting="postscript_enabled",
+        moments_setting="postscript_moments_off",
         base_url_setting="postscript_base_url",
     ),
     Provider(
@@ -120,6 +128,7 @@ PROVIDERS: tuple[Provider, ...] = (
         key_help="SMS journeys: an API key from Attentive's custom app, with events write access.",
         key_setting="attentive_api_key",
         enabled_setting="attentive_enabled",
+        moments_setting="attentive_moments_off",
         base_url_setting="attentive_base_url",
     ),
 )

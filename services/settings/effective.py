@@ -30,6 +30,7 @@ PLAIN_SETTINGS = frozenset(
         "public_url",
         "lapse_factor",
         *(p.enabled_setting for p in PROVIDERS),
+        *(p.moments_setting for p in PROVIDERS),
     }
 )
 EDITABLE_SETTINGS = SECRET_SETTINGS | PLAIN_SETTINGS

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from services.core.clock import utcnow
 from services.core.config import Settings, get_settings
 from services.core.db import session_scope
+from services.core.moments import MOMENTS, parse_moments
 from services.core.provider_http import ProviderError, RetryPolicy
 from services.core.tables import Customer, OutboxMessage, Product, Shop, Variant
 from services.dispatch import (
@@ -68,6 +69,7 @@ __all__ = [
     "save_integration",
     "send_test_event",
     "set_enabled",
+    "set_moment",
 ]
 
 INTEGRATIONS = PROVIDER_NAMES
@@ -88,6 +90,7 @@ class IntegrationView:
     name: str
     label: str
     enabled: bool
+    moments_off: frozenset[str]  # the Moments switched off for it
     key_last4: str
     key_source: str  # saved | environment | none | unreadable
     stopped: str  # why delivery is stopped (a refused key), "" when it is not
@@ -143,6 +146,7 @@ def integration_views(base: Settings | None = None) -> list[IntegrationView]:
                     name=p.name,
                     label=p.label,
                     enabled=bool(getattr(settings, p.enabled_setting)),
+                    moments_off=parse_moments(getattr(settings, p.moments_setting)),
                     key_last4=last4,
                     key_source=source,
                     stopped=_stop_reason(session, p.name, p.api_key(settings)),
@@ -198,6 +202,25 @@ def set_enabled(
     base = base or get_settings()
     with session_scope(base.database_url) as session:
         save_settings(session, {p.enabled_setting: enabled}, by=by, settings=base)
+
+
+def set_moment(
+    integration: str, kind: str, on: bool, *, by: str = "", base: Settings | None = None
+) -> None:
+    """Switch one Moment on or off for one integration. Off, nothing of it is queued and what
+    is still pending is skipped at the next delivery pass; on again, the next full due scan
+    catches customers still inside the look-back window, as for a newly enabled integration."""
+    p = provider(integration)
+    if kind not in MOMENTS:
+        raise ValueError(f"unknown Moment {kind!r}")
+    base = base or get_settings()
+    with session_scope(base.database_url) as session:
+        off = set(parse_moments(getattr(effective_settings(session, base), p.moments_setting)))
+        if on:
+            off.discard(kind)
+        else:
+            off.add(kind)
+        save_settings(session, {p.moments_setting: ",".join(sorted(off))}, by=by, settings=base)
 
 
 def remove_key(integration: str, base: Settings | None = None) -> None:

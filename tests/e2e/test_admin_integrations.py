@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from services.core.clock import utcnow
 from services.core.config import Settings
 from services.core.db import get_engine
-from services.core.tables import Customer, IntegrationStatus, OutboxMessage
+from services.core.tables import AppSetting, Customer, IntegrationStatus, OutboxMessage
 from services.dispatch import key_fingerprint
 from services.settings.effective import clear_setting, save_settings
 from tests.e2e.app_process import SECRET_KEY
@@ -172,3 +172,48 @@ def test_a_refused_key_is_explained_and_can_be_tried_again(
         "Delivery resumes on the next pass."
     )
     expect(page.get_by_test_id("postscript-stopped")).to_have_count(0)
+
+
+def _saved(running_app: RunningApp, name: str) -> str | None:
+    with Session(get_engine(running_app.database_url)) as session:
+        row = session.get(AppSetting, name)
+        return None if row is None else row.value
+
+
+def test_each_moment_is_switched_per_integration(
+    page: Page, viewport: str, running_app: RunningApp
+) -> None:
+    open_admin(page, running_app, "/admin/integrations")
+    lapse = page.get_by_test_id("postscript-moment-lapse")
+    expect(lapse).to_have_attribute("data-state", "checked")
+    lapse.click()
+    expect(lapse).to_have_attribute("data-state", "unchecked")
+    expect(page.get_by_test_id("postscript-key-message")).to_have_text(
+        "About To Lapse is off for Postscript."
+    )
+    assert _saved(running_app, "postscript_moments_off") == "lapse"
+    # the other integrations keep theirs
+    expect(page.get_by_test_id("klaviyo-moment-lapse")).to_have_attribute("data-state", "checked")
+
+    # Due off takes Late with it: the Late switch shows off and cannot be turned on alone
+    page.get_by_test_id("postscript-moment-due").click()
+    late = page.get_by_test_id("postscript-moment-late")
+    expect(late).to_have_attribute("data-state", "unchecked")
+    expect(late).to_be_disabled()
+    expect(page.get_by_test_id("postscript-moments")).to_contain_text("so it is off too")
+    assert _saved(running_app, "postscript_moments_off") == "due,lapse"
+    page.get_by_test_id("postscript-moments").scroll_into_view_if_needed()
+    screenshot(page, f"admin-integrations-moments-{viewport}")
+
+    page.reload()
+    expect(page.get_by_test_id("postscript-moment-lapse")).to_have_attribute(
+        "data-state", "unchecked"
+    )
+    # leave the app as it was for the other browser tests
+    page.get_by_test_id("postscript-moment-due").click()
+    page.get_by_test_id("postscript-moment-lapse").click()
+    expect(page.get_by_test_id("postscript-moment-late")).to_have_attribute("data-state", "checked")
+    expect(page.get_by_test_id("postscript-moment-lapse")).to_have_attribute(
+        "data-state", "checked"
+    )
+    assert _saved(running_app, "postscript_moments_off") == ""
