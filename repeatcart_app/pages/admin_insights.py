@@ -1,5 +1,6 @@
 """`/admin/insights`: how long customers take to reorder a product (histogram with the learned
-percentiles marked) and how many customers come due on each of the next 30 days."""
+percentiles marked), how many customers come due on each of the next 30 days, and how many
+reach each Moment."""
 
 from __future__ import annotations
 
@@ -260,6 +261,45 @@ def _due_card() -> rx.Component:
     )
 
 
+def _moment_row(moment: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.row_header_cell(moment["label"]),
+        rx.table.cell(moment["today"], justify="end", data_testid="moment-today"),
+        rx.table.cell(moment["upcoming"], justify="end", data_testid="moment-upcoming"),
+        data_testid=f"moment-{moment['kind']}",
+    )
+
+
+def _moments_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Customers reaching each Moment", size="4", as_="h2"),
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        rx.table.column_header_cell("Moment"),
+                        rx.table.column_header_cell("Today", justify="end"),
+                        rx.table.column_header_cell("Next 30 days", justify="end"),
+                    )
+                ),
+                rx.table.body(rx.foreach(State.moments, _moment_row)),
+                size="2",
+                width="100%",
+            ),
+            rx.text(
+                "A forecast from today's due dates: a customer who reorders first is not sent "
+                "the Moment, and one switched off for an integration is not sent there.",
+                size="1",
+                color_scheme="gray",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        data_testid="moments-card",
+    )
+
+
 @admin_page("Insights", routes.ADMIN_INSIGHTS)
 def admin_insights_page() -> rx.Component:
     return when_loaded(
@@ -267,6 +307,7 @@ def admin_insights_page() -> rx.Component:
         rx.vstack(
             _distribution_card(),
             _due_card(),
+            _moments_card(),
             spacing="5",
             width="100%",
             data_testid="admin-insights",

@@ -45,6 +45,9 @@ class AdminInsightsState(AuthState):
     due_total: str = "0"
     due_peak: str = ""
 
+    # customers reaching each Moment: today, next 30 days
+    moments: list[dict[str, str]] = []
+
     def _show_product(self, result: IntervalDistribution) -> None:
         self.product_id = result.product_id
         self.product_title = result.title
@@ -85,6 +88,15 @@ class AdminInsightsState(AuthState):
         """on_load: who comes due, and the chosen product (at first the most reordered one)."""
         page = insights_page(self.product_id, utcnow())
         self._show_due(page.due)
+        self.moments = [
+            {
+                "kind": moment.kind,
+                "label": moment.label,
+                "today": f"{moment.today:,}",
+                "upcoming": f"{moment.upcoming:,}",
+            }
+            for moment in page.moments
+        ]
         if page.distribution is not None:
             self._show_product(page.distribution)
         elif self.product_id:

@@ -1,5 +1,5 @@
-"""The dashboard's Insights page: how long customers take to reorder one product, and how many
-customers come due on each of the next 30 days.
+"""The dashboard's Insights page: how long customers take to reorder one product, how many
+customers come due on each of the next 30 days, and how many reach each Moment.
 
 The distribution is built from exactly the gaps the engine learns from (per-unit, same-day
 purchases merged, cancelled/refunded/test orders left out), so its percentiles match the
@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from services.core.db import session_scope
+from services.core.moments import MOMENT_LABELS, EventKind
 from services.core.tables import DueItem, Product
 from services.engine import interval_stats, per_unit_gaps
 from services.engine.recompute import load_purchases
@@ -172,6 +174,42 @@ def due_per_day(session: Session, now: datetime, days: int = DUE_DAYS) -> list[D
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class MomentCount:
+    kind: str
+    label: str
+    today: int  # distinct customers reaching the Moment today (UTC)
+    upcoming: int  # ... from today through the window's last day
+
+
+# When each Moment is sent: the reminder date (due date less the lead days), the late point
+# (P75 × quantity) and the lapse point the recompute stores. All three columns are indexed.
+MOMENT_POINTS: dict[EventKind, Any] = {
+    "due": col(DueItem.remind_at),
+    "late": col(DueItem.late_at),
+    "lapse": col(DueItem.lapse_at),
+}
+
+
+def moment_outlook(session: Session, now: datetime, days: int = DUE_DAYS) -> list[MomentCount]:
+    """How many customers reach each Moment today and over the next `days` days: a forecast
+    from the stored due rows (a customer who reorders first is never sent it), two index range
+    counts per Moment."""
+    _, start, end = _window(now, days)
+    tomorrow = start + timedelta(days=1)
+
+    def customers(point: Any, until: datetime) -> int:
+        query = select(func.count(func.distinct(DueItem.customer_id))).where(
+            point >= start, point < until
+        )
+        return int(session.exec(query).one())
+
+    return [
+        MomentCount(kind, MOMENT_LABELS[kind], customers(point, tomorrow), customers(point, end))
+        for kind, point in MOMENT_POINTS.items()
+    ]
+
+
 # --- the page's use cases: each in a transaction of its own ----------------------------------
 
 
@@ -184,6 +222,7 @@ class DueOutlook:
 @dataclass(frozen=True, slots=True)
 class InsightsPage:
     due: DueOutlook
+    moments: list[MomentCount]
     distribution: IntervalDistribution | None
     """The product asked for, else the most reordered one; None when there is none (any more)."""
 
@@ -193,11 +232,12 @@ def insights_page(product_id: int, now: datetime) -> InsightsPage:
     or of the product the most customers reordered when no product is chosen (0)."""
     with session_scope() as session:
         due = DueOutlook(due_per_day(session, now), customers_due_within(session, now))
+        moments = moment_outlook(session, now)
         if not product_id:
             top = product_page(session, sort="n", descending=True, page_size=1).rows
             product_id = top[0].id if top else 0
         distribution = interval_distribution(session, product_id) if product_id else None
-    return InsightsPage(due, distribution)
+    return InsightsPage(due, moments, distribution)
 
 
 def product_distribution(product_id: int) -> IntervalDistribution | None:

@@ -8,8 +8,10 @@ from playwright.sync_api import Page, expect
 from sqlmodel import Session, select
 
 from repeatcart_app.state.admin_products import format_days
+from services.core.clock import utcnow
 from services.core.db import get_engine
 from services.core.tables import IntervalStat, Product
+from services.reporting.insights import moment_outlook
 from tests.e2e.conftest import RunningApp, open_admin, screenshot
 
 pytestmark = pytest.mark.e2e
@@ -56,3 +58,21 @@ def test_insights_draws_both_charts_and_switches_product(
     expect(distribution.locator(".recharts-bar-rectangle").first).to_be_visible()
     due.scroll_into_view_if_needed()
     screenshot(page, f"admin-insights-due-{viewport}")
+
+
+def test_insights_counts_customers_reaching_each_moment(
+    page: Page, viewport: str, running_app: RunningApp
+):
+    with Session(get_engine(running_app.database_url)) as session:
+        expected = moment_outlook(session, utcnow())
+    assert any(moment.upcoming for moment in expected)  # the demo store has customers coming due
+    open_admin(page, running_app, "/admin/insights")
+    card = page.get_by_test_id("moments-card")
+    for moment in expected:
+        row = card.get_by_test_id(f"moment-{moment.kind}")
+        expect(row).to_contain_text(moment.label)
+        expect(row.get_by_test_id("moment-today")).to_have_text(f"{moment.today:,}")
+        expect(row.get_by_test_id("moment-upcoming")).to_have_text(f"{moment.upcoming:,}")
+    card.scroll_into_view_if_needed()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, f"admin-insights-moments-{viewport}")

@@ -17,6 +17,7 @@ from services.reporting.insights import (
     histogram,
     insights_page,
     interval_distribution,
+    moment_outlook,
     product_distribution,
 )
 from tests.integration.test_product_intervals import NOW, Store
@@ -142,8 +143,57 @@ def test_the_page_use_cases_open_on_the_most_reordered_product(session: Session)
     assert page.distribution is not None and page.distribution.product_id == coffee.id
     assert len(page.due.days) == 30
     assert page.due.customers == customers_due_within(session, NOW)
+    assert page.moments == moment_outlook(session, NOW)
     assert insights_page(tea.id, NOW).distribution == interval_distribution(session, tea.id)
     assert insights_page(99_999, NOW).distribution is None  # chosen, then deleted
 
     assert product_distribution(coffee.id) == page.distribution
     assert product_distribution(99_999) is None
+
+
+def test_each_moment_counts_customers_reaching_its_point_today_and_within_30_days(
+    session: Session,
+):
+    coffee, tea = _store(session)
+    recompute_all(session, NOW)
+    session.commit()
+    for row in session.exec(select(DueItem)).all():
+        session.delete(row)
+    session.flush()
+    customers = [c.id for c in session.exec(select(Customer).order_by(Customer.id)).all()]
+    today = NOW.replace(hour=0, minute=0)
+
+    def due(customer: int, product: int, remind: datetime, late: datetime, lapse=None) -> None:
+        session.add(
+            DueItem(
+                customer_id=customer,
+                product_id=product,
+                last_purchased_at=remind - timedelta(days=27),
+                last_quantity=1,
+                interval_days=30,
+                interval_source="product",
+                due_at=remind + timedelta(days=3),
+                remind_at=remind,
+                late_at=late,
+                lapse_at=lapse,
+            )
+        )
+
+    later = today + timedelta(days=45)  # beyond the window
+    due(customers[0], coffee.id, today + timedelta(hours=2), later)  # reminded today
+    due(customers[0], tea.id, today + timedelta(hours=5), later)  # the same customer again
+    due(customers[1], coffee.id, today + timedelta(days=4), today + timedelta(hours=20))
+    due(
+        customers[2],
+        coffee.id,
+        today - timedelta(days=50),  # reminded long ago: in no window
+        today - timedelta(days=30),
+        today + timedelta(days=12),  # lapses in 12 days
+    )
+    due(customers[3], tea.id, today + timedelta(days=30), later, today + timedelta(hours=1))
+    session.commit()
+
+    counts = {m.kind: (m.today, m.upcoming) for m in moment_outlook(session, NOW)}
+    assert counts == {"due": (1, 2), "late": (1, 1), "lapse": (1, 2)}
+    labels = [m.label for m in moment_outlook(session, NOW)]
+    assert labels == ["Due To Replenish", "Late Due To Replenish", "About To Lapse"]
