@@ -46,6 +46,7 @@ from services.messaging.klaviyo_profiles import (
     bulk_import_body,
     fingerprint,
     profile_entry,
+    profile_fits,
     split_jobs,
 )
 
@@ -56,6 +57,7 @@ log = logging.getLogger("repeatcart.dispatch")
 INTEGRATION = "klaviyo"
 BATCH = 2000
 FULL_EVERY = timedelta(days=1)
+MAX_REFUSED = 20  # refused profiles in one run before the refusal is taken as a bad request
 OVERLAP = timedelta(hours=1)  # transactions that committed late, as the due scan allows
 _STATE = "klaviyo-profiles"  # SyncState row: the last complete run's time and full sweep's
 
@@ -73,6 +75,8 @@ class ProfileSummary:
     no_identifier: int = 0
     sent: int = 0
     jobs: int = 0
+    refused: int = 0  # profiles Klaviyo refused as invalid, set aside until they change
+    too_large: int = 0  # profiles over Klaviyo's size for one, never sent
     skipped: str = ""  # why nothing ran
     failure: ProviderError | None = None
     bodies: list[dict[str, Any]] = field(default_factory=list)  # the jobs a dry run would send
@@ -86,6 +90,8 @@ class ProfileSummary:
             f"{self.unchanged} unchanged, {self.no_identifier} without identifier, "
             f"{self.looked} looked at ({'full' if self.full else 'changes only'})"
         )
+        if self.refused or self.too_large:
+            text += f"; {self.refused} refused as invalid, {self.too_large} too large to send"
         if self.failure is not None:
             text += f"; stopped: {self.failure}"
         return text
@@ -234,6 +240,10 @@ def _changes(
             if known.get(cid) == digest:
                 summary.unchanged += 1
                 continue
+            if not profile_fits(entry):
+                summary.too_large += 1
+                log.warning("customer %s's Klaviyo profile is over Klaviyo's 100 KB: not sent", cid)
+                continue
             changed.append(((cid, digest), entry))
         if commit:  # links made for this batch exist before their URLs leave
             ctx.session.commit()
@@ -272,20 +282,66 @@ def _send(
     for job in split_jobs(changes):
         if stop_requested():
             return False
-        entries = [entry for _key, entry in job]
         if client is None:
-            summary.bodies.append(bulk_import_body(entries))
+            summary.bodies.append(bulk_import_body([entry for _key, entry in job]))
+            summary.sent += len(job)
+            summary.jobs += 1
+        elif not _import(session, client, job, summary, now):
+            return False
+    return True
+
+
+def _import(
+    session: Session,
+    client: KlaviyoClient,
+    job: Sequence[Change],
+    summary: ProfileSummary,
+    now: datetime,
+) -> bool:
+    """Send one job and remember what Klaviyo accepted; False stops the run (`failure`).
+
+    A job refused as invalid (a 4xx other than a refused key or a rate limit) is split in
+    halves until each refused profile is alone, so one bad profile never holds back the others.
+    A refused profile is logged, counted and remembered like an accepted one: it is tried again
+    only once what it says changes. Past `MAX_REFUSED` in one run the refusal is not one bad
+    profile but a bad request, and the run stops with it.
+    """
+    try:
+        client.import_profiles([entry for _key, entry in job])
+    except ProviderError as exc:
+        if not _invalid(exc) or summary.refused >= MAX_REFUSED:
+            summary.failure = exc
+            return False
+        if len(job) == 1:
+            (cid, _digest), _entry = job[0]
+            summary.refused += 1
+            log.warning("Klaviyo refused customer %s's profile: %s", cid, exc)
         else:
-            try:
-                client.import_profiles(entries)
-            except ProviderError as exc:
-                summary.failure = exc
-                return False
-            _remember(session, [key for key, _entry in job], now)
-            session.commit()
+            half = len(job) // 2
+            return _import(session, client, job[:half], summary, now) and _import(
+                session, client, job[half:], summary, now
+            )
+    else:
         summary.sent += len(job)
         summary.jobs += 1
+    _remember(session, [key for key, _entry in job], now)
+    session.commit()
     return True
+
+
+def _invalid(error: ProviderError) -> bool:
+    """A refusal of what was sent (400, 409, 413, 422), not of the key or the rate."""
+    return (
+        error.status is not None
+        and 400 <= error.status < 500
+        and error.status
+        not in (
+            401,
+            403,
+            408,
+            429,
+        )
+    )
 
 
 def sync_profiles(

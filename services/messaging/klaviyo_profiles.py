@@ -26,11 +26,13 @@ __all__ = [
     "DUE_PROPERTY",
     "MAX_JOB_BYTES",
     "MAX_JOB_PROFILES",
+    "MAX_PROFILE_BYTES",
     "ProfileProduct",
     "ProfileState",
     "bulk_import_body",
     "encoded",
     "fingerprint",
+    "profile_fits",
     "profile_entry",
     "profile_properties",
     "split_jobs",
@@ -41,6 +43,8 @@ DUE_PRODUCTS_PROPERTY = "Repeat - Due To Replenish Products"
 MAX_JOB_PROFILES = 10_000
 MAX_JOB_BYTES = 5_000_000
 """Klaviyo's "5 MB" per job, read as the smaller of 5,000,000 and 5 × 2²⁰ bytes."""
+MAX_PROFILE_BYTES = 100_000
+"""Klaviyo's "100 KB" per profile, read the same way."""
 
 K = TypeVar("K")
 
@@ -132,6 +136,13 @@ def bulk_import_body(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 _ENVELOPE_BYTES = len(encoded(bulk_import_body([])))
+
+
+def profile_fits(entry: dict[str, Any]) -> bool:
+    """Whether a profile is within Klaviyo's size for one profile (a customer due for hundreds
+    of products may not be): Klaviyo refuses a job holding one that is over, so the caller sets
+    it aside instead of sending it."""
+    return len(encoded(entry)) <= MAX_PROFILE_BYTES
 
 
 def split_jobs(

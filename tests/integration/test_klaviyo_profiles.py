@@ -479,3 +479,85 @@ def test_a_stop_request_ends_the_run_between_jobs(
     assert world.fake.requests == [] and world.fingerprints() == {}
     monkeypatch.undo()
     assert world.sync(NOW + timedelta(minutes=15)).sent == 1  # the next run sends it
+
+
+# --- a profile Klaviyo refuses never holds back the others ---------------------------------
+
+
+class _SpoilsOneProfile(KlaviyoClient):
+    """Sends one customer's profile with a field Klaviyo refuses, as a profile Klaviyo finds
+    invalid for a reason of its own would be: the fake then refuses every job holding it."""
+
+    def __init__(self, email: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.email, self.sizes = email, []
+
+    def import_profiles(self, profiles):  # noqa: ANN001, ANN201
+        self.sizes.append(len(profiles))
+        spoiled = [
+            {**p, "attributes": {**p["attributes"], "properties": "not an object"}}
+            if p["attributes"].get("email") == self.email
+            else p
+            for p in profiles
+        ]
+        return super().import_profiles(spoiled)
+
+
+def test_a_profile_klaviyo_refuses_is_set_aside_and_the_rest_are_sent(
+    world: World, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(profile_sync, "split_jobs", functools.partial(split_jobs, max_profiles=4))
+    for n in range(6):
+        person = store.customer(f"b{n}@example.com")
+        store.due(person, store.product(f"Balm {n}"), remind_at=NOW - timedelta(days=1))
+    spoiling = _SpoilsOneProfile(
+        "b2@example.com", world.fake.api_key, world.base_url, **world.client_options()
+    )
+    summary = world.sync(NOW, client=spoiling)
+    assert summary.failure is None
+    assert (summary.sent, summary.refused) == (5, 1)
+    assert "1 refused as invalid" in summary.line()
+    # the job of 4 was refused, then halved until the bad profile was alone
+    assert spoiling.sizes == [4, 2, 2, 1, 1, 2]
+    for n in (0, 1, 3, 4, 5):
+        assert world.fake.properties_of(email=f"b{n}@example.com") is not None
+    assert world.fake.properties_of(email="b2@example.com") is None
+    assert len(world.fingerprints()) == 6  # the refused one is not resent until it changes
+    assert world.sync(NOW + timedelta(minutes=15), full=True).sent == 0
+
+
+def test_many_refusals_in_one_run_stop_it_as_a_bad_request(
+    world: World, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(profile_sync, "MAX_REFUSED", 1)
+    for n in range(3):
+        person = store.customer(f"c{n}@example.com")
+        store.due(person, store.product(f"Salt {n}"), remind_at=NOW - timedelta(days=1))
+
+    class _SpoilsAll(_SpoilsOneProfile):
+        def import_profiles(self, profiles):  # noqa: ANN001, ANN201
+            self.sizes.append(len(profiles))
+            return KlaviyoClient.import_profiles(
+                self, [{**p, "attributes": {**p["attributes"], "properties": []}} for p in profiles]
+            )
+
+    spoiling = _SpoilsAll("", world.fake.api_key, world.base_url, **world.client_options())
+    summary = world.sync(NOW, client=spoiling)
+    assert summary.failure is not None and summary.failure.status == 400
+    assert summary.refused == 1 and summary.sent == 0
+    assert len(spoiling.sizes) <= 4  # it stopped instead of trying each profile alone
+
+
+def test_a_profile_over_klaviyos_size_is_not_sent_and_the_rest_are(
+    world: World, store: Store
+) -> None:
+    huge = store.customer("huge@example.com")
+    for n in range(400):  # 400 due products with long names: over Klaviyo's 100 KB
+        store.due(huge, store.product(f"Hand-poured candle no. {n} " + "x" * 200), NOW)
+    small = store.customer("small@example.com")
+    store.due(small, store.product("Wick"), remind_at=NOW - timedelta(days=1))
+    summary = world.sync(NOW + timedelta(hours=1))
+    assert summary.failure is None
+    assert (summary.sent, summary.too_large) == (1, 1)
+    assert world.fake.properties_of(email="small@example.com") is not None
+    assert world.fake.properties_of(email="huge@example.com") is None
