@@ -41,6 +41,12 @@ DEFINITIONS = (
         "where the cart link was opened from (?ch= on the link: email, sms, klaviyo, …; none "
         "is direct). A cart opened from two channels on one day counts under each.",
     ),
+    (
+        "Moment",
+        "which message brought the visit or the order: the Moment's event links the cart with "
+        "its name (&m=), and checkout carries it to the order. Visits from a profile's cart "
+        "link or elsewhere have none.",
+    ),
 )
 
 
@@ -265,12 +271,15 @@ def _channel_chart() -> rx.Component:
     )
 
 
-def _channel_table() -> rx.Component:
-    headers = ("Channel", "Views", "Sessions", "Checkouts", "Rate", "Orders", "Revenue")
+def _figures_table(
+    title: str, first: str, rows: rx.Var, name_key: str, testid: str
+) -> rx.Component:
+    """A card with one row per channel or per Moment: its figures, right-aligned."""
+    headers = (first, "Views", "Sessions", "Checkouts", "Rate", "Orders", "Revenue")
     keys = ("views", "sessions", "checkouts", "rate", "orders", "revenue")
     return rx.card(
         rx.vstack(
-            rx.text("Per channel", size="3", weight="medium"),
+            rx.text(title, size="3", weight="medium"),
             rx.box(
                 rx.table.root(
                     rx.table.header(
@@ -287,16 +296,16 @@ def _channel_table() -> rx.Component:
                     ),
                     rx.table.body(
                         rx.foreach(
-                            State.channel_rows,
+                            rows,
                             lambda row: rx.table.row(
-                                rx.table.row_header_cell(row["channel"], white_space="nowrap"),
+                                rx.table.row_header_cell(row[name_key], white_space="nowrap"),
                                 *(
                                     rx.table.cell(
                                         row[key], text_align="right", white_space="nowrap"
                                     )
                                     for key in keys
                                 ),
-                                data_testid="channel-row-" + row["key"],
+                                data_testid=f"{testid}-row-" + row["key"],
                             ),
                         )
                     ),
@@ -305,13 +314,21 @@ def _channel_table() -> rx.Component:
                 ),
                 width="100%",
                 overflow_x="auto",
-                data_testid="channel-table",
+                data_testid=f"{testid}-table",
             ),
             spacing="3",
             width="100%",
         ),
         width="100%",
     )
+
+
+def _channel_table() -> rx.Component:
+    return _figures_table("Per channel", "Channel", State.channel_rows, "channel", "channel")
+
+
+def _moment_table() -> rx.Component:
+    return _figures_table("Per Moment", "Moment", State.moment_rows, "moment", "moment")
 
 
 def _help() -> rx.Component:
@@ -377,6 +394,7 @@ def admin_analytics_page() -> rx.Component:
                     _revenue_chart(),
                     _channel_chart(),
                     _channel_table(),
+                    _moment_table(),
                     spacing="4",
                     width="100%",
                 ),

@@ -12,6 +12,7 @@ from repeatcart_app.state.auth import AuthState, admin_event
 from services.core.clock import utcnow
 from services.core.money import format_money
 from services.messaging import PROVIDERS
+from services.reporting.analytics.moments import MomentRow
 from services.reporting.analytics.ranges import (
     CHANNELS,
     PRESETS,
@@ -20,7 +21,7 @@ from services.reporting.analytics.ranges import (
     parse_days,
     preset_days,
 )
-from services.reporting.analytics.report import AnalyticsReport, analytics_for_range
+from services.reporting.analytics.report import AnalyticsReport, ChannelRow, analytics_for_range
 
 ALL_CHANNELS = "all"
 CHANNEL_LABELS: dict[str, str] = {
@@ -85,6 +86,7 @@ class AdminAnalyticsState(AuthState):
     # one per channel: figures for the bar chart (numbers) and the table (strings)
     channel_chart: list[dict[str, str | int | float]] = []
     channel_rows: list[dict[str, str]] = []
+    moment_rows: list[dict[str, str]] = []  # one per Moment, as the table shows them
 
     @admin_event
     def load(self):
@@ -199,15 +201,22 @@ class AdminAnalyticsState(AuthState):
             for row in report.channels
         ]
         self.channel_rows = [
-            {
-                "key": row.channel,
-                "channel": CHANNEL_LABELS[row.channel],
-                "views": f"{row.views:,}",
-                "sessions": f"{row.sessions:,}",
-                "checkouts": f"{row.checkouts:,}",
-                "rate": format_rate(row.checkout_rate),
-                "orders": f"{row.attributed_orders:,}",
-                "revenue": format_money(row.attributed_revenue_cents, currency),
-            }
+            {"key": row.channel, "channel": CHANNEL_LABELS[row.channel], **_figures(row, currency)}
             for row in report.channels
         ]
+        self.moment_rows = [
+            {"key": row.kind, "moment": row.label, **_figures(row, currency)}
+            for row in report.moments
+        ]
+
+
+def _figures(row: ChannelRow | MomentRow, currency: str) -> dict[str, str]:
+    """One table row's figures as the page shows them."""
+    return {
+        "views": f"{row.views:,}",
+        "sessions": f"{row.sessions:,}",
+        "checkouts": f"{row.checkouts:,}",
+        "rate": format_rate(row.checkout_rate),
+        "orders": f"{row.attributed_orders:,}",
+        "revenue": format_money(row.attributed_revenue_cents, currency),
+    }

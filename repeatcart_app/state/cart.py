@@ -27,7 +27,14 @@ import reflex as rx
 
 from repeatcart_app.routes import checkout_preview_url
 from services.cart.events import CartEventKind
-from services.cart.links import PREVIEW_PARAM, checkout_permalink, clamp_quantity, normalize_channel
+from services.cart.links import (
+    MOMENT_PARAM,
+    PREVIEW_PARAM,
+    checkout_permalink,
+    clamp_quantity,
+    normalize_channel,
+    normalize_moment,
+)
 from services.cart.page import CartView
 from services.cart.shopper import (
     Visit,
@@ -131,6 +138,7 @@ class CartState(rx.State):
     _link_id: int = 0
     _customer_id: int = 0
     _channel: str = "direct"
+    _moment: str | None = None
     _checkout_host: str = ""
     _checkout_preview: bool = False
     _shopify_variant_ids: dict[str, int] = {}
@@ -140,6 +148,7 @@ class CartState(rx.State):
     async def load(self):
         """Load the cart behind the URL's token; any bad token ends on the same expired view."""
         self._channel = normalize_channel(self.router.url.query_parameters.get("ch"))
+        self._moment = normalize_moment(self.router.url.query_parameters.get(MOMENT_PARAM))
         self.preview = self.router.url.query_parameters.get(PREVIEW_PARAM) == "1"
         now = utcnow()
         try:
@@ -147,6 +156,7 @@ class CartState(rx.State):
                 open_cart,
                 self.token,  # type: ignore[attr-defined]  # Reflex adds the route's [token] var
                 self._channel,
+                moment=self._moment,
                 preview=self.preview,
                 now=now,
             )
@@ -223,7 +233,7 @@ class CartState(rx.State):
         return [*self.due_lines, *self.previous_lines, *self.ymal_lines]
 
     def _visit(self) -> Visit:
-        return Visit(self._link_id, self._customer_id, self._channel, self.currency)
+        return Visit(self._link_id, self._customer_id, self._channel, self.currency, self._moment)
 
     def _log(
         self,
@@ -300,6 +310,7 @@ class CartState(rx.State):
             discount_code=self.discount_code,
             cart_id=None if self.preview else self._link_id,
             channel=None if self.preview else self._channel,
+            moment=None if self.preview else self._moment,
         )
         self._log("checkout", value_cents=self.subtotal_cents)
         try:

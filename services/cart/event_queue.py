@@ -51,6 +51,7 @@ class PendingCartEvent:
     quantity: int | None = None
     value_cents: int | None = None
     currency: str | None = None
+    moment: str | None = None
     at: datetime = field(default_factory=utcnow)
 
 
@@ -82,6 +83,7 @@ def _row(event: PendingCartEvent) -> dict[str, object]:
         "quantity": event.quantity,
         "value_cents": event.value_cents,
         "currency": event.currency,
+        "moment": event.moment,
         "occurred_at": event.at,
     }
 

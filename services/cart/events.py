@@ -24,6 +24,7 @@ def record_cart_event(
     quantity: int | None = None,
     value_cents: int | None = None,
     currency: str | None = None,
+    moment: str | None = None,
     at: datetime | None = None,
 ) -> CartEvent:
     """Add one shopper action (the caller commits); `services.reporting.analytics` counts them."""
@@ -36,6 +37,7 @@ def record_cart_event(
         quantity=quantity,
         value_cents=value_cents,
         currency=currency,
+        moment=moment,
         occurred_at=at or utcnow(),
     )
     session.add(event)

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from services.core.clock import utcnow
+from services.core.moments import MOMENTS
 from services.core.tables import CartLink
 from services.engine import clamp_quantity as clamp_cart_quantity
 
@@ -28,6 +29,8 @@ SHOP_HOST_PATTERN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])
 """A lower-case host name with a dot: what a checkout link may point at."""
 CART_ATTRIBUTE = "_repeatcart_cart"
 CHANNEL_ATTRIBUTE = "_repeatcart_channel"
+MOMENT_ATTRIBUTE = "_repeatcart_moment"
+MOMENT_PARAM = "m"  # the cart link's query parameter naming the Moment that sent it
 
 
 def new_token() -> str:
@@ -55,12 +58,22 @@ def normalize_channel(raw: str | None) -> str:
     return value if CHANNEL_PATTERN.fullmatch(value) else "other"
 
 
-def cart_url(token: str, public_url: str, channel: str | None = None) -> str:
+def normalize_moment(raw: str | None) -> str | None:
+    """`?m=` when it names a Moment, else None: a made-up value is not attributed to anything."""
+    value = (raw or "").strip().lower()
+    return value if value in MOMENTS else None
+
+
+def cart_url(
+    token: str, public_url: str, channel: str | None = None, moment: str | None = None
+) -> str:
     """The link a shopper opens; `public_url` is the effective one (the dashboard's over the
-    environment), so the caller reads it from `effective_settings`."""
+    environment), so the caller reads it from `effective_settings`. A Moment's event names the
+    Moment too (`&m=`), so its visits and orders are attributed to it."""
     base = public_url.rstrip("/")
     url = f"{base}/cart/{token}"
-    return f"{url}?{urlencode({'ch': channel})}" if channel else url
+    params = {key: value for key, value in (("ch", channel), (MOMENT_PARAM, moment)) if value}
+    return f"{url}?{urlencode(params)}" if params else url
 
 
 PREVIEW_PARAM = "preview"
@@ -155,6 +168,7 @@ def checkout_permalink(
     discount_code: str = "",
     cart_id: int | None = None,
     channel: str | None = None,
+    moment: str | None = None,
 ) -> str:
     """Shopify cart permalink: `/cart/{variant}:{qty},...` plus discount and attribution attributes.
 
@@ -174,6 +188,8 @@ def checkout_permalink(
         params.append((f"attributes[{CART_ATTRIBUTE}]", str(cart_id)))
     if channel:
         params.append((f"attributes[{CHANNEL_ATTRIBUTE}]", channel))
+    if moment:
+        params.append((f"attributes[{MOMENT_ATTRIBUTE}]", moment))
     query = "&".join(f"{key}={quote(value, safe='')}" for key, value in params)
     url = f"https://{shop_domain}/cart/{path}"
     return f"{url}?{query}" if query else url

@@ -37,10 +37,16 @@ class Visit:
     customer_id: int
     channel: str
     currency: str
+    moment: str | None = None  # the Moment whose event linked here (`?m=`), if any
 
 
 def open_cart(
-    token: str | None, channel: str, *, preview: bool = False, now: datetime | None = None
+    token: str | None,
+    channel: str,
+    *,
+    moment: str | None = None,
+    preview: bool = False,
+    now: datetime | None = None,
 ) -> CartView | None:
     """The cart behind `token` (None for any token that is not a live link), its view recorded
     unless the merchant is previewing it."""
@@ -48,7 +54,8 @@ def open_cart(
     with session_scope() as session:
         view = load_cart(session, token, now)
     if view is not None and view.link_id and not preview:
-        record_action(Visit(view.link_id, view.customer_id, channel, view.shop.currency), "view")
+        visit = Visit(view.link_id, view.customer_id, channel, view.shop.currency, moment)
+        record_action(visit, "view")
     return view
 
 
@@ -78,6 +85,7 @@ def record_action(
             quantity=quantity,
             value_cents=value_cents,
             currency=visit.currency if value_cents is not None else None,
+            moment=visit.moment,
         )
     )
 

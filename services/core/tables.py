@@ -136,6 +136,7 @@ class Order(SQLModel, table=True):
     custom_attributes: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
     attributed_cart_id: int | None = Field(default=None, index=True)
     attributed_channel: str | None = None
+    attributed_moment: str | None = None
 
 
 class OrderLine(SQLModel, table=True):
@@ -224,6 +225,8 @@ class CartEvent(SQLModel, table=True):
     # covers the analytics report: a kind's events in a date range, with their cart and channel
     __table_args__ = (
         Index("ix_cart_event_kind_time", "kind", "occurred_at", "cart_link_id", "channel"),
+        # the Analytics page's per-Moment figures: only visits from a Moment's link have one
+        Index("ix_cart_event_moment_time", "moment", "occurred_at", "kind", "cart_link_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -235,6 +238,7 @@ class CartEvent(SQLModel, table=True):
     value_cents: int | None = None
     currency: str | None = None
     channel: str | None = None
+    moment: str | None = None  # the Moment whose event linked to the cart (`&m=`), if any
     occurred_at: datetime = _utc(nullable=False, default=True)
 
 

@@ -20,7 +20,13 @@ from sqlalchemy import Table, bindparam, delete, func, insert, inspect, update
 from sqlmodel import Session, SQLModel, col, select
 
 from services.auth.admins import create_admin
-from services.cart.links import CART_ATTRIBUTE, CHANNEL_ATTRIBUTE, get_or_create_link, new_token
+from services.cart.links import (
+    CART_ATTRIBUTE,
+    CHANNEL_ATTRIBUTE,
+    MOMENT_ATTRIBUTE,
+    get_or_create_link,
+    new_token,
+)
 from services.core.config import DEMO_SHOP_DOMAIN
 from services.core.tables import (
     CartEvent,
@@ -437,6 +443,8 @@ _CART_DAYS = 365  # RepeatCart "installed" a year before `now`
 _CART_ORDER_SHARE = 0.35  # repeat orders placed through the cart
 _BROWSE_SESSIONS = 1.6  # visits without an order, per cart order
 _ABANDONED_CHECKOUT_SHARE = 0.15  # of those visits, ones that reached checkout and stopped
+# which Moment's message a provider's visit came from (a direct visit comes from none)
+_MOMENT_SHARES = {"due": 0.6, "late": 0.25, "lapse": 0.15}
 
 
 def _insert_cart_activity(
@@ -454,6 +462,7 @@ def _insert_cart_activity(
     stream, so the rest of the demo is the same with or without it.
     """
     rng = random.Random(seed * 7919 + 1)
+    moment_rng = random.Random(seed * 7919 + 2)  # its own stream: the visits stay the same
     since = now - timedelta(days=_CART_DAYS)
     links = {
         customer: link
@@ -473,9 +482,15 @@ def _insert_cart_activity(
     events: list[dict[str, Any]] = []
     attributed: list[dict[str, Any]] = []
 
-    def visit(link: int, customer: int, at: datetime, channel: str) -> None:
-        events.append(_cart_event(link, customer, "view", at, channel))
-        events.append(_cart_event(link, customer, "add", at + timedelta(seconds=40), channel))
+    def moment_of(channel: str) -> str | None:
+        if channel == "direct":
+            return None
+        return moment_rng.choices(list(_MOMENT_SHARES), list(_MOMENT_SHARES.values()))[0]
+
+    def visit(link: int, customer: int, at: datetime, channel: str, moment: str | None) -> None:
+        events.append(_cart_event(link, customer, "view", at, channel, moment))
+        later = at + timedelta(seconds=40)
+        events.append(_cart_event(link, customer, "add", later, channel, moment))
 
     for order_id, customer, at, total in orders:
         link = links.get(customer) if customer is not None else None
@@ -487,16 +502,22 @@ def _insert_cart_activity(
         ):
             continue
         channel = rng.choices(channels, weights)[0]
+        moment = moment_of(channel)
         opened = at - timedelta(minutes=rng.uniform(3, 90))
-        visit(link, customer, opened, channel)
-        checkout = _cart_event(link, customer, "checkout", at - timedelta(minutes=2), channel)
+        visit(link, customer, opened, channel, moment)
+        left = at - timedelta(minutes=2)
+        checkout = _cart_event(link, customer, "checkout", left, channel, moment)
         events.append({**checkout, "value_cents": total, "currency": "USD"})
+        attributes = {CART_ATTRIBUTE: str(link), CHANNEL_ATTRIBUTE: channel}
+        if moment:
+            attributes[MOMENT_ATTRIBUTE] = moment
         attributed.append(
             {
                 "order_id": order_id,
                 "cart": link,
                 "channel": channel,
-                "attributes": {CART_ATTRIBUTE: str(link), CHANNEL_ATTRIBUTE: channel},
+                "moment": moment,
+                "attributes": attributes,
             }
         )
     customers_with_links = sorted(links)
@@ -504,12 +525,13 @@ def _insert_cart_activity(
         customer = rng.choice(customers_with_links)
         at = since + timedelta(seconds=rng.uniform(0, _CART_DAYS * 86400))
         channel = rng.choices(channels, weights)[0]
+        moment = moment_of(channel)
         if rng.random() < _ABANDONED_CHECKOUT_SHARE:
-            visit(links[customer], customer, at, channel)
+            visit(links[customer], customer, at, channel, moment)
             left = at + timedelta(minutes=2)
-            events.append(_cart_event(links[customer], customer, "checkout", left, channel))
+            events.append(_cart_event(links[customer], customer, "checkout", left, channel, moment))
         else:
-            events.append(_cart_event(links[customer], customer, "view", at, channel))
+            events.append(_cart_event(links[customer], customer, "view", at, channel, moment))
     for start in range(0, len(events), 5000):
         session.execute(insert(CartEvent), events[start : start + 5000])
     if attributed:
@@ -520,13 +542,16 @@ def _insert_cart_activity(
             .values(
                 attributed_cart_id=bindparam("cart"),
                 attributed_channel=bindparam("channel"),
+                attributed_moment=bindparam("moment"),
                 custom_attributes=bindparam("attributes"),
             ),
             attributed,
         )
 
 
-def _cart_event(link: int, customer: int, kind: str, at: datetime, channel: str) -> dict[str, Any]:
+def _cart_event(
+    link: int, customer: int, kind: str, at: datetime, channel: str, moment: str | None
+) -> dict[str, Any]:
     return {
         "cart_link_id": link,
         "customer_id": customer,
@@ -536,5 +561,6 @@ def _cart_event(link: int, customer: int, kind: str, at: datetime, channel: str)
         "value_cents": None,
         "currency": None,
         "channel": channel,
+        "moment": moment,
         "occurred_at": at,
     }

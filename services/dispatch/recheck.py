@@ -108,7 +108,7 @@ def recheck(session: Session, row: OutboxRow, now: datetime) -> Verdict:
         else:
             link_id, token = current
         base = event["cart_url"].split("/cart/")[0]
-        event["cart_url"] = cart_url(token, base, channel=row.integration)
+        event["cart_url"] = cart_url(token, base, channel=row.integration, moment=row.kind)
         payload = {**payload, "link_id": link_id}
         changed = True
     if changed:

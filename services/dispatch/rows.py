@@ -164,7 +164,6 @@ def moment_rows(
     link_id, token = link
     products = [plain(product, PRODUCT_FIELDS) for product in listed.products]
     shown = plain(person, RECIPIENT_FIELDS)
-    url = cart_url(token, ctx.public_url)
     rows: list[dict[str, Any]] = []
     for integration in integrations:
         if not ctx.sends(integration, kind):
@@ -173,7 +172,7 @@ def moment_rows(
             kind=kind,
             idempotency_key=key,
             occurred_at=ctx.now,
-            cart_url=f"{url}?ch={integration}",  # as `cart_url(..., channel=)` writes it
+            cart_url=cart_url(token, ctx.public_url, channel=integration, moment=kind),
             due_date=listed.due_date,
             products=tuple(listed.products),
             value_cents=listed.value_cents,

@@ -22,7 +22,12 @@ from sqlalchemy import Table, delete, func, insert, update
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
-from services.cart.links import CART_ATTRIBUTE, CHANNEL_ATTRIBUTE
+from services.cart.links import (
+    CART_ATTRIBUTE,
+    CHANNEL_ATTRIBUTE,
+    MOMENT_ATTRIBUTE,
+    normalize_moment,
+)
 from services.core.db import session_scope
 from services.core.leases import confirm_held, lease
 from services.core.tables import Customer, IntervalStat, Order, OrderLine, Shop
@@ -351,6 +356,7 @@ def _order_values(
         "custom_attributes": dict(record.attributes),
         "attributed_cart_id": int(cart) if cart.isascii() and cart.isdigit() else None,
         "attributed_channel": record.attributes.get(CHANNEL_ATTRIBUTE) or None,
+        "attributed_moment": normalize_moment(record.attributes.get(MOMENT_ATTRIBUTE)),
     }
 
 

@@ -82,6 +82,11 @@ def _expect_figures(page: Page, report: AnalyticsReport) -> None:
     }
     for testid, text in expected.items():
         expect(page.get_by_test_id(testid)).to_have_text(text)
+    for row in report.moments:
+        shown = page.get_by_test_id(f"moment-row-{row.kind}")
+        expect(shown.locator("th")).to_have_text(row.label)
+        expect(shown.locator("td").first).to_have_text(f"{row.views:,}")
+        expect(shown.locator("td").nth(4)).to_have_text(f"{row.attributed_orders:,}")
 
 
 def test_analytics_shows_the_demo_store_figures_and_charts(
@@ -94,6 +99,7 @@ def test_analytics_shows_the_demo_store_figures_and_charts(
     report = _report(running_app, "30d")
     assert report.totals.views >= 2 and report.totals.checkouts >= 1
     assert report.totals.all_orders > 0  # the demo store's recent orders
+    assert any(row.views and row.attributed_orders for row in report.moments)
     _expect_figures(page, report)
 
     for chart in ("chart-activity", "chart-revenue", "chart-channels"):
@@ -111,6 +117,9 @@ def test_analytics_shows_the_demo_store_figures_and_charts(
     page.screenshot(path=str(SCREENSHOTS / f"admin-analytics-full-{viewport}.png"), full_page=True)
     page.get_by_test_id("chart-channels").scroll_into_view_if_needed()
     screenshot(page, f"admin-analytics-channels-{viewport}")
+    page.get_by_test_id("moment-table").scroll_into_view_if_needed()
+    expect(page.get_by_test_id("moment-row-lapse")).to_be_in_viewport()
+    screenshot(page, f"admin-analytics-moments-{viewport}")
 
     # twelve months: weekly points, the same figures as the report's
     page.get_by_test_id("range-presets").get_by_role("radio", name="12 months").click()

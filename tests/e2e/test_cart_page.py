@@ -241,3 +241,27 @@ def test_phone_bottom_bar_shows_subtotal_and_opens_the_cart(
     expect(drawer.get_by_test_id("subtotal")).to_have_text(subtotal)
     expect(drawer.get_by_role("button", name="Check Out")).to_be_enabled()
     screenshot(page, "cart-drawer-phone")
+
+
+def test_a_moments_link_carries_the_moment_to_the_events_and_checkout(
+    page: Page, viewport: str, running_app: RunningApp
+):
+    """An About To Lapse event links `?ch=postscript&m=lapse`: the visit and the checkout are
+    counted under the Moment, and the order will carry it as a cart attribute."""
+    open_cart(page, running_app.cart("due", channel="postscript") + "&m=lapse")
+    panel = selection_panel(page, viewport)
+    panel.get_by_role("button", name="Check Out").click()
+    permalink = page.get_by_test_id("permalink")
+    expect(permalink).to_contain_text("&attributes[_repeatcart_channel]=postscript")
+    expect(permalink).to_contain_text("&attributes[_repeatcart_moment]=lapse")
+    with Session(get_engine(running_app.database_url)) as session:
+        link = session.exec(
+            select(CartLink).where(CartLink.token == running_app.demo.sample_tokens["due"])
+        ).one()
+        latest = session.exec(
+            select(CartEvent)
+            .where(CartEvent.cart_link_id == link.id, CartEvent.channel == "postscript")
+            .order_by(CartEvent.id.desc())  # type: ignore[union-attr]
+            .limit(2)
+        ).all()
+    assert [(e.kind, e.moment) for e in latest] == [("checkout", "lapse"), ("view", "lapse")]

@@ -378,3 +378,61 @@ def test_the_nightly_count_stores_every_closed_day_but_today(session: Session) -
         )
     ).one()
     assert tuple(march_3) == (1, 1, 1)  # l2's direct view and checkout
+
+
+def test_each_moment_counts_the_visits_and_orders_its_messages_brought(session: Session):
+    session.add(Shop(shop_domain="figures.myshopify.com", currency="USD"))
+    l1, l2, l3 = _links(session, 3)
+
+    def event(link: int, kind: str, channel: str, moment: str | None, when: datetime) -> None:
+        record_cart_event(
+            session,
+            cart_link_id=link,
+            customer_id=1,
+            kind=kind,  # type: ignore[arg-type]
+            channel=channel,
+            moment=moment,
+            at=when,
+        )
+
+    event(l1, "view", "klaviyo", "due", at(2, 10))  # a due session with a checkout
+    event(l1, "view", "klaviyo", "due", at(2, 11))
+    event(l1, "checkout", "klaviyo", "due", at(2, 12))
+    event(l2, "view", "postscript", "lapse", at(3, 9))  # a lapse session, no checkout
+    event(l2, "view", "postscript", "lapse", at(4, 9))  # and another day's
+    event(l3, "view", "email", None, at(3, 10))  # no Moment: in no Moment's row
+    event(l3, "view", "klaviyo", "late", END)  # outside the range
+    _order(session, at(2, 13), 4200, l1, attributed_channel="klaviyo", attributed_moment="due")
+    _order(session, at(4, 10), 1800, l2, attributed_channel="postscript", attributed_moment="lapse")
+    _order(session, at(4, 11), 999, l3, attributed_channel="email")  # no Moment
+    _order(session, at(4, 12), 5000, None, attributed_moment="due")  # no cart: not attributed
+    _order(session, at(4, 13), 700, l1, attributed_moment="due", test=True)  # a test order
+    session.commit()
+
+    report = analytics_report(session, START, END, now=NOW)
+    rows = {row.kind: row for row in report.moments}
+    assert list(rows) == ["due", "late", "lapse"]
+    due, late, lapse = rows["due"], rows["late"], rows["lapse"]
+    assert (due.label, due.views, due.sessions, due.checkouts, due.checkout_rate) == (
+        "Due To Replenish",
+        2,
+        1,
+        1,
+        1.0,
+    )
+    assert (due.attributed_orders, due.attributed_revenue_cents) == (1, 4200)
+    assert (lapse.views, lapse.sessions, lapse.checkouts, lapse.checkout_rate) == (2, 2, 0, 0.0)
+    assert (lapse.attributed_orders, lapse.attributed_revenue_cents) == (1, 1800)
+    assert (late.views, late.sessions, late.attributed_orders, late.checkout_rate) == (
+        0,
+        0,
+        0,
+        None,
+    )
+
+    # one channel: only that channel's Moment visits and orders
+    sms = {
+        row.kind: row
+        for row in analytics_report(session, START, END, "postscript", now=NOW).moments
+    }
+    assert (sms["due"].views, sms["lapse"].views, sms["lapse"].attributed_orders) == (0, 2, 1)

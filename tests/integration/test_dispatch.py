@@ -275,7 +275,7 @@ def store(session: Session) -> Store:
 
 def _properties(token: str, channel: str, products: list[tuple[Product, Variant]], due: str):
     return {
-        "Repeat Cart URL": f"{PUBLIC}/cart/{token}?ch={channel}",
+        "Repeat Cart URL": f"{PUBLIC}/cart/{token}?ch={channel}&m=due",
         "reorderableProducts": [
             {
                 "product": {
@@ -882,7 +882,9 @@ def test_a_due_event_carries_the_current_link_after_a_rotation(
     session.commit()
     world.deliver(klaviyo_api_key="", attentive_api_key="")
     [event] = world.events("postscript")
-    assert event["properties"]["Repeat Cart URL"] == f"{PUBLIC}/cart/{newer.token}?ch=postscript"
+    assert (
+        event["properties"]["Repeat Cart URL"] == f"{PUBLIC}/cart/{newer.token}?ch=postscript&m=due"
+    )
 
 
 # --- rate limits, dry run, CLI, worker ------------------------------------------------------

@@ -150,7 +150,7 @@ def test_about_to_lapse_is_sent_once_per_cycle_to_every_provider(
         properties = body["properties"]
         assert properties["days_since_last_order"] == 40
         assert properties["Repeat Cart URL"].startswith(f"{PUBLIC}/cart/")
-        assert properties["Repeat Cart URL"].endswith(f"?ch={name}")
+        assert properties["Repeat Cart URL"].endswith(f"?ch={name}&m=lapse")
         assert properties["reorderable_product_ids"] == [product.shopify_id]
         assert properties["reorderableProducts"] == [
             {

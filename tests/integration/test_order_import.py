@@ -337,3 +337,38 @@ def test_cli_refuses_a_binary_file_without_a_traceback(cli_database, tmp_path, c
     assert "not a UTF-8 CSV file" in captured.err and "Traceback" not in captured.err
     assert main(["import-orders", str(tmp_path / "missing.csv")]) == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("attributes", "moment"),
+    [
+        ({"_repeatcart_cart": "7", "_repeatcart_moment": "lapse"}, "lapse"),
+        ({"_repeatcart_cart": "7", "_repeatcart_moment": " Due "}, "due"),
+        ({"_repeatcart_cart": "7", "_repeatcart_moment": "birthday"}, None),  # not a Moment
+        ({"_repeatcart_cart": "7"}, None),
+    ],
+)
+def test_an_order_is_attributed_to_the_moment_its_checkout_carried(
+    session, catalog, attributes: dict[str, str], moment: str | None
+):
+    record = OrderRecord(
+        gid="gid://shopify/Order/31",
+        name="#31",
+        processed_at=NOW - timedelta(days=1),
+        updated_at=NOW - timedelta(days=1),
+        cancelled_at=None,
+        financial_status="paid",
+        test=False,
+        email="mo@example.com",
+        phone=None,
+        customer_gid=None,
+        first_name="Mo",
+        total_cents=1200,
+        currency="EUR",
+        attributes=attributes,
+        lines=(LineItemRecord("Coffee - 1kg", "COF-1KG", 1, 1200),),
+    )
+    upsert_orders(session, [record], source="shopify", now=NOW)
+    session.commit()
+    order = session.exec(select(Order).where(Order.shopify_gid == record.gid)).one()
+    assert (order.attributed_cart_id, order.attributed_moment) == (7, moment)

@@ -11,6 +11,7 @@ from services.cart.links import (
     is_well_formed,
     new_token,
     normalize_channel,
+    normalize_moment,
 )
 
 
@@ -102,3 +103,19 @@ def test_permalink_needs_a_line():
 def test_cart_url_uses_the_public_url_and_channel():
     assert cart_url("tok", "https://carts.example.com/") == "https://carts.example.com/cart/tok"
     assert cart_url("tok", "http://x", channel="sms") == "http://x/cart/tok?ch=sms"
+
+
+def test_a_moments_link_and_checkout_name_the_moment():
+    assert cart_url("tok", "http://x", channel="klaviyo", moment="lapse") == (
+        "http://x/cart/tok?ch=klaviyo&m=lapse"
+    )
+    url = checkout_permalink("s.myshopify.com", [(1, 1)], cart_id=3, channel="sms", moment="late")
+    assert url.endswith("&attributes[_repeatcart_channel]=sms&attributes[_repeatcart_moment]=late")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("lapse", "lapse"), (" Due ", "due"), ("", None), (None, None), ("birthday", None)],
+)
+def test_only_a_moments_name_is_attributed(raw, expected):
+    assert normalize_moment(raw) == expected

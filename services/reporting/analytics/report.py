@@ -15,6 +15,7 @@ Definitions (the page's help text says the same):
 - **revenue per cart session**: attributed revenue / sessions.
 - **channel**: the cart event's channel for views and checkouts, the order's
   ``attributed_channel`` for orders; anything not in `CHANNELS` is ``other``, none is ``direct``.
+- **Moment**: the same figures for the visits and orders a Moment's message brought (`moments`).
 
 Ranges are checked and bucketed by `ranges`. Each query groups in SQL and returns at most a few
 hundred numbers, never rows. Closed UTC days are read from `cart_event_day`, where `rollup`
@@ -43,6 +44,7 @@ from sqlmodel import Session, col
 
 from services.core.db import session_scope
 from services.core.tables import CartEventDay, Order, Shop
+from services.reporting.analytics.moments import MomentRow, moment_rows
 from services.reporting.analytics.ranges import (
     CHANNELS,
     Granularity,
@@ -140,6 +142,7 @@ class AnalyticsReport:
     totals: AnalyticsTotals
     channels: list[ChannelRow]
     series: list[SeriesPoint]
+    moments: list[MomentRow]
 
     @property
     def empty(self) -> bool:
@@ -217,7 +220,10 @@ def analytics_report(
         all_orders=all_orders,
         all_revenue_cents=all_revenue,
     )
-    return AnalyticsReport(start, end, channel, currency, granularity, totals, channels, series)
+    moments = moment_rows(session, start, end, channel, currency)
+    return AnalyticsReport(
+        start, end, channel, currency, granularity, totals, channels, series, moments
+    )
 
 
 # --- cart events ------------------------------------------------------------------------------
