@@ -35,9 +35,10 @@ from services.core.tables import (
 from services.customers.directory import customer_page
 from services.dispatch import PENDING, scan_due
 from services.dispatch.delivery import CLAIM_BATCH, _claim_query
+from services.dispatch.profiles import customers_to_check
 from services.engine.recompute import buyers_of, customers_due_for, recompute_customers
 from services.reporting.analytics.report import analytics_report
-from services.reporting.insights import due_per_day
+from services.reporting.insights import due_per_day, moment_outlook
 from services.sync.webhook_intake import process_pending_webhooks
 
 TABLES = frozenset(SQLModel.metadata.tables)
@@ -151,6 +152,11 @@ def _privacy_export(session: Session, store: Store) -> object:
     ]
 
 
+def _profile_sync_tick(session: Session, store: Store) -> object:
+    """Who the Klaviyo profile sync looks at between full sweeps: changed in the last 15 min."""
+    return customers_to_check(session, store.now, store.now - timedelta(minutes=15))
+
+
 def _relearn_targets(session: Session, store: Store) -> object:
     return buyers_of(session, [store.product_id]) | customers_due_for(session, [store.product_id])
 
@@ -167,6 +173,8 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
     HotQuery("outbox claim", _outbox_claim),
     HotQuery("relearn: a product's buyers", _relearn_targets),
     HotQuery("insights: due per day ahead", lambda s, st: due_per_day(s, st.now)),
+    HotQuery("insights: customers per Moment", lambda s, st: moment_outlook(s, st.now)),
+    HotQuery("klaviyo profile sync tick", _profile_sync_tick),
     HotQuery(
         "analytics, last 30 days",
         lambda s, st: analytics_report(s, st.now - timedelta(days=30), st.now, now=st.now),

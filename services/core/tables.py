@@ -175,6 +175,7 @@ class DueItem(SQLModel, table=True):
         Index("ix_due_item_late_at", "late_at"),
         Index("ix_due_item_lapse_at", "lapse_at"),  # About To Lapse: who lapsed since
         Index("ix_due_item_due_at", "due_at"),  # the customers due per day ahead (Insights)
+        Index("ix_due_item_computed_at", "computed_at", "customer_id"),  # profiles: re-dated since
         # the primary key leads with the customer: who is due for a product, and the foreign
         # key checks when a product or variant is deleted, need their own
         Index("ix_due_item_product_id", "product_id"),
@@ -209,6 +210,10 @@ class CartLink(SQLModel, table=True):
             sqlite_where=text("revoked_at IS NULL"),
             postgresql_where=text("revoked_at IS NULL"),
         ),
+        # Klaviyo profiles: whose links were made or revoked since the last run (covering, so
+        # the range is read instead of every link in customer order)
+        Index("ix_cart_link_created_at", "created_at", "customer_id"),
+        Index("ix_cart_link_revoked_at", "revoked_at", "customer_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -352,6 +357,7 @@ class Snooze(SQLModel, table=True):
     __table_args__ = (
         Index("ix_snooze_customer_until", "customer_id", "until"),
         Index("ix_snooze_until", "until"),  # the due scan: snoozes that ended since its last run
+        Index("ix_snooze_created_at", "created_at", "customer_id"),  # profiles: snoozed since
     )
 
     id: int | None = Field(default=None, primary_key=True)
