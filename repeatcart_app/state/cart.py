@@ -27,7 +27,14 @@ import reflex as rx
 
 from repeatcart_app.routes import checkout_preview_url
 from services.cart.events import CartEventKind
-from services.cart.links import PREVIEW_PARAM, checkout_permalink, clamp_quantity, normalize_channel
+from services.cart.links import (
+    PICK_PARAM,
+    PREVIEW_PARAM,
+    checkout_permalink,
+    clamp_quantity,
+    normalize_channel,
+    picked_product,
+)
 from services.cart.page import CartView
 from services.cart.shopper import (
     Visit,
@@ -149,6 +156,7 @@ class CartState(rx.State):
                 self._channel,
                 preview=self.preview,
                 now=now,
+                pick=picked_product(self.router.url.query_parameters.get(PICK_PARAM)),
             )
         except Exception:
             logger.exception("cart could not be loaded")

@@ -55,12 +55,30 @@ def normalize_channel(raw: str | None) -> str:
     return value if CHANNEL_PATTERN.fullmatch(value) else "other"
 
 
-def cart_url(token: str, public_url: str, channel: str | None = None) -> str:
+PICK_PARAM = "pick"
+"""`?pick=<product id>` on a cart link: the cart opens with that product pre-selected."""
+
+
+def cart_url(
+    token: str, public_url: str, channel: str | None = None, pick: int | None = None
+) -> str:
     """The link a shopper opens; `public_url` is the effective one (the dashboard's over the
-    environment), so the caller reads it from `effective_settings`."""
+    environment), so the caller reads it from `effective_settings`. `pick` names a product the
+    cart opens with pre-selected (a cross-sell offer)."""
     base = public_url.rstrip("/")
     url = f"{base}/cart/{token}"
-    return f"{url}?{urlencode({'ch': channel})}" if channel else url
+    query: dict[str, object] = {}
+    if channel:
+        query["ch"] = channel
+    if pick is not None:
+        query[PICK_PARAM] = pick
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def picked_product(raw: str | None) -> int | None:
+    """`?pick=` as a product id, or None for anything else."""
+    value = (raw or "").strip()
+    return int(value) if value.isdigit() and len(value) < 12 else None
 
 
 PREVIEW_PARAM = "preview"

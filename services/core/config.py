@@ -102,6 +102,20 @@ class Settings(BaseSettings):
         "older than this many times the late interval (P75 × quantity) of the product they "
         "reorder most. Set on the dashboard's Cart page.",
     )
+    cross_sell_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="Primed For Cross-sell: days after an order that the customer is offered "
+        "the product most bought with what they buy. Set on the dashboard's Cart page.",
+    )
+    cross_sell_min_support: int = Field(
+        default=5,
+        ge=1,
+        le=10000,
+        description="Primed For Cross-sell: customers who must have bought both products "
+        "before a pair is learned. Set on the dashboard's Cart page.",
+    )
     delivery_seconds: float = Field(
         default=60, description="Seconds between outbox delivery passes in the worker."
     )
