@@ -113,7 +113,8 @@ def _pair_counts(session: Session, basket: Any, min_support: int) -> Iterator[Pa
         .having(func.count() >= literal(min_support))
         .order_by(first.c.product_id, second.c.product_id)
     )
-    result = session.connection().execution_options(yield_per=_STREAM).execute(query)
+    # the options on the statement, not the connection: the writes after it must not stream
+    result = session.connection().execute(query.execution_options(yield_per=_STREAM))
     for product_id, paired, count in result:
         yield PairCount(int(product_id), int(paired), int(count))
 
