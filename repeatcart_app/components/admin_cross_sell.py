@@ -56,7 +56,7 @@ def _pins() -> rx.Component:
                 spacing="0",
                 width="100%",
             ),
-            rx.text("No pins: every offer is learned.", size="2", color_scheme="gray"),
+            rx.text("No pins yet.", size="2", color_scheme="gray"),
         ),
         spacing="1",
         width="100%",
@@ -90,7 +90,7 @@ def _learned() -> rx.Component:
 def _pin_form() -> rx.Component:
     def box(name: str, label: str, hint: str) -> rx.Component:
         return rx.vstack(
-            rx.text(label, as_="label", html_for=name, size="2", weight="medium"),
+            rx.el.label(rx.text(label, size="2", weight="medium"), html_for=name),
             rx.input(name=name, id=name, placeholder=hint, size="3", width="100%"),
             spacing="1",
             width="100%",
@@ -124,9 +124,10 @@ def cross_sell_card() -> rx.Component:
     """Learned and pinned cross-sell pairs; a pin replaces its product's learned partners."""
     return section_card(
         "Cross-sell pairs",
-        "A week after an order, a customer is offered the product most bought by customers "
-        "who buy what they buy, if they never bought it. Pin a pair to choose the offer "
-        "yourself: it replaces that product's learned partners.",
+        "Some days after an order (7 unless the Cart page says otherwise), a customer is "
+        "offered the product most bought by customers who buy what they buy, if they never "
+        "bought it. Pin a pair to choose the offer yourself: it replaces that product's "
+        "learned partners.",
         rx.callout(
             State.xsell_status,
             icon=rx.cond(State.xsell_too_little, "info", "sparkles"),

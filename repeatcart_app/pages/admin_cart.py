@@ -166,7 +166,7 @@ def moments_card() -> rx.Component:
         "About To Lapse: a repeat customer (2+ orders) who has not ordered for this many times "
         "the late interval of what they reorder most is sent one event per lapse. Primed For "
         "Cross-sell: some days after an order, a customer is offered the product most bought "
-        "with what they buy. Saving re-dates every customer.",
+        "with what they buy. A new lapse factor or minimum support recomputes the store.",
         rx.form(
             rx.vstack(
                 field(
