@@ -67,9 +67,8 @@ def cross_sell_panel(session: Session) -> CrossSellPanel:
     state = session.get(SyncState, STATE_NAME)
     summary = dict(state.last_summary or {}) if state is not None else {}
     orders = int(summary["orders"]) if "orders" in summary else countable_orders(session)
-    pins = list(
-        session.exec(select(CrossSellPin).order_by(col(CrossSellPin.pinned_at).desc())).all()
-    )[:PINS_SHOWN]
+    newest = select(CrossSellPin).order_by(col(CrossSellPin.pinned_at).desc())
+    pins = list(session.exec(newest.limit(PINS_SHOWN)).all())
     best: SelectOfScalar[CrossSellPair] = (
         select(CrossSellPair)
         .where(CrossSellPair.rank == 1)
