@@ -9,8 +9,11 @@ what the delivery loop itself can reach. Reports the achieved rate as a share of
 429s the fakes answered, duplicates (a key accepted twice) and losses (a key never accepted).
 
 Part 2, the due scan over `--sizes` (default 100k, 250k, 500k, 1M) (customer, product) due
-rows, 4 products per customer, last purchases spread over 150 days, 25–60 day intervals, and
-an About To Lapse point per customer (last order + 2 × a product's late interval):
+rows, 4 products per customer, last purchases spread over 150 days, 25–60 day intervals, an
+About To Lapse point per customer (last order + 2 × a product's late interval), and for
+Primed For Cross-sell five learned partners per product and the orders of every customer whose
+last purchase is under ten days old (so the customers primed today have something to be
+offered):
 - first scan: empty outbox, everyone due within the 7-day lookback gets their rows;
 - today's set: the outbox already holds yesterday's scan; the scan writes who became due since
   (the steady-state daily work) and confirms the rest;
@@ -42,8 +45,11 @@ from services.core.db import forget_engines, get_engine, migrate  # noqa: E402
 from services.core.provider_http import RateLimiter  # noqa: E402
 from services.core.tables import (  # noqa: E402
     CartLink,
+    CrossSellPair,
     Customer,
     DueItem,
+    Order,
+    OrderLine,
     OutboxMessage,
     Product,
     Shop,
@@ -51,6 +57,7 @@ from services.core.tables import (  # noqa: E402
     Variant,
 )
 from services.dispatch import deliver, scan_due  # noqa: E402
+from services.dispatch.cross_sell import primed_between  # noqa: E402
 from services.dispatch.lapse import lapsed_between  # noqa: E402
 from services.dispatch.scan import _candidates  # noqa: E402
 from services.messaging import (  # noqa: E402
@@ -119,7 +126,23 @@ def build_store(url: str, customers: int, seed: int = 1, *, spread_days: int = 1
                 for n in range(1, PRODUCTS + 1)
             ],
         )
+        session.execute(
+            insert(CrossSellPair),
+            [
+                {
+                    "product_id": n,
+                    "paired_product_id": (n + k - 1) % PRODUCTS + 1,
+                    "rank": k,
+                    "lift": 3.0 - k * 0.2,
+                    "support": 50 - k,
+                    "computed_at": NOW,
+                }
+                for n in range(1, PRODUCTS + 1)
+                for k in range(1, 6)
+            ],
+        )
         session.commit()
+        recent: list[tuple[int, datetime, list[int]]] = []
         batch = 20_000
         for start in range(1, customers + 1, batch):
             ids = range(start, min(start + batch, customers + 1))
@@ -152,7 +175,7 @@ def build_store(url: str, customers: int, seed: int = 1, *, spread_days: int = 1
             )
             rows = []
             for cid in ids:
-                mine = []
+                mine: list[dict[str, object]] = []
                 for pid in rng.sample(range(1, PRODUCTS + 1), PER_CUSTOMER):
                     last = NOW - timedelta(days=rng.uniform(0, spread_days))
                     interval = rng.uniform(25, 60)
@@ -178,11 +201,60 @@ def build_store(url: str, customers: int, seed: int = 1, *, spread_days: int = 1
                 late_days = (mine[0]["late_at"] - mine[0]["last_purchased_at"]).days
                 mine[0]["lapse_at"] = anchor + timedelta(days=2 * late_days)
                 rows += mine
+                if anchor > NOW - timedelta(days=10):
+                    recent.append((cid, anchor, [row["product_id"] for row in mine]))
             session.execute(insert(DueItem), rows)
             session.commit()
+        _recent_orders(session, recent)
         # every link already pushed: the scan's cart-link pass has nothing to do
         top = session.exec(select(func.max(CartLink.id))).one() or 0
         session.add(SyncState(name="cart-urls", last_summary={"klaviyo": top, "attentive": top}))
+        session.commit()
+
+
+def _recent_orders(session: Session, recent: list[tuple[int, datetime, list[int]]]) -> None:
+    """One order holding each recent customer's products (what the cross-sell scan reads)."""
+    for start in range(0, len(recent), 20_000):
+        chunk = recent[start : start + 20_000]
+        session.execute(
+            insert(Order),
+            [
+                {
+                    "id": cid,
+                    "shopify_gid": f"gid://shopify/Order/{cid}",
+                    "customer_id": cid,
+                    "processed_at": anchor,
+                    "updated_at": anchor,
+                    "financial_status": "paid",
+                    "name": f"#{cid}",
+                    "cancelled_at": None,
+                    "test": False,
+                    "total_cents": 0,
+                    "currency": "USD",
+                    "source": "demo",
+                    "custom_attributes": {},
+                    "attributed_cart_id": None,
+                    "attributed_channel": None,
+                }
+                for cid, anchor, _products in chunk
+            ],
+        )
+        session.execute(
+            insert(OrderLine),
+            [
+                {
+                    "order_id": cid,
+                    "product_id": pid,
+                    "variant_id": pid,
+                    "quantity": 1,
+                    "unit_price_cents": None,
+                    "title": "",
+                    "sku": None,
+                }
+                for cid, _anchor, products in chunk
+                for pid in products
+            ],
+        )
         session.commit()
 
 
@@ -343,7 +415,11 @@ def find_today(url: str, since: datetime) -> tuple[float, int]:
     """Only the range queries that name who to look at (no payloads, no writes)."""
     with Session(get_engine(url)) as session:
         started = time.perf_counter()
-        found = set(_candidates(session, NOW, since)) | set(lapsed_between(session, since, NOW))
+        found = (
+            set(_candidates(session, NOW, since))
+            | set(lapsed_between(session, since, NOW))
+            | set(primed_between(session, since, NOW, 7))
+        )
         return time.perf_counter() - started, len(found)
 
 

@@ -17,6 +17,7 @@ from repeatcart_app.state.admin_cart import AdminCartState, CustomerRow, Product
 from services.settings.cart import (
     ACCENT_COLORS,
     BANNER_MAX,
+    CROSS_SELL_DAYS_RANGE,
     DEFAULT_INTERVAL_RANGE,
     LAPSE_FACTOR_RANGE,
     LEAD_DAYS_RANGE,
@@ -161,10 +162,11 @@ def timing_card() -> rx.Component:
 
 def moments_card() -> rx.Component:
     return section_card(
-        "About To Lapse",
-        "A repeat customer (2+ orders) who has not ordered for this many times the late "
-        "interval of what they reorder most is sent one About To Lapse event per lapse. "
-        "Saving re-dates every customer.",
+        "Moments",
+        "About To Lapse: a repeat customer (2+ orders) who has not ordered for this many times "
+        "the late interval of what they reorder most is sent one event per lapse. Primed For "
+        "Cross-sell: some days after an order, a customer is offered the product most bought "
+        "with what they buy. A new lapse factor or minimum support recomputes the store.",
         rx.form(
             rx.vstack(
                 field(
@@ -173,6 +175,31 @@ def moments_card() -> rx.Component:
                     f"Times the product's late interval (P75 × quantity) after the last order "
                     f"({LAPSE_FACTOR_RANGE[0]:g}–{LAPSE_FACTOR_RANGE[1]:g}; 2 by default).",
                     _text_input("lapse_factor", AdminCartState.lapse_factor, input_mode="decimal"),
+                ),
+                rx.grid(
+                    field(
+                        "cross_sell_days",
+                        "Cross-sell days",
+                        f"Days after an order the offer goes out "
+                        f"({CROSS_SELL_DAYS_RANGE[0]}–{CROSS_SELL_DAYS_RANGE[1]}; 7 by default).",
+                        _text_input(
+                            "cross_sell_days", AdminCartState.cross_sell_days, input_mode="numeric"
+                        ),
+                    ),
+                    field(
+                        "cross_sell_min_support",
+                        "Minimum support",
+                        "Customers who must have bought both products before a pair is "
+                        "learned (5 by default).",
+                        _text_input(
+                            "cross_sell_min_support",
+                            AdminCartState.cross_sell_min_support,
+                            input_mode="numeric",
+                        ),
+                    ),
+                    columns=rx.breakpoints(initial="1", sm="2"),
+                    spacing="4",
+                    width="100%",
                 ),
                 _save_row("moments", "Saved"),
                 _recompute_note("moments"),

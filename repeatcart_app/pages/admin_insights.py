@@ -288,7 +288,9 @@ def _moments_card() -> rx.Component:
             ),
             rx.text(
                 "A forecast from today's due dates: a customer who reorders first is not sent "
-                "the Moment, and one switched off for an integration is not sent there.",
+                "the Moment, and one switched off for an integration is not sent there. "
+                "Cross-sell counts customers primed by their last order; only those with a "
+                "product to offer are sent it.",
                 size="1",
                 color_scheme="gray",
             ),

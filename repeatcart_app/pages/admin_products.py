@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from repeatcart_app import routes
+from repeatcart_app.components.admin_cross_sell import cross_sell_card
 from repeatcart_app.components.admin_frame import admin_page
 from repeatcart_app.components.admin_parts import TONES, pagination, status_badge, when_loaded
 from repeatcart_app.components.admin_products_parts import bulk_card, replacement_dialog
@@ -428,6 +429,7 @@ def admin_products_page() -> rx.Component:
                 ),
             ),
             rx.cond(State.total > 50, _pagination()),
+            cross_sell_card(),
             bulk_card(),
             replacement_dialog(),
             spacing="4",

@@ -62,6 +62,8 @@ class AdminCartState(AuthState):
     default_interval_days: str = ""
     min_reorder_customers: str = ""
     lapse_factor: str = ""
+    cross_sell_days: str = ""
+    cross_sell_min_support: str = ""
     hide_unavailable: bool = False
     accent_color: str = "grass"
     logo_url: str = ""
@@ -143,7 +145,7 @@ class AdminCartState(AuthState):
         if self._save("moments", form_data):
             self.recompute_section = "moments"
             self.recomputing = True
-            self.recompute_note = "Saved. Customers' lapse points are being recomputed…"
+            self.recompute_note = "Saved. Lapse points and cross-sell pairs are being recomputed…"
             return AdminCartState.recompute_due_dates
         return None
 

@@ -1,5 +1,6 @@
 """The dashboard's Products page state: one page of products at a time, and the merchant's
-interval overrides and replacement mappings, each checked and saved by `services.products`.
+interval overrides, replacement mappings and pinned cross-sell pairs, each checked and saved by
+`services.products`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import reflex as rx
 
 from repeatcart_app.state.auth import AuthState, admin_event
 from repeatcart_app.state.paged_list import PagedList, search_text
-from services.products import bulk_overrides, intervals
+from services.engine import MIN_STORE_ORDERS
+from services.products import bulk_overrides, cross_sell, intervals
 from services.products.intervals import (
     INTERVAL_RANGE_MESSAGE,
     PAGE_SIZE,
@@ -51,6 +53,33 @@ def _status(row: ProductRow) -> tuple[str, str]:
     if not row.available:
         return "Out of stock", "amber"
     return "Available", "grass"
+
+
+def pair_view(pair: cross_sell.PairView) -> dict[str, str]:
+    """A cross-sell pair as strings; a pin has no lift or support to show."""
+    return {
+        "product_id": str(pair.product_id),
+        "product": pair.product_title,
+        "paired": pair.paired_title,
+        "lift": f"×{pair.lift:.1f}" if pair.lift is not None else "",
+        "support": f"{pair.support:,} customers" if pair.support is not None else "",
+    }
+
+
+def cross_sell_status(panel: cross_sell.CrossSellPanel) -> str:
+    """One calm line on what the nightly recompute learned, or why it learned nothing."""
+    if panel.too_little_support:
+        return (
+            f"Too little support: the store has {panel.orders:,} orders, and pairs are learned "
+            f"from {MIN_STORE_ORDERS:,} up. Pinned pairs are offered meanwhile."
+        )
+    if panel.learned_at is None:
+        return "Pairs are learned by the nightly recompute; none has run yet."
+    return (
+        f"{panel.learned_pairs:,} pairs learned from {panel.orders:,} orders (at least "
+        f"{panel.min_support:,} customers bought both), "
+        f"{panel.learned_at:%b} {panel.learned_at.day}, {panel.learned_at:%H:%M} UTC."
+    )
 
 
 def row_view(row: ProductRow) -> dict[str, str]:
@@ -107,6 +136,15 @@ class AdminProductsState(PagedList, AuthState):
     bulk_file_error: str = ""
     bulk_problems: list[dict[str, str]] = []
 
+    # cross-sell: what was learned, the pins, and the pin form's outcome
+    xsell_status: str = ""
+    xsell_too_little: bool = False
+    xsell_pins: list[dict[str, str]] = []
+    xsell_learned: list[dict[str, str]] = []
+    xsell_error: str = ""
+    xsell_notice: str = ""
+    xsell_form: int = 0  # bumped to clear the pin form after a save
+
     def _fetch(self) -> None:
         shown = intervals.load_product_page(
             self.query, self.sort, self.descending, self.page, PAGE_SIZE
@@ -125,11 +163,20 @@ class AdminProductsState(PagedList, AuthState):
     def _title(self, product_id: str) -> str:
         return next((row["title"] for row in self.rows if row["id"] == product_id), "Product")
 
+    def _fetch_cross_sell(self) -> None:
+        panel = cross_sell.load_cross_sell_panel()
+        self.xsell_status = cross_sell_status(panel)
+        self.xsell_too_little = panel.too_little_support
+        self.xsell_pins = [pair_view(pair) for pair in panel.pins]
+        self.xsell_learned = [pair_view(pair) for pair in panel.learned]
+
     @admin_event
     def load(self):
         self.editing_id = ""
         self.notice = self.error = ""
+        self.xsell_notice = self.xsell_error = ""
         self._fetch()
+        self._fetch_cross_sell()
         self.loaded = True
 
     @admin_event
@@ -251,6 +298,35 @@ class AdminProductsState(PagedList, AuthState):
     @admin_event
     def remove_replacement(self):
         self._save_replacement(None)
+
+    # ---- cross-sell pins ---------------------------------------------------------------
+
+    @admin_event
+    def pin_cross_sell(self, form_data: dict):
+        try:
+            pinned = cross_sell.save_pin(
+                str(form_data.get("xsell_product", "")), str(form_data.get("xsell_offer", ""))
+            )
+        except ProductAdminError as error:
+            self.xsell_error, self.xsell_notice = str(error), ""
+            return
+        self.xsell_error = ""
+        self.xsell_notice = (
+            f"Buyers of {pinned.product_title} are offered {pinned.paired_title} from the next "
+            "scan on."
+        )
+        self.xsell_form += 1
+        self._fetch_cross_sell()
+
+    @admin_event
+    def unpin_cross_sell(self, product_id: str):
+        try:
+            cross_sell.remove_pin(int(product_id))
+        except ValueError:
+            return
+        self.xsell_error = ""
+        self.xsell_notice = "Pin removed: that product's learned partners apply again."
+        self._fetch_cross_sell()
 
     # ---- bulk overrides -----------------------------------------------------------------
 

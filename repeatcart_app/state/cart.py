@@ -29,11 +29,13 @@ from repeatcart_app.routes import checkout_preview_url
 from services.cart.events import CartEventKind
 from services.cart.links import (
     MOMENT_PARAM,
+    PICK_PARAM,
     PREVIEW_PARAM,
     checkout_permalink,
     clamp_quantity,
     normalize_channel,
     normalize_moment,
+    picked_product,
 )
 from services.cart.page import CartView
 from services.cart.shopper import (
@@ -159,6 +161,7 @@ class CartState(rx.State):
                 moment=self._moment,
                 preview=self.preview,
                 now=now,
+                pick=picked_product(self.router.url.query_parameters.get(PICK_PARAM)),
             )
         except Exception:
             logger.exception("cart could not be loaded")

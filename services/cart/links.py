@@ -64,16 +64,37 @@ def normalize_moment(raw: str | None) -> str | None:
     return value if value in MOMENTS else None
 
 
+PICK_PARAM = "pick"
+"""`?pick=<product id>` on a cart link: the cart opens with that product pre-selected."""
+
+
 def cart_url(
-    token: str, public_url: str, channel: str | None = None, moment: str | None = None
+    token: str,
+    public_url: str,
+    channel: str | None = None,
+    moment: str | None = None,
+    pick: int | None = None,
 ) -> str:
     """The link a shopper opens; `public_url` is the effective one (the dashboard's over the
     environment), so the caller reads it from `effective_settings`. A Moment's event names the
-    Moment too (`&m=`), so its visits and orders are attributed to it."""
+    Moment too (`&m=`), so its visits and orders are attributed to it; `pick` names a product
+    the cart opens with pre-selected (a cross-sell offer)."""
     base = public_url.rstrip("/")
     url = f"{base}/cart/{token}"
-    params = {key: value for key, value in (("ch", channel), (MOMENT_PARAM, moment)) if value}
-    return f"{url}?{urlencode(params)}" if params else url
+    query: dict[str, object] = {}
+    if channel:
+        query["ch"] = channel
+    if moment:
+        query[MOMENT_PARAM] = moment
+    if pick is not None:
+        query[PICK_PARAM] = pick
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def picked_product(raw: str | None) -> int | None:
+    """`?pick=` as a product id, or None for anything else."""
+    value = (raw or "").strip()
+    return int(value) if value.isdigit() and len(value) < 12 else None
 
 
 PREVIEW_PARAM = "preview"

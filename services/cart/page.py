@@ -234,7 +234,9 @@ def load_cart_for_link(session: Session, link: CartLink, now: datetime) -> CartV
     return _load_cart(session, link.id, link.customer_id, now)
 
 
-def _load_cart(session: Session, link_id: int, customer_id: int, now: datetime) -> CartView | None:
+def _load_cart(
+    session: Session, link_id: int, customer_id: int, now: datetime, pick: int | None = None
+) -> CartView | None:
     connection = session.connection()
     first_name = connection.execute(_FIRST_NAME, {"customer_id": customer_id}).scalar()
     if first_name is None:
@@ -244,7 +246,8 @@ def _load_cart(session: Session, link_id: int, customer_id: int, now: datetime) 
     ymal_ids = list(connection.execute(_YMAL).scalars())
     bought = {entry.product_id for entry in entries}
     replacements = _replacement_chains(session, bought)
-    catalog = load_catalog(session, bought | set(replacements.values()) | set(ymal_ids))
+    picked = {pick} if pick is not None else set()
+    catalog = load_catalog(session, bought | set(replacements.values()) | set(ymal_ids) | picked)
     composition = compose_cart(
         entries,
         catalog,
@@ -252,6 +255,7 @@ def _load_cart(session: Session, link_id: int, customer_id: int, now: datetime) 
         replacements,
         shop.hide_unavailable if shop else False,
         now,
+        pick,
     )
     snoozes = active_snoozes(session, customer_id, now)
     composition, snoozed = _apply_snoozes(composition, snoozes)
@@ -300,7 +304,10 @@ def _apply_snoozes(
     return replace(composition, due=due), snoozed
 
 
-def load_cart(session: Session, token: str | None, now: datetime) -> CartView | None:
-    """The cart behind a token, or None for any token that is not a live link."""
+def load_cart(
+    session: Session, token: str | None, now: datetime, pick: int | None = None
+) -> CartView | None:
+    """The cart behind a token, or None for any token that is not a live link; `pick` (a
+    product id from the link) opens pre-selected."""
     link = find_active_link(session, token)
-    return None if link is None else _load_cart(session, link.id, link.customer_id, now)
+    return None if link is None else _load_cart(session, link.id, link.customer_id, now, pick)

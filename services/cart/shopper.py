@@ -47,12 +47,13 @@ def open_cart(
     moment: str | None = None,
     preview: bool = False,
     now: datetime | None = None,
+    pick: int | None = None,
 ) -> CartView | None:
     """The cart behind `token` (None for any token that is not a live link), its view recorded
-    unless the merchant is previewing it."""
+    unless the merchant is previewing it; `pick` is a product the link asks to pre-select."""
     now = now or utcnow()
     with session_scope() as session:
-        view = load_cart(session, token, now)
+        view = load_cart(session, token, now, pick)
     if view is not None and view.link_id and not preview:
         visit = Visit(view.link_id, view.customer_id, channel, view.shop.currency, moment)
         record_action(visit, "view")

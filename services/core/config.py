@@ -65,8 +65,8 @@ class Settings(BaseSettings):
     klaviyo_enabled: bool = Field(default=True, description="Send to Klaviyo when a key is set.")
     klaviyo_moments_off: str = Field(
         default="",
-        description="Moments not sent to Klaviyo, comma-separated (due, late, lapse); "
-        "empty sends them all. Late follows a sent Due event, so it stops with Due.",
+        description="Moments not sent to Klaviyo, comma-separated (due, late, lapse, "
+        "cross_sell); empty sends them all. Late follows a sent Due event, so it stops with Due.",
     )
     klaviyo_base_url: str = Field(default="https://a.klaviyo.com", description="Klaviyo API.")
     klaviyo_revision: str = Field(default="2026-07-15", description="Klaviyo API revision.")
@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     )
     postscript_moments_off: str = Field(
         default="",
-        description="Moments not sent to Postscript, comma-separated (due, late, lapse); "
-        "empty sends them all. Late follows a sent Due event, so it stops with Due.",
+        description="Moments not sent to Postscript, comma-separated (due, late, lapse, "
+        "cross_sell); empty sends them all. Late follows a sent Due event, so it stops with Due.",
     )
     postscript_base_url: str = Field(
         default="https://api.postscript.io", description="Postscript API."
@@ -90,8 +90,8 @@ class Settings(BaseSettings):
     )
     attentive_moments_off: str = Field(
         default="",
-        description="Moments not sent to Attentive, comma-separated (due, late, lapse); "
-        "empty sends them all. Late follows a sent Due event, so it stops with Due.",
+        description="Moments not sent to Attentive, comma-separated (due, late, lapse, "
+        "cross_sell); empty sends them all. Late follows a sent Due event, so it stops with Due.",
     )
     attentive_base_url: str = Field(
         default="https://api.attentivemobile.com", description="Attentive API."
@@ -118,6 +118,20 @@ class Settings(BaseSettings):
         description="About To Lapse: a repeat customer is lapsing once their last order is "
         "older than this many times the late interval (P75 × quantity) of the product they "
         "reorder most. Set on the dashboard's Cart page.",
+    )
+    cross_sell_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="Primed For Cross-sell: days after an order that the customer is offered "
+        "the product most bought with what they buy. Set on the dashboard's Cart page.",
+    )
+    cross_sell_min_support: int = Field(
+        default=5,
+        ge=1,
+        le=10000,
+        description="Primed For Cross-sell: customers who must have bought both products "
+        "before a pair is learned. Set on the dashboard's Cart page.",
     )
     delivery_seconds: float = Field(
         default=60, description="Seconds between outbox delivery passes in the worker."

@@ -174,6 +174,8 @@ class DueItem(SQLModel, table=True):
         Index("ix_due_item_remind_at", "remind_at"),
         Index("ix_due_item_late_at", "late_at"),
         Index("ix_due_item_lapse_at", "lapse_at"),  # About To Lapse: who lapsed since
+        # Primed For Cross-sell: who ordered N days ago
+        Index("ix_due_item_last_purchased_at", "last_purchased_at"),
         Index("ix_due_item_due_at", "due_at"),  # the customers due per day ahead (Insights)
         Index("ix_due_item_computed_at", "computed_at", "customer_id"),  # profiles: re-dated since
         # the primary key leads with the customer: who is due for a product, and the foreign
@@ -195,6 +197,33 @@ class DueItem(SQLModel, table=True):
     # the customer's About To Lapse point, on the row of the product that sets it (else NULL)
     lapse_at: datetime | None = _utc()
     computed_at: datetime = _utc(nullable=False, default=True)
+
+
+class CrossSellPair(SQLModel, table=True):
+    """A learned cross-sell pair: buyers of `product_id` also buy `paired_product_id` `lift`
+    times as often as the store's customers at large. The nightly recompute rewrites the table,
+    keeping a product's few best partners (`rank` 1 first) with at least the minimum support."""
+
+    __tablename__ = "cross_sell_pair"
+    __table_args__ = (Index("ix_cross_sell_pair_paired", "paired_product_id"),)
+
+    product_id: int = Field(foreign_key="product.id", primary_key=True)
+    paired_product_id: int = Field(foreign_key="product.id", primary_key=True)
+    rank: int
+    lift: float
+    support: int  # customers who bought both
+    computed_at: datetime = _utc(nullable=False, default=True)
+
+
+class CrossSellPin(SQLModel, table=True):
+    """The merchant's own partner for a product (Products page); it overrides the learned ones."""
+
+    __tablename__ = "cross_sell_pin"
+    __table_args__ = (Index("ix_cross_sell_pin_paired", "paired_product_id"),)
+
+    product_id: int = Field(foreign_key="product.id", primary_key=True)
+    paired_product_id: int = Field(foreign_key="product.id")
+    pinned_at: datetime = _utc(nullable=False, default=True)
 
 
 class CartLink(SQLModel, table=True):

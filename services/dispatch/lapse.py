@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from services.cart.snoozes import active_snoozes_for
@@ -32,6 +31,7 @@ from services.dispatch.rows import (
     due_entries,
     existing_rows,
     insert_rows,
+    last_purchases,
     moment_rows,
     recipients_of,
 )
@@ -48,16 +48,6 @@ def lapsed_between(session: Session, since: datetime, now: datetime) -> list[int
         .distinct()
     )
     return sorted(core(session, query).scalars())
-
-
-def _anchors(session: Session, customer_ids: Sequence[int]) -> dict[int, datetime]:
-    """Each customer's last purchase: the lapse cycle (and the due cycle) began there."""
-    query = (
-        select(DueItem.customer_id, func.max(DueItem.last_purchased_at))
-        .where(col(DueItem.customer_id).in_(customer_ids))
-        .group_by(col(DueItem.customer_id))
-    )
-    return dict(core(session, query).all())
 
 
 def _rows(
@@ -114,7 +104,7 @@ def scan_lapse(
     session = ctx.session
     ids = lapsed_between(session, since, ctx.now)
     for start in range(0, len(ids), LAPSE_BATCH):
-        anchors = _anchors(session, ids[start : start + LAPSE_BATCH])
+        anchors = last_purchases(session, ids[start : start + LAPSE_BATCH])
         keys = {cid: cycle_key(LAPSE, cid, anchor) for cid, anchor in anchors.items()}
         existing = existing_rows(session, integrations, keys.values())
         wanted = {

@@ -15,7 +15,14 @@ from sqlmodel import Session, col, select
 from services.cart.page import ShopifyIds, read_catalog
 from services.core.config import Settings
 from services.core.tables import Product, Shop
-from services.engine import CatalogProduct, DueEntry, compose_cart, resolve_replacement
+from services.engine import (
+    CatalogProduct,
+    DueEntry,
+    choose_variant,
+    compose_cart,
+    item_is_available,
+    resolve_replacement,
+)
 from services.messaging import DueProduct, provider
 
 
@@ -140,3 +147,37 @@ def list_products(
     ]
     due_day = min(due_dates).date() if due_dates else ctx.now.date()
     return Listed(products, items, due_day, value, late_points)
+
+
+def list_offer(ctx: ScanContext, product_id: int) -> Listed | None:
+    """A cross-sell offer as an event lists it: the one product, at one unit of the variant the
+    cart would pre-select; None when it cannot be checked out (not sold, nothing available)."""
+    product = ctx.catalog.get(product_id)
+    if product is None or not product.sold:
+        return None
+    variant = choose_variant(product)
+    if variant is None or not item_is_available(product, variant) or variant.price_cents is None:
+        return None
+    product_ids = ctx.product_ids.get(product_id)
+    variant_ids = ctx.variant_ids.get(variant.variant_id)
+    if product_ids is None or variant_ids is None:
+        return None
+    offered = DueProduct(
+        product_gid=product_ids.gid,
+        product_id_numeric=product_ids.numeric,
+        title=product.title,
+        handle=product.handle,
+        price_cents=variant.price_cents,
+        currency=ctx.currency,
+        image_url=ctx.absolute(variant.image_url or product.image_url),
+        variant_gid=variant_ids.gid,
+        variant_id_numeric=variant_ids.numeric,
+        variant_title=variant.title,
+    )
+    item = {
+        "product_id": product_id,
+        "replaces": None,
+        "quantity": 1,
+        "price_cents": variant.price_cents,
+    }
+    return Listed([offered], [item], ctx.now.date(), variant.price_cents, [])

@@ -19,7 +19,8 @@ SKIPPED = "skipped"
 
 DUE_KINDS: tuple[EventKind, ...] = ("due", "late")  # one due cycle's events
 LAPSE: EventKind = "lapse"  # About To Lapse: one per lapse cycle (see `lapse`)
-EVENT_KINDS: tuple[EventKind, ...] = (*DUE_KINDS, LAPSE)
+CROSS_SELL: EventKind = "cross_sell"  # Primed For Cross-sell: one per order (see `cross_sell`)
+EVENT_KINDS: tuple[EventKind, ...] = (*DUE_KINDS, LAPSE, CROSS_SELL)
 CART_URL = "cart_url"  # a profile update: the customer's current cart link
 
 NO_IDENTIFIER = "no email or phone it accepts"
@@ -30,6 +31,8 @@ CUSTOMER_GONE = "customer erased"
 SNOOZED = "snoozed"
 NOTHING_AVAILABLE = "nothing available"
 SWITCHED_OFF = "Moment switched off"
+BOUGHT_IT = "bought the product"
+NO_OFFER = "no cross-sell product"
 
 # the table itself, for Core statements (SQLModel declares no typed `__table__`)
 OUTBOX: Table = OutboxMessage.metadata.tables["outbox_message"]

@@ -1,5 +1,6 @@
 """Right before a message is sent: is it still true? A reorder, a snooze or a rotated cart link
-since the scan wrote it changes what is sent, or whether anything is."""
+since the scan wrote it changes what is sent, or whether anything is; a cross-sell offer is
+not sent once the customer bought the product."""
 
 from __future__ import annotations
 
@@ -12,9 +13,17 @@ from sqlmodel import Session, col, select
 
 from services.cart.links import cart_url, get_or_create_link
 from services.cart.snoozes import active_snoozes
-from services.core.tables import CartLink, Customer, DueItem
+from services.core.tables import CartLink, Customer, DueItem, Order, OrderLine
 from services.dispatch.keys import stamp
-from services.dispatch.outbox import CART_URL, CUSTOMER_GONE, LINK_ROTATED, NO_LONGER_DUE, REORDERED
+from services.dispatch.outbox import (
+    BOUGHT_IT,
+    CART_URL,
+    CROSS_SELL,
+    CUSTOMER_GONE,
+    LINK_ROTATED,
+    NO_LONGER_DUE,
+    REORDERED,
+)
 
 
 class OutboxRow(Protocol):
@@ -48,6 +57,12 @@ _CUSTOMER_IDS = select(Customer.email, Customer.phone, Customer.shopify_gid).whe
 _DUE_ROWS = select(DueItem.last_purchased_at, DueItem.remind_at).where(
     DueItem.customer_id == bindparam("cid")
 )
+_BOUGHT = (
+    select(OrderLine.id)
+    .join(Order, col(Order.id) == col(OrderLine.order_id))
+    .where(Order.customer_id == bindparam("cid"), OrderLine.product_id == bindparam("pid"))
+    .limit(1)
+)
 _LINK = select(CartLink.revoked_at).where(CartLink.id == bindparam("lid"))
 _CURRENT_LINK = (
     select(CartLink.id, CartLink.token)
@@ -76,7 +91,11 @@ def recheck(session: Session, row: OutboxRow, now: datetime) -> Verdict:
     anchor = max(purchased for purchased, _ in rows)
     if stamp(anchor) != stamp(datetime.fromisoformat(row.payload["cycle"])):
         return Verdict("skip", reason=REORDERED)
-    if not any(remind <= now for _, remind in rows):
+    if row.kind == CROSS_SELL:
+        offered = row.payload.get("pick")
+        if connection.execute(_BOUGHT, {"cid": row.customer_id, "pid": offered}).first():
+            return Verdict("skip", reason=BOUGHT_IT)
+    elif not any(remind <= now for _, remind in rows):
         return Verdict("skip", reason=NO_LONGER_DUE)
     payload = row.payload
     event = dict(payload["event"])
@@ -108,7 +127,9 @@ def recheck(session: Session, row: OutboxRow, now: datetime) -> Verdict:
         else:
             link_id, token = current
         base = event["cart_url"].split("/cart/")[0]
-        event["cart_url"] = cart_url(token, base, channel=row.integration, moment=row.kind)
+        event["cart_url"] = cart_url(
+            token, base, channel=row.integration, moment=row.kind, pick=payload.get("pick")
+        )
         payload = {**payload, "link_id": link_id}
         changed = True
     if changed:

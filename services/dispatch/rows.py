@@ -1,5 +1,6 @@
 """Outbox rows as the scans write them: who a row is for, what is already queued, and the
-insert that skips a key already there. Shared by the due scan and the About To Lapse scan."""
+insert that skips a key already there. Shared by the due scan and the Moments' scans (About To
+Lapse, Primed For Cross-sell)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import literal_column, null
+from sqlalchemy import func, literal_column, null
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -136,6 +137,16 @@ def active_links(session: Session, customer_ids: Sequence[int], now: datetime) -
     return links
 
 
+def last_purchases(session: Session, customer_ids: Sequence[int]) -> dict[int, datetime]:
+    """Each customer's last purchase: their due cycle, lapse cycle and cross-sell began there."""
+    query = (
+        select(DueItem.customer_id, func.max(DueItem.last_purchased_at))
+        .where(col(DueItem.customer_id).in_(customer_ids))
+        .group_by(col(DueItem.customer_id))
+    )
+    return dict(core(session, query).all())
+
+
 def due_entries(session: Session, customer_ids: Sequence[int]) -> dict[int, list[DueEntry]]:
     entries: dict[int, list[DueEntry]] = defaultdict(list)
     query = select(*DUE_ENTRY_COLUMNS)  # type: ignore[call-overload]  # sqlmodel types <= 4 columns
@@ -157,10 +168,11 @@ def moment_rows(
     link: tuple[int, str],
     *,
     days_since_last_order: int | None = None,
+    pick: int | None = None,
 ) -> list[dict[str, Any]]:
     """One customer's outbox rows of one Moment, one per integration that has it switched on:
-    the event each provider gets (its cart link attributed to that integration) and what
-    delivery needs beside it."""
+    the event each provider gets (its cart link attributed to that integration and the Moment,
+    with `pick` pre-selected when given) and what delivery needs beside it."""
     link_id, token = link
     products = [plain(product, PRODUCT_FIELDS) for product in listed.products]
     shown = plain(person, RECIPIENT_FIELDS)
@@ -172,7 +184,7 @@ def moment_rows(
             kind=kind,
             idempotency_key=key,
             occurred_at=ctx.now,
-            cart_url=cart_url(token, ctx.public_url, channel=integration, moment=kind),
+            cart_url=cart_url(token, ctx.public_url, channel=integration, moment=kind, pick=pick),
             due_date=listed.due_date,
             products=tuple(listed.products),
             value_cents=listed.value_cents,
@@ -186,6 +198,8 @@ def moment_rows(
             "items": listed.items,
             "link_id": link_id,
         }
+        if pick is not None:
+            payload["pick"] = pick
         reason = accepted(integration, person)
         rows.append(outbox_row(integration, kind, cid, key, payload, ctx.now, reason))
     return rows

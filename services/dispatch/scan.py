@@ -15,7 +15,8 @@ a listed product's late point (P75) passed after it; a customer already late whe
 the Due event alone. Rows are inserted with ON CONFLICT DO NOTHING, so concurrent scans are
 harmless. Cart links are pushed to the providers with a profile, once per link.
 About To Lapse rows are written the same way, from the lapse points the recompute stores
-(`lapse`).
+(`lapse`), and Primed For Cross-sell rows from the orders that turned N days old
+(`cross_sell`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from services.cart.snoozes import active_snoozes_for
 from services.core.config import Settings
 from services.core.moments import MOMENTS
 from services.core.tables import CartLink, DueItem, Snooze, SyncState
+from services.dispatch.cross_sell import scan_cross_sell
 from services.dispatch.keys import cart_url_key, cycle_key
 from services.dispatch.lapse import scan_lapse
 from services.dispatch.listing import ScanContext, list_products
@@ -395,6 +397,7 @@ def scan_due(
         if commit:
             session.commit()
     scan_lapse(ctx, integrations, since, summary, commit=commit)
+    scan_cross_sell(ctx, integrations, since, settings.cross_sell_days, summary, commit=commit)
     _scan_cart_links(ctx, integrations, summary, commit)
     _save_window(session, switches, now, full)
     if commit:

@@ -8,7 +8,7 @@ claims it, and only what can really be checked out is ever pre-selected.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.engine.types import (
@@ -150,12 +150,15 @@ def compose_cart(
     replacements: Mapping[int, int],
     hide_unavailable: bool,
     now: datetime,
+    picked_product_id: int | None = None,
 ) -> CartComposition:
     """The cart page for one customer at `now`.
 
     Due items are pre-selected at the quantity last bought (clamped to 1..99) when they can be
     checked out; a replaced product is shown as its replacement with the original's timing.
     Products missing from the catalog cannot be rendered and are left out everywhere.
+    `picked_product_id` (a cross-sell offer the link names) is pre-selected too, one unit: in
+    Previously Purchased when shown there, else first in You Might Also Like.
     """
     due_entries = sorted(
         (e for e in entries if e.is_due(now)), key=lambda e: (e.due_at, e.product_id)
@@ -174,13 +177,20 @@ def compose_cart(
     previous = _entry_items("previous", previous_groups, catalog, hide_unavailable)
     shown.update(item.product_id for item in previous)
 
+    if picked_product_id is not None:
+        previous = tuple(
+            replace(item, selected=item.available) if item.product_id == picked_product_id else item
+            for item in previous
+        )
+        ymal_product_ids = (picked_product_id, *ymal_product_ids)
     ymal = []
     for product_id in ymal_product_ids:
         product = catalog.get(product_id)
         if product_id in shown or product is None or not product.sold:
             continue
         shown.add(product_id)
-        item = _item("ymal", product, choose_variant(product), 1, False, None, None)
+        picked = product_id == picked_product_id
+        item = _item("ymal", product, choose_variant(product), 1, picked, None, None)
         if item.available or not hide_unavailable:
             ymal.append(item)
     return CartComposition(due=due, previous=previous, ymal=tuple(ymal))

@@ -52,6 +52,7 @@ from services.engine import (
     due_entries_for_customer,
     learn_intervals,
 )
+from services.engine.cross_sell_learning import learn_cross_sell_pairs
 
 log = logging.getLogger(__name__)
 _DUE_ITEMS: Table = DueItem.metadata.tables["due_item"]
@@ -343,6 +344,7 @@ def recompute_all(session: Session, now: datetime) -> RecomputeSummary:
         shop.store_interval_days = learned.store.median if learned.store else None
         shop.store_p75_days = learned.store.p75 if learned.store else None
         session.add(shop)
+    learn_cross_sell_pairs(session, now)
     session.execute(delete(DueItem))
     customers, rows = _write_due_rows(
         session,
@@ -474,6 +476,7 @@ def recompute_store(now: datetime, *, chunk: int = REDATE_CHUNK) -> RecomputeSum
             session.add(shop)
 
     _transaction(store)
+    _transaction(lambda session: learn_cross_sell_pairs(session, now))
     with session_scope() as session:
         ids = session.exec(select(col(Customer.id)).order_by(col(Customer.id)))
         customers = [int(cid) for cid in ids if cid is not None]

@@ -59,8 +59,9 @@ class DueProduct:
 
 @dataclass(frozen=True, slots=True)
 class DueEvent:
-    """One "due" or "late" event per customer per due cycle, or one "lapse" event per lapse
-    cycle (which also carries the days since their last order); `occurred_at` is aware UTC.
+    """One "due" or "late" event per customer per due cycle, one "lapse" event per lapse
+    cycle (which also carries the days since their last order), or one "cross_sell" event per
+    order that primes it (its one product is the one offered); `occurred_at` is aware UTC.
 
     `idempotency_key` goes to every provider's de-duplication field, so a retried send of the
     same outbox row is the same event.

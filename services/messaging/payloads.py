@@ -3,7 +3,8 @@
 Properties copy Repeat's "Due To Replenish" event (docs.getrepeat.io), so a merchant moving
 from Repeat keeps their flows and templates: `Repeat Cart URL`, `reorderableProducts` (numeric
 Shopify ids, price as a decimal string), `reorderable_product_ids`, `reorderable_product_titles`;
-`due_date` is ours, as is the About To Lapse event's `days_since_last_order`. Identifiers a
+`due_date` is ours, as are the About To Lapse event's `days_since_last_order` and the Primed
+For Cross-sell event's `crossSellProduct`. Identifiers a
 provider would refuse (a malformed phone or email) are dropped here, so one bad field never
 sinks an event that has a good one.
 """
@@ -20,6 +21,7 @@ from services.messaging.phone import is_e164
 __all__ = [
     "ATTENTIVE_TYPES",
     "CART_URL_PROPERTY",
+    "CROSS_SELL_PROPERTY",
     "DAYS_SINCE_PROPERTY",
     "KLAVIYO_METRICS",
     "POSTSCRIPT_TYPES",
@@ -41,6 +43,7 @@ KLAVIYO_METRICS: dict[EventKind, str] = {
     "due": "Repeat - Due To Replenish",
     "late": "Repeat - Late Due To Replenish",
     "lapse": "Repeat - About To Lapse",
+    "cross_sell": "Repeat - Primed For Cross-sell",
 }
 ATTENTIVE_TYPES = KLAVIYO_METRICS
 # Postscript types allow only letters, digits and "_"; it shows them as "<shop> - <type>".
@@ -48,8 +51,10 @@ POSTSCRIPT_TYPES: dict[EventKind, str] = {
     "due": "DueToReplenish",
     "late": "LateDueToReplenish",
     "lapse": "AboutToLapse",
+    "cross_sell": "PrimedForCrossSell",
 }
 DAYS_SINCE_PROPERTY = "days_since_last_order"
+CROSS_SELL_PROPERTY = "crossSellProduct"
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -76,7 +81,8 @@ def _product(product: DueProduct) -> dict[str, Any]:
 
 def event_properties(event: DueEvent) -> dict[str, Any]:
     """The Repeat-compatible properties, the same for every provider; an About To Lapse event
-    also says how many days ago the customer last ordered."""
+    also says how many days ago the customer last ordered, and a Primed For Cross-sell event
+    names the product offered (the one its cart pre-selects) on its own."""
     properties: dict[str, Any] = {
         CART_URL_PROPERTY: event.cart_url,
         "reorderableProducts": [_product(product) for product in event.products],
@@ -86,6 +92,8 @@ def event_properties(event: DueEvent) -> dict[str, Any]:
     }
     if event.days_since_last_order is not None:
         properties[DAYS_SINCE_PROPERTY] = event.days_since_last_order
+    if event.kind == "cross_sell" and event.products:
+        properties[CROSS_SELL_PROPERTY] = _product(event.products[0])
     return properties
 
 

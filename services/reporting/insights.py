@@ -19,9 +19,11 @@ from sqlmodel import Session, col, select
 from services.core.db import session_scope
 from services.core.moments import MOMENT_LABELS, EventKind
 from services.core.tables import DueItem, Product
+from services.dispatch.cross_sell import primed_between
 from services.engine import interval_stats, per_unit_gaps
 from services.engine.recompute import load_purchases
 from services.products.intervals import product_page
+from services.settings.effective import effective_settings
 
 WEEK_DAYS = 7
 MAX_BINS = 26
@@ -191,10 +193,13 @@ MOMENT_POINTS: dict[EventKind, Any] = {
 }
 
 
-def moment_outlook(session: Session, now: datetime, days: int = DUE_DAYS) -> list[MomentCount]:
+def moment_outlook(
+    session: Session, now: datetime, days: int = DUE_DAYS, cross_sell_days: int = 7
+) -> list[MomentCount]:
     """How many customers reach each Moment today and over the next `days` days: a forecast
-    from the stored due rows (a customer who reorders first is never sent it), two index range
-    counts per Moment."""
+    from the stored due rows (a customer who reorders first is never sent it), index range
+    counts. Primed For Cross-sell counts who is primed (last order `cross_sell_days` ago);
+    only those with a product to offer are sent it."""
     _, start, end = _window(now, days)
     tomorrow = start + timedelta(days=1)
 
@@ -204,10 +209,15 @@ def moment_outlook(session: Session, now: datetime, days: int = DUE_DAYS) -> lis
         )
         return int(session.exec(query).one())
 
-    return [
+    counts = [
         MomentCount(kind, MOMENT_LABELS[kind], customers(point, tomorrow), customers(point, end))
         for kind, point in MOMENT_POINTS.items()
     ]
+    primed = [
+        len(primed_between(session, start, until, cross_sell_days)) for until in (tomorrow, end)
+    ]
+    counts.append(MomentCount("cross_sell", MOMENT_LABELS["cross_sell"], *primed))
+    return counts
 
 
 # --- the page's use cases: each in a transaction of its own ----------------------------------
@@ -232,7 +242,8 @@ def insights_page(product_id: int, now: datetime) -> InsightsPage:
     or of the product the most customers reordered when no product is chosen (0)."""
     with session_scope() as session:
         due = DueOutlook(due_per_day(session, now), customers_due_within(session, now))
-        moments = moment_outlook(session, now)
+        settings = effective_settings(session)
+        moments = moment_outlook(session, now, cross_sell_days=settings.cross_sell_days)
         if not product_id:
             top = product_page(session, sort="n", descending=True, page_size=1).rows
             product_id = top[0].id if top else 0

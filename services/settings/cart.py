@@ -68,11 +68,14 @@ LEAD_DAYS_RANGE = (0, 60)
 DEFAULT_INTERVAL_RANGE = (1.0, 365.0)
 MIN_REORDER_RANGE = (1, 1000)
 LAPSE_FACTOR_RANGE = (1.0, 10.0)  # as `Settings.lapse_factor` allows
+CROSS_SELL_DAYS_RANGE = (1, 90)  # as `Settings.cross_sell_days` allows
+CROSS_SELL_SUPPORT_RANGE = (1, 10000)  # as `Settings.cross_sell_min_support` allows
 YMAL_MAX = 12
 SEARCH_LIMIT = 20
 
 TIMING_FIELDS = ("lead_days", "default_interval_days", "min_reorder_customers")
-MOMENT_FIELDS = ("lapse_factor",)  # stored as app settings, not on the shop row
+# stored as app settings, not on the shop row
+MOMENT_FIELDS = ("lapse_factor", "cross_sell_days", "cross_sell_min_support")
 FIELDS = (
     "banner_text",
     "discount_code",
@@ -98,6 +101,8 @@ class CartSettings:
     accent_color: str
     logo_url: str
     lapse_factor: float
+    cross_sell_days: int
+    cross_sell_min_support: int
 
 
 @dataclass(slots=True)
@@ -117,6 +122,7 @@ def _shop(session: Session) -> Shop | None:
 
 def load_cart_settings(session: Session) -> CartSettings:
     shop = _shop(session) or Shop(shop_domain="")
+    effective = effective_settings(session)
     return CartSettings(
         banner_text=shop.banner_text,
         discount_code=shop.discount_code,
@@ -126,7 +132,9 @@ def load_cart_settings(session: Session) -> CartSettings:
         hide_unavailable=shop.hide_unavailable,
         accent_color=shop.accent_color if shop.accent_color in ACCENT_COLORS else "grass",
         logo_url=shop.logo_url,
-        lapse_factor=effective_settings(session).lapse_factor,
+        lapse_factor=effective.lapse_factor,
+        cross_sell_days=effective.cross_sell_days,
+        cross_sell_min_support=effective.cross_sell_min_support,
     )
 
 
@@ -198,6 +206,16 @@ def clean_lapse_factor(raw: object) -> tuple[float, str | None]:
     return round(float(value), 2), error or None
 
 
+def clean_cross_sell_days(raw: object) -> tuple[int, str | None]:
+    value, error = _number(raw, "Cross-sell days", *CROSS_SELL_DAYS_RANGE, whole=True)
+    return int(value), error or None
+
+
+def clean_cross_sell_support(raw: object) -> tuple[int, str | None]:
+    value, error = _number(raw, "Minimum support", *CROSS_SELL_SUPPORT_RANGE, whole=True)
+    return int(value), error or None
+
+
 def clean_accent(raw: object) -> tuple[str, str | None]:
     name = str(raw if raw is not None else "").strip().lower()
     if name not in ACCENT_COLORS:
@@ -238,6 +256,8 @@ _CLEANERS = {
     "accent_color": clean_accent,
     "logo_url": clean_logo_url,
     "lapse_factor": clean_lapse_factor,
+    "cross_sell_days": clean_cross_sell_days,
+    "cross_sell_min_support": clean_cross_sell_support,
 }
 
 
@@ -264,9 +284,15 @@ def save_cart_settings(session: Session, values: Mapping[str, object]) -> SaveRe
         result.errors["form"] = "There is no store yet: set it up on the Store page first."
     if result.errors or shop is None:
         return result
+    # the lapse factor moves lapse points and the minimum support the learned pairs: both are
+    # the store-wide recompute's to redo; the cross-sell days are read by each scan
+    saved = effective_settings(session)
     result.timing_changed = any(
         name in cleaned and cleaned[name] != getattr(shop, name) for name in TIMING_FIELDS
-    ) or ("lapse_factor" in cleaned and cleaned["lapse_factor"] != _lapse_factor(session))
+    ) or any(
+        name in cleaned and cleaned[name] != getattr(saved, name)
+        for name in ("lapse_factor", "cross_sell_min_support")
+    )
     for name, value in cleaned.items():
         if name in MOMENT_FIELDS:
             save_settings(session, {name: f"{value:g}"})
@@ -277,10 +303,6 @@ def save_cart_settings(session: Session, values: Mapping[str, object]) -> SaveRe
     session.flush()
     result.saved = True
     return result
-
-
-def _lapse_factor(session: Session) -> float:
-    return effective_settings(session).lapse_factor
 
 
 def update_cart_settings(values: Mapping[str, object]) -> SaveResult:

@@ -29,6 +29,8 @@ PLAIN_SETTINGS = frozenset(
         "shopify_api_version",
         "public_url",
         "lapse_factor",
+        "cross_sell_days",
+        "cross_sell_min_support",
         *(p.enabled_setting for p in PROVIDERS),
         *(p.moments_setting for p in PROVIDERS),
     }
