@@ -69,6 +69,18 @@ def cart_panel() -> rx.Component:
                 color_scheme="grass",
             ),
         ),
+        rx.cond(
+            (CartState.item_count > 0) & (CartState.items_short > 0),
+            rx.callout(
+                CartState.items_short_label,
+                icon="shopping-basket",
+                color_scheme="amber",
+                size="1",
+                width="100%",
+                role="status",
+                data_testid="min-checkout-message",
+            ),
+        ),
         checkout_button(),
         rx.cond(
             CartState.checkout_available,

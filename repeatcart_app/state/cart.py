@@ -127,6 +127,7 @@ class CartState(rx.State):
     accent_color: str = "grass"
     preview: bool = False
     checkout_available: bool = True
+    min_checkout_quantity: int = 0
 
     _link_id: int = 0
     _customer_id: int = 0
@@ -185,6 +186,7 @@ class CartState(rx.State):
         self._checkout_host = view.shop.checkout_host
         self._checkout_preview = view.shop.checkout_preview
         self.checkout_available = bool(view.shop.checkout_host)
+        self.min_checkout_quantity = view.shop.min_checkout_quantity
         if not self.checkout_available:
             logger.error(
                 "cart %s cannot check out: the shop is unknown (%r); connect it on the Store page",
@@ -292,7 +294,7 @@ class CartState(rx.State):
             for key, qty in self.quantities.items()
             if key in self._shopify_variant_ids
         ]
-        if self.status != "ready" or not selected or not self.checkout_available:
+        if not self.can_checkout or not selected:
             return
         permalink = checkout_permalink(
             self._checkout_host,
@@ -403,5 +405,20 @@ class CartState(rx.State):
         return f"Cart, {count} item{'s' if count != 1 else ''}"
 
     @rx.var
+    def items_short(self) -> int:
+        """Items still to add before the shop's minimum checkout quantity is reached."""
+        return max(0, self.min_checkout_quantity - self.item_count)
+
+    @rx.var
+    def items_short_label(self) -> str:
+        short = self.items_short
+        return f"Add {short} more item{'s' if short != 1 else ''} to check out" if short else ""
+
+    @rx.var
     def can_checkout(self) -> bool:
-        return self.status == "ready" and self.item_count > 0 and self.checkout_available
+        return (
+            self.status == "ready"
+            and self.item_count > 0
+            and self.items_short == 0
+            and self.checkout_available
+        )

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         "older than this many times the late interval (P75 × quantity) of the product they "
         "reorder most. Set on the dashboard's Cart page.",
     )
+    min_checkout_quantity: int = Field(
+        default=0,
+        ge=0,
+        le=999,
+        description="Items a cart must hold before Check Out is enabled; 0 means no minimum. "
+        "Set on the dashboard's Cart page.",
+    )
     delivery_seconds: float = Field(
         default=60, description="Seconds between outbox delivery passes in the worker."
     )

@@ -6,7 +6,8 @@ minimum reorder customers) feeds the due-date engine: changing it means every du
 re-dated, which `recompute_due_dates` does with the nightly job's own code and lease. The
 About To Lapse factor (`lapse_factor`) is kept as an `AppSetting` over
 `REPEATCART_LAPSE_FACTOR`; the recompute stores each customer's lapse point with it, so changing
-it re-dates every customer too.
+it re-dates every customer too. The minimum checkout quantity is an `AppSetting` over
+`REPEATCART_MIN_CHECKOUT_QUANTITY` in the same way; the cart page reads it on every load.
 """
 
 from __future__ import annotations
@@ -68,14 +69,18 @@ LEAD_DAYS_RANGE = (0, 60)
 DEFAULT_INTERVAL_RANGE = (1.0, 365.0)
 MIN_REORDER_RANGE = (1, 1000)
 LAPSE_FACTOR_RANGE = (1.0, 10.0)  # as `Settings.lapse_factor` allows
+MIN_CHECKOUT_RANGE = (0, 999)  # as `Settings.min_checkout_quantity` allows; 0 is no minimum
 YMAL_MAX = 12
 SEARCH_LIMIT = 20
 
 TIMING_FIELDS = ("lead_days", "default_interval_days", "min_reorder_customers")
 MOMENT_FIELDS = ("lapse_factor",)  # stored as app settings, not on the shop row
+CHECKOUT_FIELDS = ("min_checkout_quantity",)  # an app setting too
+APP_SETTING_FIELDS = (*MOMENT_FIELDS, *CHECKOUT_FIELDS)
 FIELDS = (
     "banner_text",
     "discount_code",
+    *CHECKOUT_FIELDS,
     *TIMING_FIELDS,
     "hide_unavailable",
     "accent_color",
@@ -98,6 +103,7 @@ class CartSettings:
     accent_color: str
     logo_url: str
     lapse_factor: float
+    min_checkout_quantity: int = 0
 
 
 @dataclass(slots=True)
@@ -117,6 +123,7 @@ def _shop(session: Session) -> Shop | None:
 
 def load_cart_settings(session: Session) -> CartSettings:
     shop = _shop(session) or Shop(shop_domain="")
+    effective = effective_settings(session)
     return CartSettings(
         banner_text=shop.banner_text,
         discount_code=shop.discount_code,
@@ -126,7 +133,8 @@ def load_cart_settings(session: Session) -> CartSettings:
         hide_unavailable=shop.hide_unavailable,
         accent_color=shop.accent_color if shop.accent_color in ACCENT_COLORS else "grass",
         logo_url=shop.logo_url,
-        lapse_factor=effective_settings(session).lapse_factor,
+        lapse_factor=effective.lapse_factor,
+        min_checkout_quantity=effective.min_checkout_quantity,
     )
 
 
@@ -198,6 +206,14 @@ def clean_lapse_factor(raw: object) -> tuple[float, str | None]:
     return round(float(value), 2), error or None
 
 
+def clean_min_checkout(raw: object) -> tuple[int, str | None]:
+    """Blank means no minimum (0), like an unset environment variable."""
+    if not str(raw if raw is not None else "").strip():
+        return 0, None
+    value, error = _number(raw, "The minimum checkout quantity", *MIN_CHECKOUT_RANGE, whole=True)
+    return int(value), error or None
+
+
 def clean_accent(raw: object) -> tuple[str, str | None]:
     name = str(raw if raw is not None else "").strip().lower()
     if name not in ACCENT_COLORS:
@@ -238,6 +254,7 @@ _CLEANERS = {
     "accent_color": clean_accent,
     "logo_url": clean_logo_url,
     "lapse_factor": clean_lapse_factor,
+    "min_checkout_quantity": clean_min_checkout,
 }
 
 
@@ -268,7 +285,7 @@ def save_cart_settings(session: Session, values: Mapping[str, object]) -> SaveRe
         name in cleaned and cleaned[name] != getattr(shop, name) for name in TIMING_FIELDS
     ) or ("lapse_factor" in cleaned and cleaned["lapse_factor"] != _lapse_factor(session))
     for name, value in cleaned.items():
-        if name in MOMENT_FIELDS:
+        if name in APP_SETTING_FIELDS:
             save_settings(session, {name: f"{value:g}"})
         else:
             setattr(shop, name, value)

@@ -29,6 +29,7 @@ PLAIN_SETTINGS = frozenset(
         "shopify_api_version",
         "public_url",
         "lapse_factor",
+        "min_checkout_quantity",
         *(p.enabled_setting for p in PROVIDERS),
     }
 )
