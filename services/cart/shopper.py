@@ -14,6 +14,7 @@ from datetime import datetime
 
 from services.cart.event_queue import PendingCartEvent, cart_events
 from services.cart.events import CartEventKind
+from services.cart.featured import open_featured_cart
 from services.cart.page import CartView, ShopView, current_shop, load_cart
 from services.cart.snoozes import clear_snooze, snooze
 from services.core.clock import utcnow
@@ -22,6 +23,7 @@ from services.core.db import session_scope
 __all__ = [
     "Visit",
     "change_snooze",
+    "open_featured",
     "open_cart",
     "record_action",
     "save_actions",
@@ -31,12 +33,16 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Visit:
-    """A shopper's visit to one cart link: who acts, through which channel, in which currency."""
+    """A shopper's visit to one cart link: who acts, through which channel, in which currency.
+
+    A featured link's cart has no link and no customer (0): its `featured_visit` names it.
+    """
 
     link_id: int
     customer_id: int
     channel: str
     currency: str
+    featured_visit: str | None = None
 
 
 def open_cart(
@@ -49,6 +55,22 @@ def open_cart(
         view = load_cart(session, token, now)
     if view is not None and view.link_id and not preview:
         record_action(Visit(view.link_id, view.customer_id, channel, view.shop.currency), "view")
+    return view
+
+
+def open_featured(
+    variant: str | None,
+    quantity: str | None,
+    channel: str,
+    visit: str,
+    *,
+    preview: bool = False,
+    now: datetime | None = None,
+) -> CartView | None:
+    """A featured link's cart (None when it cannot open one), its view recorded under `visit`."""
+    view = open_featured_cart(variant, quantity, now=now)
+    if view is not None and not preview:
+        record_action(Visit(0, 0, channel, view.shop.currency, visit), "view")
     return view
 
 
@@ -70,10 +92,11 @@ def record_action(
     next batch; it costs no database call, so the event loop may call it directly."""
     cart_events.put(
         PendingCartEvent(
-            cart_link_id=visit.link_id,
-            customer_id=visit.customer_id,
+            cart_link_id=visit.link_id or None,
+            customer_id=visit.customer_id or None,
             kind=kind,
             channel=visit.channel,
+            featured_visit=visit.featured_visit,
             variant_id=variant_id,
             quantity=quantity,
             value_cents=value_cents,

@@ -24,7 +24,7 @@ stored them; partial days, today and closed days not stored yet are counted live
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -43,6 +43,7 @@ from sqlmodel import Session, col
 
 from services.core.db import session_scope
 from services.core.tables import CartEventDay, Order, Shop
+from services.reporting.analytics.featured import FeaturedRow, featured_figures
 from services.reporting.analytics.ranges import (
     CHANNELS,
     Granularity,
@@ -140,6 +141,8 @@ class AnalyticsReport:
     totals: AnalyticsTotals
     channels: list[ChannelRow]
     series: list[SeriesPoint]
+    featured: list[FeaturedRow] = field(default_factory=list)
+    """Featured product links' carts by channel, counted apart from the personal ones above."""
 
     @property
     def empty(self) -> bool:
@@ -148,6 +151,7 @@ class AnalyticsReport:
             self.totals.views == 0
             and self.totals.checkouts == 0
             and (self.totals.attributed_orders == 0)
+            and not self.featured
         )
 
 
@@ -217,7 +221,10 @@ def analytics_report(
         all_orders=all_orders,
         all_revenue_cents=all_revenue,
     )
-    return AnalyticsReport(start, end, channel, currency, granularity, totals, channels, series)
+    featured = featured_figures(session, start, end, channel)
+    return AnalyticsReport(
+        start, end, channel, currency, granularity, totals, channels, series, featured
+    )
 
 
 # --- cart events ------------------------------------------------------------------------------
