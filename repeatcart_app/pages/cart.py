@@ -245,7 +245,9 @@ def unavailable() -> rx.Component:
         rx.card(
             rx.vstack(
                 rx.icon("package-x", size=40, color=rx.color("gray", 9)),
-                rx.heading("This product is no longer available", as_="h1", size="6"),
+                rx.heading(
+                    "This product is no longer available", as_="h1", size="6", text_align="center"
+                ),
                 rx.text(
                     "The item behind this link can't be ordered right now. Visit the store to "
                     "see what's available today.",

@@ -1,0 +1,86 @@
+"""Featured product links in Chromium, phone and desktop: the cart they open, its checkout at the
+shop, and the page every link that cannot open a cart shows."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlmodel import Session, col, select
+
+from services.core.db import get_engine
+from services.core.tables import Product, Shop, Variant, YmalItem
+from tests.e2e.conftest import RunningApp, screenshot
+from tests.e2e.test_cart_page import cart_count, selection_panel
+
+pytestmark = pytest.mark.e2e
+
+
+def a_variant(running_app: RunningApp, status: str = "active") -> tuple[int, str, Shop]:
+    """A variant for sale (Shopify id, product title) outside You Might Also Like, and the shop."""
+    with Session(get_engine(running_app.database_url)) as session:
+        shop = session.exec(select(Shop)).one()
+        shopify_id, title = session.exec(
+            select(Variant.shopify_id, Product.title)
+            .join(Product, col(Product.id) == col(Variant.product_id))
+            .where(
+                Product.status == status,
+                col(Variant.available).is_(True),
+                col(Product.id).not_in(select(YmalItem.product_id)),
+            )
+            .order_by(col(Variant.id))
+        ).first()  # type: ignore[misc]
+    return shopify_id, title, shop
+
+
+def test_a_featured_link_opens_its_product_and_checks_out_at_the_shop(
+    page: Page, viewport: str, running_app: RunningApp
+):
+    shopify_id, title, shop = a_variant(running_app)
+    page.goto(f"{running_app.base_url}/replenish?v={shopify_id}&ch=qr&q=2")
+    expect(page.get_by_role("heading", name="Ready to reorder")).to_be_visible()
+    expect(page.get_by_text("Welcome back")).to_have_count(0)
+    expect(page.get_by_test_id("banner")).to_contain_text("10% off your reorder")
+    pick = page.get_by_test_id("section-due")
+    expect(pick.get_by_role("heading", name="Your pick")).to_be_visible()
+    expect(pick.get_by_test_id("cart-item")).to_have_count(1)
+    expect(pick.get_by_test_id("cart-item")).to_contain_text(title)
+    expect(pick.get_by_test_id("cart-item")).to_have_attribute("data-selected", "true")
+    expect(page.get_by_role("button", name=re.compile("Remind me"))).to_have_count(0)
+    expect(page.get_by_role("heading", name="You Might Also Like")).to_be_visible()
+    expect(page.get_by_test_id("section-ymal").get_by_test_id("cart-item").first).to_be_visible()
+    assert cart_count(page) == 2
+    screenshot(page, f"featured-cart-{viewport}")
+
+    panel = selection_panel(page, viewport)
+    expect(panel.get_by_test_id("selected-item")).to_have_count(1)
+    check_out = panel.get_by_role("button", name="Check Out")
+    expect(check_out).to_be_in_viewport(ratio=1)  # the phone drawer has finished sliding in
+    screenshot(page, f"featured-cart-panel-{viewport}")
+    check_out.click()
+    expected = (
+        f"https://{shop.shop_domain}/cart/{shopify_id}:2"
+        f"?discount={quote(shop.discount_code)}&attributes[_repeatcart_channel]=qr"
+    )
+    expect(page.get_by_test_id("permalink")).to_have_text(expected)
+    screenshot(page, f"featured-checkout-preview-{viewport}")
+
+
+@pytest.mark.parametrize("query", ["v=abc", "v={archived}", "v=987654321987", "v={active}&q=0"])
+def test_a_link_that_cannot_open_a_cart_says_the_product_is_no_longer_available(
+    page: Page, viewport: str, running_app: RunningApp, query: str
+):
+    active, _, shop = a_variant(running_app)
+    archived, _, _ = a_variant(running_app, "archived")
+    page.goto(f"{running_app.base_url}/replenish?{query.format(active=active, archived=archived)}")
+    gone = page.get_by_test_id("unavailable")
+    expect(gone.get_by_role("heading", name="This product is no longer available")).to_be_visible()
+    store = gone.get_by_role("link", name="Visit the store")
+    expect(store).to_have_attribute(
+        "href", re.compile(re.escape(shop.store_url or shop.shop_domain))
+    )
+    expect(page.get_by_test_id("section-due")).to_have_count(0)
+    if query == "v=abc":
+        screenshot(page, f"featured-unavailable-{viewport}")
