@@ -265,12 +265,18 @@ def _channel_chart() -> rx.Component:
     )
 
 
-def _channel_table() -> rx.Component:
-    headers = ("Channel", "Views", "Sessions", "Checkouts", "Rate", "Orders", "Revenue")
-    keys = ("views", "sessions", "checkouts", "rate", "orders", "revenue")
+def _channel_table(
+    title: str = "Per channel",
+    rows: rx.Var | list[dict[str, str]] = State.channel_rows,
+    keys: tuple[str, ...] = ("views", "sessions", "checkouts", "rate", "orders", "revenue"),
+    testid: str = "channel-table",
+    note: str = "",
+) -> rx.Component:
+    headers = ("Channel", *(key.title() for key in keys))
     return rx.card(
         rx.vstack(
-            rx.text("Per channel", size="3", weight="medium"),
+            rx.text(title, size="3", weight="medium"),
+            rx.text(note, size="2", color_scheme="gray") if note else rx.fragment(),
             rx.box(
                 rx.table.root(
                     rx.table.header(
@@ -287,7 +293,7 @@ def _channel_table() -> rx.Component:
                     ),
                     rx.table.body(
                         rx.foreach(
-                            State.channel_rows,
+                            rows,
                             lambda row: rx.table.row(
                                 rx.table.row_header_cell(row["channel"], white_space="nowrap"),
                                 *(
@@ -296,7 +302,7 @@ def _channel_table() -> rx.Component:
                                     )
                                     for key in keys
                                 ),
-                                data_testid="channel-row-" + row["key"],
+                                data_testid=testid.removesuffix("table") + "row-" + row["key"],
                             ),
                         )
                     ),
@@ -305,7 +311,7 @@ def _channel_table() -> rx.Component:
                 ),
                 width="100%",
                 overflow_x="auto",
-                data_testid="channel-table",
+                data_testid=testid,
             ),
             spacing="3",
             width="100%",
@@ -377,6 +383,17 @@ def admin_analytics_page() -> rx.Component:
                     _revenue_chart(),
                     _channel_chart(),
                     _channel_table(),
+                    rx.cond(
+                        State.featured_rows.length() > 0,
+                        _channel_table(
+                            "Featured product links",
+                            State.featured_rows,
+                            ("views", "sessions", "checkouts", "rate"),
+                            "featured-table",
+                            "Carts opened from product links and QR codes, for anyone; "
+                            "counted here, not in the figures above.",
+                        ),
+                    ),
                     spacing="4",
                     width="100%",
                 ),

@@ -85,6 +85,7 @@ class AdminAnalyticsState(AuthState):
     # one per channel: figures for the bar chart (numbers) and the table (strings)
     channel_chart: list[dict[str, str | int | float]] = []
     channel_rows: list[dict[str, str]] = []
+    featured_rows: list[dict[str, str]] = []  # featured product links' carts, per channel
 
     @admin_event
     def load(self):
@@ -197,6 +198,17 @@ class AdminAnalyticsState(AuthState):
                 "orders": row.attributed_orders,
             }
             for row in report.channels
+        ]
+        self.featured_rows = [
+            {
+                "key": row.channel,
+                "channel": CHANNEL_LABELS[row.channel],
+                "views": f"{row.views:,}",
+                "sessions": f"{row.sessions:,}",
+                "checkouts": f"{row.checkouts:,}",
+                "rate": format_rate(row.checkout_rate),
+            }
+            for row in report.featured
         ]
         self.channel_rows = [
             {
