@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from repeatcart_app import routes
+from repeatcart_app.components.admin_featured_links import featured_links_dialog, links_button
 from repeatcart_app.components.admin_frame import admin_page
 from repeatcart_app.components.admin_parts import TONES, pagination, status_badge, when_loaded
 from repeatcart_app.components.admin_products_parts import bulk_card, replacement_dialog
@@ -195,6 +196,7 @@ def _table_row(row: rx.Var) -> rx.Component:
                 rx.vstack(
                     rx.text(row["title"], size="2", weight="medium"),
                     rx.text(row["handle"], size="1", color_scheme="gray"),
+                    links_button(row),
                     spacing="0",
                     min_width="0",
                 ),
@@ -258,6 +260,7 @@ def _card(row: rx.Var) -> rx.Component:
                 rx.vstack(
                     rx.text(row["title"], size="3", weight="medium"),
                     rx.text(row["handle"], size="1", color_scheme="gray", word_break="break-all"),
+                    links_button(row),
                     spacing="0",
                     min_width="0",
                     flex="1",
@@ -430,6 +433,7 @@ def admin_products_page() -> rx.Component:
             rx.cond(State.total > 50, _pagination()),
             bulk_card(),
             replacement_dialog(),
+            featured_links_dialog(),
             spacing="4",
             width="100%",
             data_testid="admin-products",

@@ -4,7 +4,10 @@ shop, and the page every link that cannot open a cart shows."""
 from __future__ import annotations
 
 import re
+import struct
+from pathlib import Path
 from urllib.parse import quote
+from xml.etree import ElementTree
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -12,7 +15,8 @@ from sqlmodel import Session, col, select
 
 from services.core.db import get_engine
 from services.core.tables import Product, Shop, Variant, YmalItem
-from tests.e2e.conftest import RunningApp, screenshot
+from services.products.featured_links import QR_SCALE
+from tests.e2e.conftest import RunningApp, open_admin, screenshot
 from tests.e2e.test_cart_page import cart_count, selection_panel
 
 pytestmark = pytest.mark.e2e
@@ -84,3 +88,66 @@ def test_a_link_that_cannot_open_a_cart_says_the_product_is_no_longer_available(
     expect(page.get_by_test_id("section-due")).to_have_count(0)
     if query == "v=abc":
         screenshot(page, f"featured-unavailable-{viewport}")
+
+
+def _qr_modules(pixels: int) -> int:
+    """A QR symbol's modules per side from its image size (10 px a module, 4 of margin each
+    side): 21, 25, 29... for versions 1, 2, 3..., so anything else is not a QR code."""
+    assert pixels % QR_SCALE == 0
+    modules = pixels // QR_SCALE - 8
+    assert modules >= 21 and (modules - 21) % 4 == 0, pixels
+    return modules
+
+
+def test_products_page_copies_a_variant_s_link_and_downloads_its_qr_code(
+    page: Page, viewport: str, running_app: RunningApp
+):
+    with Session(get_engine(running_app.database_url)) as session:
+        handle, product_id = session.exec(
+            select(Product.handle, Product.id)
+            .where(Product.status == "active", col(Product.shopify_id).is_not(None))
+            .order_by(col(Product.title))
+        ).first()  # type: ignore[misc]
+        shopify_ids = session.exec(
+            select(Variant.shopify_id)
+            .where(Variant.product_id == product_id)
+            .order_by(col(Variant.position), col(Variant.id))
+        ).all()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    open_admin(page, running_app, "/admin/products")
+    listed = page.get_by_test_id("products-table" if viewport == "desktop" else "products-cards")
+    listed.locator(f'[data-product="{handle}"]').get_by_role(
+        "button", name=re.compile("^Featured links for ")
+    ).click()
+    dialog = page.get_by_test_id("featured-links-dialog")
+    links = dialog.get_by_test_id("featured-link")
+    expect(links).to_have_count(len(shopify_ids))
+    first = links.first
+    url = f"{running_app.base_url}/replenish?v={shopify_ids[0]}"
+    expect(first.get_by_test_id("featured-url")).to_have_text(url)
+    first.get_by_role("button", name="Copy link").click()
+    expect(first.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == url
+    screenshot(page, f"admin-products-featured-links-{viewport}")
+
+    with page.expect_download() as svg_download:
+        first.get_by_role("button", name="Download QR code (SVG)").click()
+    assert svg_download.value.suggested_filename == f"qr-{shopify_ids[0]}.svg"
+    svg = ElementTree.parse(svg_download.value.path()).getroot()
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    assert svg.get("width") == svg.get("height")
+    _qr_modules(int(svg.get("width") or 0))
+    title = svg.find("{http://www.w3.org/2000/svg}title")
+    assert title is not None and title.text == f"{url}&ch=qr"  # what the code encodes
+    assert svg.find("{http://www.w3.org/2000/svg}path") is not None
+
+    with page.expect_download() as png_download:
+        first.get_by_role("button", name="Download QR code (PNG)").click()
+    assert png_download.value.suggested_filename == f"qr-{shopify_ids[0]}.png"
+    png = Path(png_download.value.path()).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width == height and _qr_modules(width) == _qr_modules(int(svg.get("width") or 0))
+
+    page.goto(url)  # the copied link opens its cart
+    expect(page.get_by_role("heading", name="Ready to reorder")).to_be_visible()
