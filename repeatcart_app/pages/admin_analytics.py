@@ -41,6 +41,11 @@ DEFINITIONS = (
         "where the cart link was opened from (?ch= on the link: email, sms, klaviyo, …; none "
         "is direct). A cart opened from two channels on one day counts under each.",
     ),
+    (
+        "Featured product links",
+        "carts opened from a product link or its QR code (/replenish), for anyone: counted in "
+        "their own table, one session per page opened; their orders carry no cart attribute.",
+    ),
 )
 
 

@@ -29,6 +29,7 @@ CHANNEL_LABELS: dict[str, str] = {
     "email": "Email",
     "sms": "SMS",
     **{provider.name: provider.label for provider in PROVIDERS},
+    "qr": "QR code",
     "other": "Other",
 }
 DEFAULT_PRESET = "30d"

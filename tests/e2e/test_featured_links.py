@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from sqlmodel import Session, col, select
 
 from services.core.db import get_engine
-from services.core.tables import Product, Shop, Variant, YmalItem
+from services.core.tables import CartEvent, Product, Shop, Variant, YmalItem
 from services.products.featured_links import QR_SCALE
 from tests.e2e.conftest import RunningApp, open_admin, screenshot
 from tests.e2e.test_cart_page import cart_count, selection_panel
@@ -70,6 +70,25 @@ def test_a_featured_link_opens_its_product_and_checks_out_at_the_shop(
     )
     expect(page.get_by_test_id("permalink")).to_have_text(expected)
     screenshot(page, f"featured-checkout-preview-{viewport}")
+
+    # the visit is counted apart from personal carts: no link, no customer, one visit id
+    with Session(get_engine(running_app.database_url)) as session:
+        checkout = session.exec(
+            select(CartEvent)
+            .where(col(CartEvent.featured_visit).is_not(None), CartEvent.channel == "qr")
+            .order_by(col(CartEvent.id).desc())
+        ).first()
+        assert checkout is not None and checkout.kind == "checkout"
+        assert (checkout.cart_link_id, checkout.customer_id) == (None, None)
+        visit = session.exec(
+            select(CartEvent.kind).where(CartEvent.featured_visit == checkout.featured_visit)
+        ).all()
+    assert sorted(visit) == ["checkout", "view"]
+    open_admin(page, running_app, "/admin/analytics")
+    row = page.get_by_test_id("featured-row-qr")
+    expect(row).to_contain_text("QR code")
+    page.get_by_test_id("featured-table").scroll_into_view_if_needed()
+    screenshot(page, f"admin-analytics-featured-{viewport}")
 
 
 @pytest.mark.parametrize("query", ["v=abc", "v={archived}", "v=987654321987", "v={active}&q=0"])

@@ -187,9 +187,9 @@ def test_featured_carts_are_counted_by_channel_apart_from_personal_carts(store):
     report = analytics_report(store, start, end, now=end)
     assert report.totals == before.totals  # personal carts' figures are untouched
     rows = {row.channel: row for row in report.featured}
-    assert (rows["other"].views, rows["other"].sessions) == (2, 2)  # "qr" is not a known channel
-    assert (rows["other"].checkouts, rows["other"].checkout_sessions) == (1, 1)
-    assert rows["other"].checkout_rate == 0.5
+    assert (rows["qr"].views, rows["qr"].sessions) == (2, 2)
+    assert (rows["qr"].checkouts, rows["qr"].checkout_sessions) == (1, 1)
+    assert rows["qr"].checkout_rate == 0.5
     assert (rows["klaviyo"].views, rows["klaviyo"].checkouts) == (1, 0)
     only = analytics_report(store, start, end, "klaviyo", now=end)
     assert [row.channel for row in only.featured] == ["klaviyo"]
