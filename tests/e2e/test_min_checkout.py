@@ -10,8 +10,9 @@ from playwright.sync_api import Page, expect
 from sqlmodel import Session
 
 from services.core.db import get_engine
+from services.settings.cart import load_cart_settings
 from services.settings.effective import clear_setting, save_settings
-from tests.e2e.conftest import RunningApp, screenshot
+from tests.e2e.conftest import RunningApp, open_admin, screenshot
 from tests.e2e.test_cart_page import cart_count, open_cart, selection_panel
 
 pytestmark = pytest.mark.e2e
@@ -57,3 +58,21 @@ def test_min_checkout_quantity_blocks_then_allows_check_out(
     expect(check_out).to_be_enabled()
     check_out.click()
     expect(page.get_by_test_id("permalink")).to_contain_text("/cart/")
+
+
+def test_the_cart_page_saves_the_minimum_and_refuses_a_bad_one(
+    page: Page, viewport: str, running_app: RunningApp, set_minimum: Callable[[int], None]
+):
+    open_admin(page, running_app, "/admin/cart")
+    field = page.get_by_label("Minimum checkout quantity")
+    expect(field).to_have_value("0")  # off by default
+    field.fill("1.5")
+    page.get_by_test_id("save-banner").click()
+    expect(page.get_by_test_id("error-min_checkout_quantity")).to_contain_text("0 to 999")
+    field.fill("3")
+    page.get_by_test_id("save-banner").click()
+    expect(page.get_by_test_id("saved-banner")).to_be_visible()
+    expect(page.get_by_label("Minimum checkout quantity")).to_have_value("3")
+    screenshot(page, f"admin-cart-min-checkout-{viewport}")
+    with Session(get_engine(running_app.database_url)) as session:
+        assert load_cart_settings(session).min_checkout_quantity == 3
