@@ -75,6 +75,10 @@ _FEATURED_VARIANT = (
     )
 )
 _YMAL = select(YmalItem.product_id).order_by(col(YmalItem.position))
+_SHOP = select(Shop).limit(1)
+_SHOPIFY_IDS = select(Variant.id, Variant.shopify_id).where(
+    col(Variant.id).in_(bindparam("ids", expanding=True))
+)
 
 
 def load_featured_cart(
@@ -96,7 +100,7 @@ def load_featured_cart(
     variant = next((v for v in variants if v.variant_id == variant_id), None)
     if product is None or variant is None or not variant_is_available(variant):
         return None  # CatalogVariant.available already requires a Shopify id
-    shop = session.exec(select(Shop).limit(1)).first()
+    shop = session.exec(_SHOP).first()
     ymal = compose_cart(
         [], catalog, [i for i in ymal_ids if i != product_id], {}, _hides(shop), now
     ).ymal
@@ -127,11 +131,6 @@ def load_featured_cart(
         composition=CartComposition(due=(item,), previous=(), ymal=ymal),
         shopify_variant_ids=shopify_ids,
     )
-
-
-_SHOPIFY_IDS = select(Variant.id, Variant.shopify_id).where(
-    col(Variant.id).in_(bindparam("ids", expanding=True))
-)
 
 
 def _hides(shop: Shop | None) -> bool:
@@ -165,9 +164,8 @@ class FeaturedLink:
 _ACTIVE_VARIANTS = (
     select(Product.title, Variant.title, Variant.sku, Variant.shopify_id)
     .join(Product, col(Product.id) == col(Variant.product_id))
-    .where(
-        col(Product.status) == PRODUCT_SOLD_STATUS, col(Variant.shopify_id) > 0
-    )  # not placeholders
+    # a variant known only from an order export (a placeholder) has no Shopify id: no link
+    .where(col(Product.status) == PRODUCT_SOLD_STATUS, col(Variant.shopify_id) > 0)
     .order_by(col(Product.title), col(Product.id), col(Variant.position), col(Variant.id))
 )
 
