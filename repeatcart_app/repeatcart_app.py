@@ -43,6 +43,7 @@ app.register_lifespan_task(cart_events_saved_on_stop)
 app.add_page(home_page, route=routes.HOME, title="RepeatCart", on_load=HomeState.load)
 app.add_page(cart_page, route=routes.CART, title="Your cart", on_load=CartState.load)
 app.add_page(cart_page, route=routes.CART_WITHOUT_TOKEN, title="Your cart", on_load=CartState.load)
+app.add_page(cart_page, route=routes.FEATURED, title="Your cart", on_load=CartState.load_featured)
 app.add_page(not_found_page, route=routes.NOT_FOUND, title="Not found", on_load=NotFoundState.load)
 app.add_page(
     checkout_preview_page,

@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 HOME = "/"
 CART = "/cart/[token]"
 CART_WITHOUT_TOKEN = "/cart"
+FEATURED = "/replenish"  # services.cart.featured.FEATURED_PATH
 NOT_FOUND = "404"
 CHECKOUT_PREVIEW = "/checkout-preview"
 DEMO_IMAGES = "/demo-images/{name}"

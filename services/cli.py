@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
-from services.cart.links import cart_url, get_or_create_link
+from services.cart.links import cart_url, get_or_create_link, normalize_channel
 from services.core.clock import utcnow
 from services.core.config import get_settings
 from services.core.db import migrate, session_scope
@@ -123,6 +124,20 @@ def _cmd_cart_link(args: argparse.Namespace) -> int:
             return 1
         link = get_or_create_link(session, customer.id)
         print(cart_url(link.token, effective_settings(session).public_url))
+    return 0
+
+
+def _cmd_featured_links(args: argparse.Namespace) -> int:
+    """CSV of every active variant's featured link, for QR codes on packaging and inserts."""
+    from services.cart.featured import featured_links
+
+    channel = normalize_channel(args.channel) if args.channel else None
+    with session_scope() as session:
+        links = featured_links(session, effective_settings(session).public_url, channel)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["product", "variant", "sku", "url"])
+    for link in links:
+        writer.writerow([link.product, link.variant, link.sku, link.url])
     return 0
 
 
@@ -366,6 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
     link = commands.add_parser("cart-link", help="print a customer's cart URL")
     link.add_argument("email")
     link.set_defaults(run=_cmd_cart_link)
+
+    featured = commands.add_parser(
+        "featured-links",
+        help="print a CSV (product, variant, sku, url) of every active variant's featured link",
+    )
+    featured.add_argument("--channel", help="the ch= the links carry (e.g. qr, insert)")
+    featured.set_defaults(run=_cmd_featured_links)
 
     imports = commands.add_parser(
         "import-orders", help="import a Shopify order export CSV (Admin → Orders → Export)"

@@ -5,7 +5,7 @@ it to checkout as a cart attribute, which comes back on the order. Both columns 
 visits and orders that came from anything else (a profile's link, a direct visit).
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-04 21:10:00.000000
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision: str = '0017'
-down_revision: str | None = '0015'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -7,6 +7,12 @@ from repeatcart_app.components.product import selection_row
 from repeatcart_app.state.cart import CartState
 
 
+def items_short() -> rx.Var:
+    """Items still to add before the shop's minimum checkout quantity, worked out in the
+    browser from vars it already has."""
+    return CartState.min_checkout_quantity - CartState.item_count
+
+
 def checkout_button() -> rx.Component:
     return rx.button(
         rx.icon("lock", size=16),
@@ -67,6 +73,22 @@ def cart_panel() -> rx.Component:
                 " is applied at checkout.",
                 size="2",
                 color_scheme="grass",
+            ),
+        ),
+        rx.cond(
+            (CartState.item_count > 0) & (items_short() > 0),
+            rx.callout(
+                rx.cond(
+                    items_short() == 1,
+                    "Add 1 more item to check out",
+                    "Add " + items_short().to_string() + " more items to check out",
+                ),
+                icon="shopping-basket",
+                color_scheme="amber",
+                size="1",
+                width="100%",
+                role="status",
+                data_testid="min-checkout-message",
             ),
         ),
         checkout_button(),

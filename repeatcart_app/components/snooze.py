@@ -83,7 +83,7 @@ def product_snoozed(line: CartLine) -> rx.Component:
 
 def cart_snooze_menu() -> rx.Component:
     return rx.cond(
-        CartState.cart_snoozed_until == "",
+        (CartState.cart_snoozed_until == "") & ~CartState.featured,  # no one to remind
         snooze_menu(
             "Remind me later about my whole cart",
             CartState.snooze_cart,

@@ -47,6 +47,11 @@ DEFINITIONS = (
         "its name (&m=), and checkout carries it to the order. Visits from a profile's cart "
         "link or elsewhere have none.",
     ),
+    (
+        "Featured product links",
+        "carts opened from a product link or its QR code (/replenish), for anyone: counted in "
+        "their own table, one session per page opened; their orders carry no cart attribute.",
+    ),
 )
 
 
@@ -272,14 +277,20 @@ def _channel_chart() -> rx.Component:
 
 
 def _figures_table(
-    title: str, first: str, rows: rx.Var, name_key: str, testid: str
+    title: str,
+    first: str,
+    rows: rx.Var,
+    name_key: str,
+    testid: str,
+    keys: tuple[str, ...] = ("views", "sessions", "checkouts", "rate", "orders", "revenue"),
+    note: str = "",
 ) -> rx.Component:
     """A card with one row per channel or per Moment: its figures, right-aligned."""
-    headers = (first, "Views", "Sessions", "Checkouts", "Rate", "Orders", "Revenue")
-    keys = ("views", "sessions", "checkouts", "rate", "orders", "revenue")
+    headers = (first, *(key.title() for key in keys))
     return rx.card(
         rx.vstack(
             rx.text(title, size="3", weight="medium"),
+            rx.text(note, size="2", color_scheme="gray") if note else rx.fragment(),
             rx.box(
                 rx.table.root(
                     rx.table.header(
@@ -395,6 +406,19 @@ def admin_analytics_page() -> rx.Component:
                     _channel_chart(),
                     _channel_table(),
                     _moment_table(),
+                    rx.cond(
+                        State.featured_rows.length() > 0,
+                        _figures_table(
+                            "Featured product links",
+                            "Channel",
+                            State.featured_rows,
+                            "channel",
+                            "featured",
+                            ("views", "sessions", "checkouts", "rate"),
+                            "Carts opened from product links and QR codes, for anyone; "
+                            "counted here, not in the figures above.",
+                        ),
+                    ),
                     spacing="4",
                     width="100%",
                 ),

@@ -21,6 +21,7 @@ from services.settings.cart import (
     DEFAULT_INTERVAL_RANGE,
     LAPSE_FACTOR_RANGE,
     LEAD_DAYS_RANGE,
+    MIN_CHECKOUT_RANGE,
     MIN_REORDER_RANGE,
     YMAL_MAX,
 )
@@ -51,8 +52,9 @@ def _save_row(section: str, note: str = "Saved: shows on the next cart load") ->
 
 def banner_card() -> rx.Component:
     return section_card(
-        "Banner & discount",
-        "A short message at the top of every cart, and a code Shopify applies at checkout.",
+        "Banner, discount & checkout",
+        "A short message at the top of every cart, a code Shopify applies at checkout, and "
+        "an optional minimum number of items.",
         rx.form(
             rx.vstack(
                 field(
@@ -76,6 +78,19 @@ def banner_card() -> rx.Component:
                         placeholder="REORDER10",
                         auto_complete="off",
                         spell_check=False,
+                    ),
+                ),
+                field(
+                    "min_checkout_quantity",
+                    "Minimum checkout quantity",
+                    f"Check Out stays off until the cart holds this many items, and the cart "
+                    f"says how many more are needed (0 for no minimum, up to "
+                    f"{MIN_CHECKOUT_RANGE[1]}).",
+                    _text_input(
+                        "min_checkout_quantity",
+                        AdminCartState.min_checkout_quantity,
+                        input_mode="numeric",
+                        placeholder="0",
                     ),
                 ),
                 _save_row("banner"),

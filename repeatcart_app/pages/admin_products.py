@@ -7,6 +7,7 @@ import reflex as rx
 
 from repeatcart_app import routes
 from repeatcart_app.components.admin_cross_sell import cross_sell_card
+from repeatcart_app.components.admin_featured_links import featured_links_dialog, links_button
 from repeatcart_app.components.admin_frame import admin_page
 from repeatcart_app.components.admin_parts import TONES, pagination, status_badge, when_loaded
 from repeatcart_app.components.admin_products_parts import bulk_card, replacement_dialog
@@ -196,6 +197,7 @@ def _table_row(row: rx.Var) -> rx.Component:
                 rx.vstack(
                     rx.text(row["title"], size="2", weight="medium"),
                     rx.text(row["handle"], size="1", color_scheme="gray"),
+                    links_button(row),
                     spacing="0",
                     min_width="0",
                 ),
@@ -259,6 +261,7 @@ def _card(row: rx.Var) -> rx.Component:
                 rx.vstack(
                     rx.text(row["title"], size="3", weight="medium"),
                     rx.text(row["handle"], size="1", color_scheme="gray", word_break="break-all"),
+                    links_button(row),
                     spacing="0",
                     min_width="0",
                     flex="1",
@@ -432,6 +435,7 @@ def admin_products_page() -> rx.Component:
             cross_sell_card(),
             bulk_card(),
             replacement_dialog(),
+            featured_links_dialog(),
             spacing="4",
             width="100%",
             data_testid="admin-products",

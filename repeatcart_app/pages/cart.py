@@ -1,4 +1,8 @@
-"""The personalized cart at `/cart/[token]`: phone first, with a sidebar from 1024 px."""
+"""The personalized cart at `/cart/[token]`: phone first, with a sidebar from 1024 px.
+
+A featured product link (`/replenish`) draws the same page: its product in the first section,
+no greeting by name and no reminders to snooze.
+"""
 
 from collections.abc import Callable
 
@@ -59,8 +63,8 @@ def header() -> rx.Component:
 
 
 def section(
-    title: str,
-    subtitle: str,
+    title: str | rx.Var,
+    subtitle: str | rx.Var,
     lines: ArrayVar[list[CartLine]],
     render: Callable[[CartLine], rx.Component],
     testid: str,
@@ -110,7 +114,23 @@ def banner() -> rx.Component:
     )
 
 
+def featured_greeting() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Ready to reorder", as_="h1", size="7"),
+        rx.text(
+            "It's already in your cart. Choose how many, add anything else, and check out.",
+            size="3",
+            color_scheme="gray",
+        ),
+        spacing="1",
+    )
+
+
 def greeting() -> rx.Component:
+    return rx.cond(CartState.featured, featured_greeting(), personal_greeting())
+
+
+def personal_greeting() -> rx.Component:
     return rx.vstack(
         rx.heading(
             rx.cond(
@@ -139,8 +159,12 @@ def cart_content() -> rx.Component:
             banner(),
             cart_snoozed_banner(),
             section(
-                "Due to Reorder",
-                "Likely running low: already in your cart.",
+                rx.cond(CartState.featured, "Your pick", "Due to Reorder"),
+                rx.cond(
+                    CartState.featured,
+                    "Already in your cart.",
+                    "Likely running low: already in your cart.",
+                ),
                 CartState.due_lines,
                 product_row,
                 "section-due",
@@ -215,12 +239,46 @@ def expired() -> rx.Component:
     )
 
 
+def unavailable() -> rx.Component:
+    """Every featured link that cannot open a cart: unknown, archived, sold out or malformed."""
+    return rx.center(
+        rx.card(
+            rx.vstack(
+                rx.icon("package-x", size=40, color=rx.color("gray", 9)),
+                rx.heading(
+                    "This product is no longer available", as_="h1", size="6", text_align="center"
+                ),
+                rx.text(
+                    "The item behind this link can't be ordered right now. Visit the store to "
+                    "see what's available today.",
+                    size="3",
+                    color_scheme="gray",
+                    text_align="center",
+                ),
+                rx.link(
+                    rx.button("Visit the store", size="3"),
+                    href=CartState.store_url,
+                    is_external=False,
+                ),
+                align="center",
+                spacing="4",
+                padding="16px",
+            ),
+            max_width="440px",
+            size="4",
+        ),
+        min_height="100dvh",
+        padding="16px",
+        data_testid="unavailable",
+    )
+
+
 def failed() -> rx.Component:
     return rx.center(
         rx.vstack(
             rx.heading("We couldn't load your cart", as_="h1", size="6"),
             rx.text("Please try again in a moment.", color_scheme="gray"),
-            rx.button("Try again", on_click=CartState.load, size="3"),
+            rx.button("Try again", on_click=CartState.retry, size="3"),
             align="center",
             spacing="3",
         ),
@@ -246,6 +304,7 @@ def cart_page() -> rx.Component:
                 ),
             ),
             ("expired", expired()),
+            ("unavailable", unavailable()),
             ("error", failed()),
             loading(),
         ),

@@ -30,6 +30,7 @@ CHANNEL_LABELS: dict[str, str] = {
     "email": "Email",
     "sms": "SMS",
     **{provider.name: provider.label for provider in PROVIDERS},
+    "qr": "QR code",
     "other": "Other",
 }
 DEFAULT_PRESET = "30d"
@@ -87,6 +88,7 @@ class AdminAnalyticsState(AuthState):
     channel_chart: list[dict[str, str | int | float]] = []
     channel_rows: list[dict[str, str]] = []
     moment_rows: list[dict[str, str]] = []  # one per Moment, as the table shows them
+    featured_rows: list[dict[str, str]] = []  # featured product links' carts, per channel
 
     @admin_event
     def load(self):
@@ -199,6 +201,17 @@ class AdminAnalyticsState(AuthState):
                 "orders": row.attributed_orders,
             }
             for row in report.channels
+        ]
+        self.featured_rows = [
+            {
+                "key": row.channel,
+                "channel": CHANNEL_LABELS[row.channel],
+                "views": f"{row.views:,}",
+                "sessions": f"{row.sessions:,}",
+                "checkouts": f"{row.checkouts:,}",
+                "rate": format_rate(row.checkout_rate),
+            }
+            for row in report.featured
         ]
         self.channel_rows = [
             {"key": row.channel, "channel": CHANNEL_LABELS[row.channel], **_figures(row, currency)}

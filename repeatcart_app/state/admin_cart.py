@@ -17,7 +17,7 @@ from services.settings import cart as settings_service
 
 SECTIONS = ("banner", "timing", "moments", "appearance")
 SECTION_FIELDS = {
-    "banner": ("banner_text", "discount_code"),
+    "banner": ("banner_text", "discount_code", *settings_service.CHECKOUT_FIELDS),
     "timing": settings_service.TIMING_FIELDS,
     "moments": settings_service.MOMENT_FIELDS,
     "appearance": ("accent_color", "logo_url", "hide_unavailable"),
@@ -64,6 +64,7 @@ class AdminCartState(AuthState):
     lapse_factor: str = ""
     cross_sell_days: str = ""
     cross_sell_min_support: str = ""
+    min_checkout_quantity: str = ""
     hide_unavailable: bool = False
     accent_color: str = "grass"
     logo_url: str = ""

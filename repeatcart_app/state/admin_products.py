@@ -12,7 +12,7 @@ import reflex as rx
 from repeatcart_app.state.auth import AuthState, admin_event
 from repeatcart_app.state.paged_list import PagedList, search_text
 from services.engine import MIN_STORE_ORDERS
-from services.products import bulk_overrides, cross_sell, intervals
+from services.products import bulk_overrides, cross_sell, featured_links, intervals
 from services.products.intervals import (
     INTERVAL_RANGE_MESSAGE,
     PAGE_SIZE,
@@ -104,6 +104,7 @@ def row_view(row: ProductRow) -> dict[str, str]:
         "override": format_days(row.override_days) if row.override_days else "",
         "replacement_id": str(row.replacement_id or ""),
         "replacement": row.replacement_title or "",
+        "linkable": "1" if row.status == "active" and not row.placeholder else "",
     }
 
 
@@ -127,6 +128,12 @@ class AdminProductsState(PagedList, AuthState):
     replacement_search: str = ""
     replacement_results: list[dict[str, str]] = []
     replacement_error: str = ""
+
+    # the featured links dialog: the product's variants, each with its link
+    links_id: str = ""
+    links_title: str = ""
+    link_rows: list[dict[str, str]] = []
+    copied_id: str = ""  # the variant whose link was just copied
 
     # the last bulk upload's report
     bulk_done: bool = False
@@ -250,6 +257,48 @@ class AdminProductsState(PagedList, AuthState):
         self.replacing_id = ""
         self.replacement_results = []
         self.replacement_error = ""
+
+    @admin_event
+    def open_links(self, product_id: str):
+        """Each variant's featured link, built on the server from the store's public address."""
+        row = next((row for row in self.rows if row["id"] == product_id), None)
+        if row is None or not row["linkable"]:
+            return
+        links = featured_links.variant_links(int(product_id))
+        self.links_id, self.links_title, self.copied_id = product_id, row["title"], ""
+        self.link_rows = [
+            {
+                "id": str(link.shopify_variant_id),
+                "variant": "" if link.variant == "Default Title" else link.variant,
+                "sku": link.sku,
+                "url": link.url,
+            }
+            for link in links
+        ]
+
+    @admin_event
+    def close_links(self, _open: bool = False):
+        self.links_id, self.link_rows, self.copied_id = "", [], ""
+
+    @admin_event
+    def link_copied(self, variant_id: str):
+        self.copied_id = variant_id
+
+    @admin_event
+    def download_qr(self, variant_id: str, kind: str):
+        """The QR code of one variant's link (ch=qr), as an SVG or PNG file."""
+        if not self.links_id or kind not in featured_links.QR_MEDIA_TYPES:
+            return None
+        try:
+            shopify_id = int(variant_id)
+        except ValueError:
+            return None
+        qr = featured_links.variant_qr(
+            int(self.links_id), shopify_id, "svg" if kind == "svg" else "png"
+        )
+        if qr is None:
+            return None
+        return rx.download(data=qr.data, filename=qr.filename, mime_type=qr.media_type)
 
     @admin_event
     def search_replacement(self, form_data: dict):

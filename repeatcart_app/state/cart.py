@@ -12,6 +12,11 @@ the few totals computed from it, so its update stays small however long the cart
 "Remind me later" writes a snooze and reloads the view; the shopper's own selection survives it
 (only the snoozed product follows what a fresh page would pre-select).
 
+`/replenish?v=<variant>&ch=<channel>` (a featured product link, printed as a QR code) opens the
+same page for anyone: no customer, no link, that product selected, the banner and You Might Also
+Like; `featured` is set and its events are recorded under a random visit id. Any link that
+cannot open one shows the same "no longer available" view.
+
 `?preview=1` is the merchant previewing from the dashboard: the same page, marked, recording no
 cart events, writing no snoozes and adding no attribution to the checkout link.
 """
@@ -27,6 +32,7 @@ import reflex as rx
 
 from repeatcart_app.routes import checkout_preview_url
 from services.cart.events import CartEventKind
+from services.cart.featured import CHANNEL_PARAM, QUANTITY_PARAM, VARIANT_PARAM, new_visit
 from services.cart.links import (
     MOMENT_PARAM,
     PICK_PARAM,
@@ -42,6 +48,7 @@ from services.cart.shopper import (
     Visit,
     change_snooze,
     open_cart,
+    open_featured,
     record_action,
     save_actions,
     shop_for_expired_link,
@@ -120,7 +127,8 @@ def _line(
 class CartState(rx.State):
     """State of `/cart/[token]`; `status` is loading, ready, expired or error."""
 
-    status: str = "loading"
+    status: str = "loading"  # loading | ready | expired | unavailable | error
+    featured: bool = False
     shop_name: str = ""
     store_url: str = ""
     logo_url: str = ""
@@ -136,12 +144,14 @@ class CartState(rx.State):
     accent_color: str = "grass"
     preview: bool = False
     checkout_available: bool = True
+    min_checkout_quantity: int = 0
 
     _link_id: int = 0
     _customer_id: int = 0
     _channel: str = "direct"
     _moment: str | None = None
     _checkout_host: str = ""
+    _featured_visit: str = ""
     _checkout_preview: bool = False
     _shopify_variant_ids: dict[str, int] = {}
     _prices: dict[str, int] = {}  # purchasable lines only: the totals' and checks' lookup
@@ -152,6 +162,7 @@ class CartState(rx.State):
         self._channel = normalize_channel(self.router.url.query_parameters.get("ch"))
         self._moment = normalize_moment(self.router.url.query_parameters.get(MOMENT_PARAM))
         self.preview = self.router.url.query_parameters.get(PREVIEW_PARAM) == "1"
+        self.featured, self._featured_visit = False, ""
         now = utcnow()
         try:
             view = await asyncio.to_thread(
@@ -172,6 +183,42 @@ class CartState(rx.State):
             await self._show_expired()
         else:
             self._apply(view, now)
+
+    @rx.event
+    async def load_featured(self):
+        """Load a featured link's cart; any link that cannot open one ends on one view."""
+        query = self.router.url.query_parameters
+        self._channel = normalize_channel(query.get(CHANNEL_PARAM))
+        self._moment = None  # a featured link is no Moment's message
+        self.preview = query.get(PREVIEW_PARAM) == "1"
+        self.featured, self._featured_visit = True, new_visit()
+        now = utcnow()
+        try:
+            view = await asyncio.to_thread(
+                open_featured,
+                query.get(VARIANT_PARAM),
+                query.get(QUANTITY_PARAM),
+                self._channel,
+                self._featured_visit,
+                preview=self.preview,
+                now=now,
+            )
+        except Exception:
+            logger.exception("featured cart could not be loaded")
+            self._reset_cart()
+            self.status = "error"
+            return
+        if view is None:
+            shop = await asyncio.to_thread(shop_for_expired_link)
+            self._reset_cart()
+            self.store_url, self.shop_name, self.status = shop.store_url, shop.name, "unavailable"
+        else:
+            self._apply(view, now)
+
+    @rx.event
+    def retry(self):
+        """The error view's Try again: the same kind of load that failed."""
+        return CartState.load_featured if self.featured else CartState.load
 
     @rx.event
     async def show_expired(self):
@@ -198,6 +245,7 @@ class CartState(rx.State):
         self._checkout_host = view.shop.checkout_host
         self._checkout_preview = view.shop.checkout_preview
         self.checkout_available = bool(view.shop.checkout_host)
+        self.min_checkout_quantity = view.shop.min_checkout_quantity
         if not self.checkout_available:
             logger.error(
                 "cart %s cannot check out: the shop is unknown (%r); connect it on the Store page",
@@ -236,7 +284,14 @@ class CartState(rx.State):
         return [*self.due_lines, *self.previous_lines, *self.ymal_lines]
 
     def _visit(self) -> Visit:
-        return Visit(self._link_id, self._customer_id, self._channel, self.currency, self._moment)
+        return Visit(
+            self._link_id,
+            self._customer_id,
+            self._channel,
+            self.currency,
+            moment=self._moment,
+            featured_visit=self._featured_visit or None,
+        )
 
     def _log(
         self,
@@ -246,7 +301,7 @@ class CartState(rx.State):
         value_cents: int | None = None,
     ) -> None:
         """Queue a shopper action (no database call); the merchant's preview records nothing."""
-        if not self._link_id or self.preview:
+        if not (self._link_id or self._featured_visit) or self.preview:
             return
         record_action(
             self._visit(),
@@ -305,13 +360,13 @@ class CartState(rx.State):
             for key, qty in self.quantities.items()
             if key in self._shopify_variant_ids
         ]
-        if self.status != "ready" or not selected or not self.checkout_available:
+        if not self.can_checkout or not selected:
             return
         permalink = checkout_permalink(
             self._checkout_host,
             selected,
             discount_code=self.discount_code,
-            cart_id=None if self.preview else self._link_id,
+            cart_id=None if self.preview or not self._link_id else self._link_id,
             channel=None if self.preview else self._channel,
             moment=None if self.preview else self._moment,
         )
@@ -418,4 +473,12 @@ class CartState(rx.State):
 
     @rx.var
     def can_checkout(self) -> bool:
-        return self.status == "ready" and self.item_count > 0 and self.checkout_available
+        """Ready, something selected, the shop's minimum reached (the page words the shortfall
+        from `min_checkout_quantity` itself, so a press sends no extra var) and a shop to go to."""
+        count = self.item_count
+        return (
+            self.status == "ready"
+            and count > 0
+            and count >= self.min_checkout_quantity
+            and self.checkout_available
+        )

@@ -43,8 +43,8 @@ MAX_PENDING = 100_000
 class PendingCartEvent:
     """One shopper action, with the moment it happened (not the moment it is written)."""
 
-    cart_link_id: int
-    customer_id: int
+    cart_link_id: int | None  # None (and no customer) on a featured link's cart
+    customer_id: int | None
     kind: CartEventKind
     channel: str
     variant_id: int | None = None
@@ -53,6 +53,7 @@ class PendingCartEvent:
     currency: str | None = None
     moment: str | None = None
     at: datetime = field(default_factory=utcnow)
+    featured_visit: str | None = None  # a featured link's cart: its session key
 
 
 def write_cart_events(events: Sequence[PendingCartEvent]) -> None:
@@ -79,6 +80,7 @@ def _row(event: PendingCartEvent) -> dict[str, object]:
         "customer_id": event.customer_id,
         "kind": event.kind,
         "channel": event.channel,
+        "featured_visit": event.featured_visit,
         "variant_id": event.variant_id,
         "quantity": event.quantity,
         "value_cents": event.value_cents,

@@ -16,8 +16,10 @@ from sqlmodel import Session, col, select
 
 from services.cart.links import find_active_link
 from services.cart.snoozes import active_snoozes
+from services.core.config import get_settings
 from services.core.tables import (
     PRODUCT_SOLD_STATUS,
+    AppSetting,
     CartLink,
     Customer,
     DueItem,
@@ -49,6 +51,7 @@ class ShopView:
     store_url: str
     checkout_host: str = ""  # where Check Out goes; "" when the shop is unknown (no checkout)
     checkout_preview: bool = False  # Check Out opens the local preview (the demo shop)
+    min_checkout_quantity: int = 0  # items needed before Check Out is enabled; 0: no minimum
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,7 @@ class CartView:
     cart_snoozed_until: datetime | None = None
 
 
-def shop_view(shop: Shop | None) -> ShopView:
+def shop_view(shop: Shop | None, min_checkout_quantity: int = 0) -> ShopView:
     if shop is None:
         return ShopView("Our store", "", "USD", "", "", "grass", "", "")
     return ShopView(
@@ -78,10 +81,27 @@ def shop_view(shop: Shop | None) -> ShopView:
         store_url=shop.store_url or f"https://{shop.shop_domain}",
         checkout_host=checkout_host(shop),
         checkout_preview=checkout_preview_on(shop.shop_domain),
+        min_checkout_quantity=min_checkout_quantity,
     )
 
 
 _SHOP = select(Shop).limit(1)
+_MIN_CHECKOUT = select(AppSetting.value).where(AppSetting.name == "min_checkout_quantity")
+
+
+def min_checkout_quantity(session: Session) -> int:
+    """The dashboard's minimum checkout quantity, else `REPEATCART_MIN_CHECKOUT_QUANTITY`.
+
+    One primary-key read rather than `effective_settings`, which reads and validates every
+    saved setting: this runs on every cart view.
+    """
+    saved = session.connection().execute(_MIN_CHECKOUT).scalar()
+    if saved is not None:
+        try:
+            return max(0, int(saved))
+        except ValueError:
+            pass
+    return get_settings().min_checkout_quantity
 
 
 def current_shop(session: Session) -> ShopView:
@@ -274,7 +294,7 @@ def _load_cart(
         link_id=link_id,
         customer_id=customer_id,
         first_name=first_name,
-        shop=shop_view(shop),
+        shop=shop_view(shop, min_checkout_quantity(session)),
         composition=composition,
         shopify_variant_ids=shopify_ids,
         snoozed_until=snoozed,

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from services.cart.event_queue import PendingCartEvent, cart_events
 from services.cart.events import CartEventKind
+from services.cart.featured import open_featured_cart
 from services.cart.page import CartView, ShopView, current_shop, load_cart
 from services.cart.snoozes import clear_snooze, snooze
 from services.core.clock import utcnow
@@ -22,6 +23,7 @@ from services.core.db import session_scope
 __all__ = [
     "Visit",
     "change_snooze",
+    "open_featured",
     "open_cart",
     "record_action",
     "save_actions",
@@ -31,13 +33,17 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Visit:
-    """A shopper's visit to one cart link: who acts, through which channel, in which currency."""
+    """A shopper's visit to one cart link: who acts, through which channel, in which currency.
+
+    A featured link's cart has no link and no customer (0): its `featured_visit` names it.
+    """
 
     link_id: int
     customer_id: int
     channel: str
     currency: str
     moment: str | None = None  # the Moment whose event linked here (`?m=`), if any
+    featured_visit: str | None = None
 
 
 def open_cart(
@@ -60,6 +66,22 @@ def open_cart(
     return view
 
 
+def open_featured(
+    variant: str | None,
+    quantity: str | None,
+    channel: str,
+    visit: str,
+    *,
+    preview: bool = False,
+    now: datetime | None = None,
+) -> CartView | None:
+    """A featured link's cart (None when it cannot open one), its view recorded under `visit`."""
+    view = open_featured_cart(variant, quantity, now=now)
+    if view is not None and not preview:
+        record_action(Visit(0, 0, channel, view.shop.currency, featured_visit=visit), "view")
+    return view
+
+
 def shop_for_expired_link() -> ShopView:
     """The shop an expired link names, so the page can send the shopper to the store."""
     with session_scope() as session:
@@ -78,10 +100,11 @@ def record_action(
     next batch; it costs no database call, so the event loop may call it directly."""
     cart_events.put(
         PendingCartEvent(
-            cart_link_id=visit.link_id,
-            customer_id=visit.customer_id,
+            cart_link_id=visit.link_id or None,
+            customer_id=visit.customer_id or None,
             kind=kind,
             channel=visit.channel,
+            featured_visit=visit.featured_visit,
             variant_id=variant_id,
             quantity=quantity,
             value_cents=value_cents,

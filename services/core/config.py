@@ -133,6 +133,13 @@ class Settings(BaseSettings):
         description="Primed For Cross-sell: customers who must have bought both products "
         "before a pair is learned. Set on the dashboard's Cart page.",
     )
+    min_checkout_quantity: int = Field(
+        default=0,
+        ge=0,
+        le=999,
+        description="Items a cart must hold before Check Out is enabled; 0 means no minimum. "
+        "Set on the dashboard's Cart page.",
+    )
     delivery_seconds: float = Field(
         default=60, description="Seconds between outbox delivery passes in the worker."
     )

@@ -264,8 +264,11 @@ class CartEvent(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    cart_link_id: int = Field(foreign_key="cart_link.id", index=True)
-    customer_id: int = Field(foreign_key="customer.id", index=True)  # privacy requests, deletes
+    # both None on a featured product link's cart, which belongs to no one
+    cart_link_id: int | None = Field(default=None, foreign_key="cart_link.id", index=True)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    # a featured cart's visit (one per page opened), its session key; None on personal carts
+    featured_visit: str | None = Field(default=None, max_length=32)
     kind: str  # view | add | remove | quantity | checkout | snooze
     variant_id: int | None = None
     quantity: int | None = None

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 IntervalSource = Literal["override", "personal", "product", "store", "default"]
-CartSection = Literal["due", "previous", "ymal"]
+CartSection = Literal["due", "previous", "ymal", "featured"]  # featured: a featured link's product
 
 
 @dataclass(frozen=True, slots=True)

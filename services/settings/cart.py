@@ -6,7 +6,8 @@ minimum reorder customers) feeds the due-date engine: changing it means every du
 re-dated, which `recompute_due_dates` does with the nightly job's own code and lease. The
 About To Lapse factor (`lapse_factor`) is kept as an `AppSetting` over
 `REPEATCART_LAPSE_FACTOR`; the recompute stores each customer's lapse point with it, so changing
-it re-dates every customer too.
+it re-dates every customer too. The minimum checkout quantity is an `AppSetting` over
+`REPEATCART_MIN_CHECKOUT_QUANTITY` in the same way; the cart page reads it on every load.
 """
 
 from __future__ import annotations
@@ -70,15 +71,19 @@ MIN_REORDER_RANGE = (1, 1000)
 LAPSE_FACTOR_RANGE = (1.0, 10.0)  # as `Settings.lapse_factor` allows
 CROSS_SELL_DAYS_RANGE = (1, 90)  # as `Settings.cross_sell_days` allows
 CROSS_SELL_SUPPORT_RANGE = (1, 10000)  # as `Settings.cross_sell_min_support` allows
+MIN_CHECKOUT_RANGE = (0, 999)  # as `Settings.min_checkout_quantity` allows; 0 is no minimum
 YMAL_MAX = 12
 SEARCH_LIMIT = 20
 
 TIMING_FIELDS = ("lead_days", "default_interval_days", "min_reorder_customers")
 # stored as app settings, not on the shop row
 MOMENT_FIELDS = ("lapse_factor", "cross_sell_days", "cross_sell_min_support")
+CHECKOUT_FIELDS = ("min_checkout_quantity",)  # an app setting too
+APP_SETTING_FIELDS = (*MOMENT_FIELDS, *CHECKOUT_FIELDS)
 FIELDS = (
     "banner_text",
     "discount_code",
+    *CHECKOUT_FIELDS,
     *TIMING_FIELDS,
     "hide_unavailable",
     "accent_color",
@@ -103,6 +108,7 @@ class CartSettings:
     lapse_factor: float
     cross_sell_days: int
     cross_sell_min_support: int
+    min_checkout_quantity: int = 0
 
 
 @dataclass(slots=True)
@@ -135,6 +141,7 @@ def load_cart_settings(session: Session) -> CartSettings:
         lapse_factor=effective.lapse_factor,
         cross_sell_days=effective.cross_sell_days,
         cross_sell_min_support=effective.cross_sell_min_support,
+        min_checkout_quantity=effective.min_checkout_quantity,
     )
 
 
@@ -216,6 +223,14 @@ def clean_cross_sell_support(raw: object) -> tuple[int, str | None]:
     return int(value), error or None
 
 
+def clean_min_checkout(raw: object) -> tuple[int, str | None]:
+    """Blank means no minimum (0), like an unset environment variable."""
+    if not str(raw if raw is not None else "").strip():
+        return 0, None
+    value, error = _number(raw, "The minimum checkout quantity", *MIN_CHECKOUT_RANGE, whole=True)
+    return int(value), error or None
+
+
 def clean_accent(raw: object) -> tuple[str, str | None]:
     name = str(raw if raw is not None else "").strip().lower()
     if name not in ACCENT_COLORS:
@@ -258,6 +273,7 @@ _CLEANERS = {
     "lapse_factor": clean_lapse_factor,
     "cross_sell_days": clean_cross_sell_days,
     "cross_sell_min_support": clean_cross_sell_support,
+    "min_checkout_quantity": clean_min_checkout,
 }
 
 
@@ -294,7 +310,7 @@ def save_cart_settings(session: Session, values: Mapping[str, object]) -> SaveRe
         for name in ("lapse_factor", "cross_sell_min_support")
     )
     for name, value in cleaned.items():
-        if name in MOMENT_FIELDS:
+        if name in APP_SETTING_FIELDS:
             save_settings(session, {name: f"{value:g}"})
         else:
             setattr(shop, name, value)

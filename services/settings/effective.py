@@ -31,6 +31,7 @@ PLAIN_SETTINGS = frozenset(
         "lapse_factor",
         "cross_sell_days",
         "cross_sell_min_support",
+        "min_checkout_quantity",
         *(p.enabled_setting for p in PROVIDERS),
         *(p.moments_setting for p in PROVIDERS),
     }

@@ -145,6 +145,7 @@ def test_every_figure_is_exact(session: Session) -> None:
         "klaviyo": (0, 0, 0, 0, 0, 0),
         "postscript": (0, 0, 0, 0, 1, 1000),
         "attentive": (0, 0, 0, 0, 0, 0),
+        "qr": (0, 0, 0, 0, 0, 0),
         "other": (1, 1, 0, 0, 0, 0),
     }
     assert rows["email"].checkout_rate == pytest.approx(0.5)

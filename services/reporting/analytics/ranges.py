@@ -12,7 +12,8 @@ from typing import Literal
 from services.messaging import PROVIDER_NAMES
 
 # where a cart link was opened from (`?ch=`): a messaging provider's name, or one of these
-CHANNELS: tuple[str, ...] = ("direct", "email", "sms", *PROVIDER_NAMES, "other")
+CHANNELS: tuple[str, ...] = ("direct", "email", "sms", *PROVIDER_NAMES, "qr", "other")
+"""`qr`: what featured product links printed as QR codes carry (the Products page's codes)."""
 DAILY_UP_TO = timedelta(days=92)
 MAX_RANGE = timedelta(days=3 * 365 + 1)
 PRESETS: dict[str, int] = {"7d": 7, "30d": 30, "90d": 90, "12m": 365}

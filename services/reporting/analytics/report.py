@@ -25,7 +25,7 @@ stored them; partial days, today and closed days not stored yet are counted live
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -44,6 +44,7 @@ from sqlmodel import Session, col
 
 from services.core.db import session_scope
 from services.core.tables import CartEventDay, Order, Shop
+from services.reporting.analytics.featured import FeaturedRow, featured_figures
 from services.reporting.analytics.moments import MomentRow, moment_rows
 from services.reporting.analytics.ranges import (
     CHANNELS,
@@ -143,6 +144,8 @@ class AnalyticsReport:
     channels: list[ChannelRow]
     series: list[SeriesPoint]
     moments: list[MomentRow]
+    featured: list[FeaturedRow] = field(default_factory=list)
+    """Featured product links' carts by channel, counted apart from the personal ones above."""
 
     @property
     def empty(self) -> bool:
@@ -151,6 +154,7 @@ class AnalyticsReport:
             self.totals.views == 0
             and self.totals.checkouts == 0
             and (self.totals.attributed_orders == 0)
+            and not self.featured
         )
 
 
@@ -221,8 +225,9 @@ def analytics_report(
         all_revenue_cents=all_revenue,
     )
     moments = moment_rows(session, start, end, channel, currency)
+    featured = featured_figures(session, start, end, channel)
     return AnalyticsReport(
-        start, end, channel, currency, granularity, totals, channels, series, moments
+        start, end, channel, currency, granularity, totals, channels, series, moments, featured
     )
 
 

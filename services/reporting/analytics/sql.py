@@ -90,12 +90,14 @@ def in_range(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]
 
 
 def cart_days(start: datetime, end: datetime, channel: str | None, dialect: str) -> CTE:
-    """Views and checkouts of [start, end) grouped per (cart, UTC day, channel): each row is a
-    session candidate. Only views and checkouts are read, so views = events - checkouts."""
+    """Personal carts' views and checkouts of [start, end) grouped per (cart, UTC day, channel):
+    each row is a session candidate. Only views and checkouts are read, so views = events -
+    checkouts."""
     event_channel = channel_expression(col(CartEvent.channel))
     where = [
         col(CartEvent.kind).in_(("view", "checkout")),
         in_range(col(CartEvent.occurred_at), start, end),
+        col(CartEvent.cart_link_id).is_not(None),  # personal carts: featured ones count apart
     ]
     if channel is not None:
         where.append(event_channel == channel)
