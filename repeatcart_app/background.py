@@ -17,8 +17,9 @@ from services.core.shutdown import request_stop
 from services.worker import schedule_while_leader
 
 log = logging.getLogger(__name__)
-STOP_WAIT_SECONDS = 2
-"""The scheduler thread wakes at once on stop; this only bounds a database call in flight."""
+STOP_WAIT_SECONDS = 5
+"""The scheduler thread wakes at once on stop and waits for a running job to reach its next
+boundary (a delivery hands back the rows it claimed); this bounds a call still in flight."""
 
 
 @contextlib.asynccontextmanager

@@ -293,7 +293,9 @@ def _schedule_until_stopped_or_lost(
             if mine.lost.is_set():  # another process schedules now; its job leases fence ours
                 break
     finally:
-        scheduler.shutdown(wait=False)  # running jobs see the stop request and end early
+        # running jobs see the stop request and end at their next boundary; waiting for them
+        # lets delivery hand back its claimed rows before the process exits
+        scheduler.shutdown(wait=True)
 
 
 def run_worker(settings: Settings | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.event import EventHandler
 
 from repeatcart_app.state.admin_cart import AdminCartState
 
@@ -61,4 +62,28 @@ def product_thumb(src: rx.Var) -> rx.Component:
         align_items="center",
         justify_content="center",
         flex_shrink="0",
+    )
+
+
+def search_form(placeholder: str, handler: EventHandler, label: str, testid: str) -> rx.Component:
+    """A one-field search form: the YMAL picker's and the preview's customer search."""
+    return rx.form(
+        rx.hstack(
+            rx.input(
+                name="query",
+                placeholder=placeholder,
+                size="3",
+                flex="1",
+                min_width="0",
+                aria_label=label,
+                data_testid=f"{testid}-query",
+                auto_complete="off",
+            ),
+            rx.button(rx.icon("search", size=16), "Search", size="3", type="submit"),
+            spacing="2",
+            width="100%",
+        ),
+        on_submit=handler,
+        data_testid=f"{testid}-form",
+        width="100%",
     )

@@ -7,13 +7,18 @@ customer's cart in a new tab. Saved changes show on the next cart load.
 from __future__ import annotations
 
 import reflex as rx
-from reflex.event import EventHandler
 
 from repeatcart_app import routes
-from repeatcart_app.components.admin_cart_parts import field, product_thumb, saved_note
+from repeatcart_app.components.admin_cart_parts import (
+    field,
+    product_thumb,
+    saved_note,
+    search_form,
+)
+from repeatcart_app.components.admin_cart_preview import preview_card
 from repeatcart_app.components.admin_frame import admin_page
 from repeatcart_app.components.admin_parts import section_card, when_loaded
-from repeatcart_app.state.admin_cart import AdminCartState, CustomerRow, ProductRow
+from repeatcart_app.state.admin_cart import AdminCartState, ProductRow
 from services.settings.cart import (
     ACCENT_COLORS,
     BANNER_MAX,
@@ -442,29 +447,6 @@ def search_hit(row: ProductRow) -> rx.Component:
     )
 
 
-def _search_form(placeholder: str, handler: EventHandler, label: str, testid: str) -> rx.Component:
-    return rx.form(
-        rx.hstack(
-            rx.input(
-                name="query",
-                placeholder=placeholder,
-                size="3",
-                flex="1",
-                min_width="0",
-                aria_label=label,
-                data_testid=f"{testid}-query",
-                auto_complete="off",
-            ),
-            rx.button(rx.icon("search", size=16), "Search", size="3", type="submit"),
-            spacing="2",
-            width="100%",
-        ),
-        on_submit=handler,
-        data_testid=f"{testid}-form",
-        width="100%",
-    )
-
-
 def ymal_card() -> rx.Component:
     return section_card(
         "You might also like",
@@ -487,7 +469,7 @@ def ymal_card() -> rx.Component:
                 ),
             ),
             rx.text("Add products", size="2", weight="medium", padding_top="8px"),
-            _search_form(
+            search_form(
                 "Title, handle or SKU",
                 AdminCartState.search_products,
                 "Search products",
@@ -507,83 +489,6 @@ def ymal_card() -> rx.Component:
             width="100%",
         ),
         testid="card-ymal",
-    )
-
-
-def customer_hit(row: CustomerRow) -> rx.Component:
-    return rx.hstack(
-        rx.vstack(
-            rx.text(row.name, size="2", weight="medium"),
-            rx.text(row.email, size="1", color_scheme="gray", word_break="break-all"),
-            spacing="0",
-            min_width="0",
-            flex="1",
-        ),
-        rx.button(
-            rx.icon("eye", size=14),
-            "Preview",
-            size="2",
-            variant="soft",
-            on_click=AdminCartState.prepare_preview(row.customer_id),
-            aria_label="Preview the cart of " + row.name,
-        ),
-        align="center",
-        spacing="3",
-        width="100%",
-        padding_y="8px",
-        border_bottom=f"1px solid {rx.color('gray', 4)}",
-        data_testid="customer-hit",
-    )
-
-
-def preview_card() -> rx.Component:
-    return section_card(
-        "Preview",
-        "See any customer's cart as they would. A preview is marked as such and is not counted "
-        "in analytics.",
-        rx.vstack(
-            _search_form(
-                "Email or name", AdminCartState.search_customers, "Search customers", "customer"
-            ),
-            rx.cond(
-                AdminCartState.preview_href != "",
-                rx.callout(
-                    rx.link(
-                        "Open " + AdminCartState.preview_name + "'s cart in a new tab",
-                        rx.icon(
-                            "external-link",
-                            size=14,
-                            display="inline-block",
-                            vertical_align="-2px",
-                            margin_left="4px",
-                        ),
-                        href=AdminCartState.preview_href,
-                        is_external=True,
-                        weight="medium",
-                        data_testid="open-preview",
-                    ),
-                    icon="eye",
-                    size="1",
-                    width="100%",
-                ),
-            ),
-            rx.cond(
-                AdminCartState.customer_hits.length() > 0,
-                rx.vstack(
-                    rx.foreach(AdminCartState.customer_hits, customer_hit),
-                    spacing="0",
-                    width="100%",
-                    data_testid="customer-hits",
-                ),
-                rx.cond(
-                    AdminCartState.customer_searched,
-                    rx.text("No customer matches.", size="2", color_scheme="gray"),
-                ),
-            ),
-            spacing="3",
-            width="100%",
-        ),
-        testid="card-preview",
     )
 
 

@@ -9,7 +9,7 @@ has none, so it records nothing and changes no reminder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 
 from services.cart.event_queue import PendingCartEvent, cart_events
@@ -42,6 +42,7 @@ class Visit:
     customer_id: int
     channel: str
     currency: str
+    _: KW_ONLY  # named, so a featured visit's id is never taken for a Moment (or the reverse)
     moment: str | None = None  # the Moment whose event linked here (`?m=`), if any
     featured_visit: str | None = None
 
@@ -61,7 +62,7 @@ def open_cart(
     with session_scope() as session:
         view = load_cart(session, token, now, pick)
     if view is not None and view.link_id and not preview:
-        visit = Visit(view.link_id, view.customer_id, channel, view.shop.currency, moment)
+        visit = Visit(view.link_id, view.customer_id, channel, view.shop.currency, moment=moment)
         record_action(visit, "view")
     return view
 

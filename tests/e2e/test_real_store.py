@@ -220,7 +220,7 @@ def test_a_real_store_from_connection_to_reorder(
         properties = due_events[0]["data"]["attributes"]["properties"]
         assert properties["reorderable_product_titles"] == ["Daily Vitamins"]
         event_cart = properties["Repeat Cart URL"]
-        assert event_cart == f"{cart}?ch=klaviyo"
+        assert event_cart == f"{cart}?ch=klaviyo&m=due"  # attributed to the Moment that sent it
         page.goto(event_cart)
         expect(page.get_by_role("heading", name=re.compile("Welcome back, Ada"))).to_be_visible()
         assert "Daily Vitamins" in due_titles(page)[0]

@@ -167,7 +167,7 @@ def test_featured_url_without_a_channel():
 def _open_featured_carts(variant: Variant) -> None:
     views = [open_featured(str(variant.shopify_id), None, "qr", f"visit{n}", now=NOW) for n in "ab"]
     assert all(view is not None for view in views)
-    record_action(Visit(0, 0, "qr", "USD", "visita"), "checkout", value_cents=1200)
+    record_action(Visit(0, 0, "qr", "USD", featured_visit="visita"), "checkout", value_cents=1200)
     open_featured(str(variant.shopify_id), None, "klaviyo", "visitc", now=NOW)
     open_featured("abc", None, "qr", "visitd", now=NOW)  # no cart, nothing counted
     cart_events.flush()
