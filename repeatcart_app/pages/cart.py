@@ -207,20 +207,14 @@ def cart_content() -> rx.Component:
     )
 
 
-def expired() -> rx.Component:
-    """Same view for every bad token: no hint whether a customer exists."""
+def _store_notice(icon: str, heading: str, text: str, testid: str) -> rx.Component:
+    """A card saying why there is no cart here, with the way on: the shop's storefront."""
     return rx.center(
         rx.card(
             rx.vstack(
-                rx.icon("link-2-off", size=40, color=rx.color("gray", 9)),
-                rx.heading("This link has expired", as_="h1", size="6"),
-                rx.text(
-                    "Cart links are personal and may be replaced by a newer one. Check your "
-                    "latest email or text from the shop, or visit the store to shop as usual.",
-                    size="3",
-                    color_scheme="gray",
-                    text_align="center",
-                ),
+                rx.icon(icon, size=40, color=rx.color("gray", 9)),
+                rx.heading(heading, as_="h1", size="6", text_align="center"),
+                rx.text(text, size="3", color_scheme="gray", text_align="center"),
                 rx.link(
                     rx.button("Visit the store", size="3"),
                     href=CartState.store_url,
@@ -235,41 +229,29 @@ def expired() -> rx.Component:
         ),
         min_height="100dvh",
         padding="16px",
-        data_testid="expired",
+        data_testid=testid,
+    )
+
+
+def expired() -> rx.Component:
+    """Same view for every bad token: no hint whether a customer exists."""
+    return _store_notice(
+        "link-2-off",
+        "This link has expired",
+        "Cart links are personal and may be replaced by a newer one. Check your latest email "
+        "or text from the shop, or visit the store to shop as usual.",
+        "expired",
     )
 
 
 def unavailable() -> rx.Component:
     """Every featured link that cannot open a cart: unknown, archived, sold out or malformed."""
-    return rx.center(
-        rx.card(
-            rx.vstack(
-                rx.icon("package-x", size=40, color=rx.color("gray", 9)),
-                rx.heading(
-                    "This product is no longer available", as_="h1", size="6", text_align="center"
-                ),
-                rx.text(
-                    "The item behind this link can't be ordered right now. Visit the store to "
-                    "see what's available today.",
-                    size="3",
-                    color_scheme="gray",
-                    text_align="center",
-                ),
-                rx.link(
-                    rx.button("Visit the store", size="3"),
-                    href=CartState.store_url,
-                    is_external=False,
-                ),
-                align="center",
-                spacing="4",
-                padding="16px",
-            ),
-            max_width="440px",
-            size="4",
-        ),
-        min_height="100dvh",
-        padding="16px",
-        data_testid="unavailable",
+    return _store_notice(
+        "package-x",
+        "This product is no longer available",
+        "The item behind this link can't be ordered right now. Visit the store to see what's "
+        "available today.",
+        "unavailable",
     )
 
 

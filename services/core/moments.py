@@ -7,6 +7,7 @@ the ground floor lets all three agree without importing each other.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal, get_args
 
 __all__ = ["MOMENTS", "MOMENT_LABELS", "EventKind", "parse_moments"]
@@ -21,8 +22,10 @@ MOMENT_LABELS: dict[EventKind, str] = {
 }
 
 
+@lru_cache(maxsize=64)
 def parse_moments(text: str) -> frozenset[EventKind]:
-    """A comma-separated list of Moment names (`"late, lapse"`) → the set of them.
+    """A comma-separated list of Moment names (`"late, lapse"`) → the set of them. Cached: a
+    scan asks once per message and integration, and the settings hold a handful of spellings.
 
     Raises ValueError naming the unknown ones and the known ones: a typo in a switch must not
     silently leave a Moment on.

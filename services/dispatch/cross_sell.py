@@ -34,10 +34,9 @@ from services.dispatch.outbox import CROSS_SELL, NO_OFFER, NOTHING_AVAILABLE, SN
 from services.dispatch.rows import (
     active_links,
     core,
-    existing_rows,
-    insert_rows,
     last_purchases,
     moment_rows,
+    queue_once_per_cycle,
     recipients_of,
 )
 from services.dispatch.summary import DispatchSummary
@@ -164,17 +163,7 @@ def scan_cross_sell(
     """Queue Primed For Cross-sell for everyone whose last order turned `days` old in
     (since, now] and who has no row for this order yet; commits after each batch when
     `commit`."""
-    session = ctx.session
-    ids = primed_between(session, since, ctx.now, days)
-    for start in range(0, len(ids), CROSS_SELL_BATCH):
-        anchors = last_purchases(session, ids[start : start + CROSS_SELL_BATCH])
-        keys = {cid: cycle_key(CROSS_SELL, cid, anchor) for cid, anchor in anchors.items()}
-        existing = existing_rows(session, integrations, keys.values())
-        wanted = {
-            cid: [i for i in integrations if (i, key) not in existing] for cid, key in keys.items()
-        }
-        wanted = {cid: names for cid, names in wanted.items() if names}
-        if wanted:
-            insert_rows(session, _rows(ctx, anchors, wanted, summary), summary)
-        if commit:
-            session.commit()
+    ids = primed_between(ctx.session, since, ctx.now, days)
+    queue_once_per_cycle(
+        ctx, CROSS_SELL, ids, integrations, _rows, summary, batch=CROSS_SELL_BATCH, commit=commit
+    )

@@ -29,10 +29,8 @@ from services.dispatch.rows import (
     active_links,
     core,
     due_entries,
-    existing_rows,
-    insert_rows,
-    last_purchases,
     moment_rows,
+    queue_once_per_cycle,
     recipients_of,
 )
 from services.dispatch.summary import DispatchSummary
@@ -101,17 +99,7 @@ def scan_lapse(
 ) -> None:
     """Queue About To Lapse for everyone whose lapse point passed in (since, now] and who has
     no row for this cycle yet; commits after each batch when `commit`."""
-    session = ctx.session
-    ids = lapsed_between(session, since, ctx.now)
-    for start in range(0, len(ids), LAPSE_BATCH):
-        anchors = last_purchases(session, ids[start : start + LAPSE_BATCH])
-        keys = {cid: cycle_key(LAPSE, cid, anchor) for cid, anchor in anchors.items()}
-        existing = existing_rows(session, integrations, keys.values())
-        wanted = {
-            cid: [i for i in integrations if (i, key) not in existing] for cid, key in keys.items()
-        }
-        wanted = {cid: names for cid, names in wanted.items() if names}
-        if wanted:
-            insert_rows(session, _rows(ctx, anchors, wanted, summary), summary)
-        if commit:
-            session.commit()
+    ids = lapsed_between(ctx.session, since, ctx.now)
+    queue_once_per_cycle(
+        ctx, LAPSE, ids, integrations, _rows, summary, batch=LAPSE_BATCH, commit=commit
+    )

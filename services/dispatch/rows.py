@@ -5,7 +5,7 @@ Lapse, Primed For Cross-sell)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from services.cart.links import cart_url, get_or_create_link
 from services.cart.page import DUE_ENTRY_COLUMNS
 from services.core.tables import CartLink, Customer, DueItem
+from services.dispatch.keys import cycle_key
 from services.dispatch.listing import Listed, ScanContext
 from services.dispatch.outbox import NO_IDENTIFIER, OUTBOX, PENDING, SKIPPED
 from services.dispatch.payloads import (
@@ -203,3 +204,39 @@ def moment_rows(
         reason = accepted(integration, person)
         rows.append(outbox_row(integration, kind, cid, key, payload, ctx.now, reason))
     return rows
+
+
+RowBuilder = Callable[
+    [ScanContext, dict[int, datetime], dict[int, list[str]], DispatchSummary],
+    list[dict[str, Any]],
+]
+"""Builds a batch's rows from each customer's last purchase and the integrations wanting one."""
+
+
+def queue_once_per_cycle(
+    ctx: ScanContext,
+    kind: EventKind,
+    customer_ids: Sequence[int],
+    integrations: Sequence[str],
+    build: RowBuilder,
+    summary: DispatchSummary,
+    *,
+    batch: int,
+    commit: bool,
+) -> None:
+    """Queue a Moment whose cycle is the customer's last purchase (About To Lapse, Primed For
+    Cross-sell) for the integrations that have no row of this cycle yet, batch by batch;
+    commits after each batch when `commit`."""
+    session = ctx.session
+    for start in range(0, len(customer_ids), batch):
+        anchors = last_purchases(session, customer_ids[start : start + batch])
+        keys = {cid: cycle_key(kind, cid, anchor) for cid, anchor in anchors.items()}
+        existing = existing_rows(session, integrations, keys.values())
+        wanted = {
+            cid: [i for i in integrations if (i, key) not in existing] for cid, key in keys.items()
+        }
+        wanted = {cid: names for cid, names in wanted.items() if names}
+        if wanted:
+            insert_rows(session, build(ctx, anchors, wanted, summary), summary)
+        if commit:
+            session.commit()
