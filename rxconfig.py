@@ -1,9 +1,13 @@
 """Reflex configuration: the app name, ports, database, state store and worker count come from
 RepeatCart's settings."""
 
+import functools
 import os
+from typing import Any
 
 import reflex as rx
+from granian.constants import RuntimeModes
+from granian.server import Server
 from reflex.constants import StateManagerMode
 
 from services.core.config import get_settings
@@ -15,6 +19,30 @@ settings = get_settings()
 # settings refuse more: each process would hold its own copy of the shoppers' state.
 if settings.secret("redis_url"):
     os.environ["GRANIAN_WORKERS"] = str(settings.web_workers)
+
+
+def _single_threaded_granian_runtime() -> None:
+    """Granian gives an ASGI app its multi-threaded Rust runtime, and on stop that runtime can
+    panic while dropping an open websocket's Python objects (granian issues 799 and 884). The
+    panic kills the worker before its shutdown hooks run, losing the shoppers' queued cart events
+    and the delivery's hand-back of its claimed rows. The single-threaded runtime does not panic,
+    and a worker runs one Python event loop, which more Rust threads do not speed up. Reflex does
+    not pass the option through, so it becomes granian's default here."""
+    original = Server.__init__
+    if getattr(original, "repeatcart_runtime", False):
+        return  # rxconfig imported again
+
+    @functools.wraps(original)
+    def init(
+        self: Any, *args: Any, runtime_mode: RuntimeModes = RuntimeModes.st, **kwargs: Any
+    ) -> None:
+        original(self, *args, runtime_mode=runtime_mode, **kwargs)  # type: ignore[misc]
+
+    init.repeatcart_runtime = True  # type: ignore[attr-defined]
+    Server.__init__ = init  # type: ignore[method-assign]
+
+
+_single_threaded_granian_runtime()
 
 # Without Redis, shoppers' state stays in the one process's memory. Reflex's default keeps it in
 # files instead: it pickles every changed state to disk and, every couple of seconds, lists and

@@ -42,6 +42,7 @@ class AdminStoreState(AuthState):
     testing: bool = False
     connection_message: str = ""
     connection_ok: bool = False
+    _connection_run: int = 0  # the latest test's number: an older test's answer is dropped
     switch_from: str = ""  # a save to another shop was refused: the shop whose data it holds
     connected_name: str = ""
     connected_domain: str = ""
@@ -77,6 +78,7 @@ class AdminStoreState(AuthState):
         self.form_message = ""
         self.connection_message = ""
         self.testing = False
+        self._connection_run += 1  # a test still running from before the reload shows nothing
         self.switch_from = ""
         self.loaded = True
 
@@ -114,8 +116,12 @@ class AdminStoreState(AuthState):
                 return
             self.testing = True
             self.connection_message = ""
+            self._connection_run += 1
+            run = self._connection_run
         result = await asyncio.to_thread(check_saved_connection)
         async with self:
+            if run != self._connection_run:
+                return  # the page was loaded again meanwhile, or a newer test answers instead
             self.testing = False
             self.connection_ok = result.ok
             self.connection_message = result.message

@@ -4,10 +4,14 @@ with nothing lost, and Test connection explains its failure (the e2e app reaches
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlmodel import Session
 
+from services.core.db import get_engine
+from services.settings.store import remove_store_secret
 from tests.e2e.conftest import RunningApp, open_admin, screenshot
 
 pytestmark = pytest.mark.e2e
@@ -23,6 +27,17 @@ def _received_frames(page: Page) -> list[str]:
     return frames
 
 
+@pytest.fixture
+def token_removed_after(running_app: RunningApp) -> Iterator[None]:
+    """The shared app has no token again afterwards, even when the test fails half-way: the
+    other browser tests expect a demo store that is not connected to Shopify."""
+    yield
+    with Session(get_engine(running_app.database_url)) as session:
+        remove_store_secret(session, "shopify_token")
+        session.commit()
+
+
+@pytest.mark.usefixtures("token_removed_after")
 def test_token_is_saved_and_never_sent_back(
     page: Page, viewport: str, running_app: RunningApp
 ) -> None:

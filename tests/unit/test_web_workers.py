@@ -66,3 +66,19 @@ def test_several_web_workers_without_redis_are_refused() -> None:
 
 def test_the_redis_url_stays_out_of_reprs() -> None:
     assert "hunter2" not in repr(Settings(redis_url="redis://:hunter2@cache:6379/0"))
+
+
+def test_the_production_server_runs_the_single_threaded_runtime() -> None:
+    """The multi-threaded one can panic on stop with a websocket open, killing a worker before it
+    writes the shoppers' queued events and hands back delivery's claimed rows."""
+    read = (
+        "import rxconfig; from granian.constants import Interfaces; "
+        "from granian.server import Server; "
+        "print(Server(target='repeatcart_app.repeatcart_app:app', "
+        "interface=Interfaces.ASGI).runtime_mode.value)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", read], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "st"
