@@ -10,7 +10,6 @@ under 1, so soap's one partner is the towel.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
@@ -29,9 +28,7 @@ from services.engine.recompute import recompute_all, recompute_customers
 from services.products.cross_sell import cross_sell_panel, pin_pair
 from services.products.intervals import ProductAdminError
 from services.settings.effective import save_settings
-from tests.fakes.messaging import serve_messaging_fakes
-from tests.fakes.provider import ProviderFake
-from tests.integration.test_dispatch import PUBLIC, Store, World
+from tests.integration.dispatch_world import PUBLIC, Store, World
 
 PROVIDERS = ("klaviyo", "postscript", "attentive")
 HISTORY = datetime(2026, 6, 1, 9, tzinfo=UTC)  # the store's older orders
@@ -40,30 +37,6 @@ PRIMED = ORDERED + timedelta(days=7)
 _ids = count(120_000)
 
 Item = tuple[Product, Variant]
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, tuple[ProviderFake, str]]]:
-    with serve_messaging_fakes() as served:
-        yield served
-
-
-@pytest.fixture
-def world(database_url: str, servers) -> Iterator[World]:
-    for fake, _url in servers.values():
-        fake.reset()
-    yield World(
-        database_url,
-        {name: fake for name, (fake, _url) in servers.items()},
-        {name: url for name, (_fake, url) in servers.items()},
-    )
-    for fake, _url in servers.values():
-        fake.wait_idle(10)
-
-
-@pytest.fixture
-def store(session: Session) -> Store:
-    return Store(session)
 
 
 def _customer(store: Store, name: str) -> Customer:

@@ -8,7 +8,6 @@ lapse point of a soap buyer is their last order + 2 × 20 days.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
@@ -31,39 +30,13 @@ from services.core.tables import (
 from services.dispatch import DispatchSummary, cycle_key, scan_due
 from services.engine.recompute import recompute_customers
 from services.settings.effective import effective_settings, save_settings
-from tests.fakes.messaging import serve_messaging_fakes
-from tests.fakes.provider import ProviderFake
-from tests.integration.test_dispatch import PUBLIC, Store, World
+from tests.integration.dispatch_world import PUBLIC, Store, World
 
 PROVIDERS = ("klaviyo", "postscript", "attentive")
 FIRST = datetime(2026, 7, 1, 9, tzinfo=UTC)
 LAST = FIRST + timedelta(days=20)  # the second order
 LAPSE = LAST + timedelta(days=40)  # 2 × the soap's P75 (20 days) × 1
 _ids = count(90_000)
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, tuple[ProviderFake, str]]]:
-    with serve_messaging_fakes() as served:
-        yield served
-
-
-@pytest.fixture
-def world(database_url: str, servers) -> Iterator[World]:
-    for fake, _url in servers.values():
-        fake.reset()
-    yield World(
-        database_url,
-        {name: fake for name, (fake, _url) in servers.items()},
-        {name: url for name, (_fake, url) in servers.items()},
-    )
-    for fake, _url in servers.values():
-        fake.wait_idle(10)
-
-
-@pytest.fixture
-def store(session: Session) -> Store:
-    return Store(session)
 
 
 def _learned(session: Session, item: tuple[Product, Variant], p75: float, n: int = 12) -> None:

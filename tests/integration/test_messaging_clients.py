@@ -27,7 +27,6 @@ from services.messaging import (
 )
 from services.messaging.base import HttpMessagingClient
 from tests.fakes.klaviyo import FakeKlaviyo
-from tests.fakes.messaging import serve_messaging_fakes
 from tests.fakes.postscript import FakePostscript
 from tests.fakes.provider import ProviderFake
 from tests.fakes.server import closing_port
@@ -101,12 +100,6 @@ class Harness:
         if self.name == "postscript":
             return PostscriptClient(api_key, url, **options)
         return AttentiveClient(api_key, url, **options)
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, tuple[ProviderFake, str]]]:
-    with serve_messaging_fakes() as served:
-        yield served
 
 
 def _harness(servers, name: str) -> Iterator[Harness]:

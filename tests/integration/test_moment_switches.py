@@ -7,7 +7,6 @@ sweeps the look-back window, as for a newly enabled integration.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -19,33 +18,7 @@ from services.core.db import get_engine
 from services.dispatch import DispatchSummary, scan_due
 from services.settings.effective import effective_settings
 from services.settings.integrations import integration_views, set_moment
-from tests.fakes.messaging import serve_messaging_fakes
-from tests.fakes.provider import ProviderFake
-from tests.integration.test_dispatch import NOW, PROVIDERS, Store, World
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, tuple[ProviderFake, str]]]:
-    with serve_messaging_fakes() as served:
-        yield served
-
-
-@pytest.fixture
-def world(database_url: str, servers) -> Iterator[World]:
-    for fake, _url in servers.values():
-        fake.reset()
-    yield World(
-        database_url,
-        {name: fake for name, (fake, _url) in servers.items()},
-        {name: url for name, (_fake, url) in servers.items()},
-    )
-    for fake, _url in servers.values():
-        fake.wait_idle(10)
-
-
-@pytest.fixture
-def store(session: Session) -> Store:
-    return Store(session)
+from tests.integration.dispatch_world import NOW, PROVIDERS, Store, World
 
 
 def _effective(world: World) -> Settings:

@@ -24,7 +24,7 @@ from services.shopify.client import OrderPage, ShopifyClient
 from services.sync.store_sync import sync_orders
 from tests.clock_shift import subprocess_env
 from tests.fakes.shopify import FakeShopify
-from tests.integration.test_dispatch import PROVIDERS, Store, World, servers, world  # noqa: F401
+from tests.integration.dispatch_world import PROVIDERS, Store, World
 
 SHOP = "stop-test.myshopify.com"
 DELIVERY_LEASE_SECONDS = 10 * 60  # the worker's delivery job holds its lease this long
