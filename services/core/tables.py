@@ -574,3 +574,27 @@ class ProfileFingerprint(SQLModel, table=True):
     integration: str = Field(primary_key=True)  # a provider's name, as the registry lists it
     fingerprint: str
     accepted_at: datetime = _utc(nullable=False, default=True)
+
+
+class UniqueCode(SQLModel, table=True):
+    """A customer's own discount code: reserved `pending` by the due scan, then `created` in
+    Shopify (under `discount_gid`, valid until `ends_at`) or `failed` (`error`). One live
+    (not `retired_at`) code per customer; a code is never given to anyone else."""
+
+    __tablename__ = "unique_code"
+    __table_args__ = (
+        Index("ux_unique_code_live_customer", "customer_id", unique=True,
+              sqlite_where=text("retired_at IS NULL"), postgresql_where=text("retired_at IS NULL")),
+        Index("ix_unique_code_state", "state", "id"),
+    )  # fmt: skip
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    code: str = Field(unique=True)
+    state: str = "pending"  # pending | created | failed
+    error: str = ""
+    discount_gid: str = ""
+    ends_at: datetime | None = _utc()
+    reserved_at: datetime = _utc(nullable=False, default=True)
+    settled_at: datetime | None = _utc()
+    retired_at: datetime | None = _utc()
