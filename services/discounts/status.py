@@ -25,7 +25,7 @@ class CodesStatus:
 
 
 def codes_status(session: Session, enabled: bool) -> CodesStatus:
-    counts = dict(
+    counts: dict[str, int] = dict(
         session.connection()
         .execute(
             select(CODES.c.state, func.count())
