@@ -155,6 +155,32 @@ def test_without_the_scope_codes_fail_with_the_reason_and_fall_back_to_the_globa
     assert outcome.code == "REORDER10" and outcome.wait_until is None
 
 
+def test_throttled_and_failed_replies_are_retried_and_an_outage_loses_nothing(
+    app_database: str, session: Session, shopify: FakeShopify
+) -> None:
+    ids = _customers(session, 3)
+    reserve_codes(session, dict.fromkeys(ids), "RC-", NOW)
+    session.commit()
+    shopify.fail_next(20, status=500)  # more than the client's 8 attempts: Shopify is down
+
+    down = _create(shopify)
+
+    assert down.created == 0 and "HTTP 500" in down.error
+    assert {row.state for row in _codes(session)} == {"pending"}  # kept for the next run
+    shopify.clear_faults()
+    shopify.throttle_next(2)
+    shopify.fail_next(1, status=503, retry_after=0)
+
+    back = _create(shopify)
+
+    assert (back.created, back.failed, back.error) == (3, 0, "")
+    assert shopify.stats.throttled >= 2
+    assert {row.state for row in _codes(session)} == {"created"}
+    state = session.get(SyncState, STATE)
+    session.refresh(state)
+    assert state is not None and state.last_status == "ok" and state.last_error == ""
+
+
 def test_the_fake_refuses_more_than_250_codes_and_bad_discounts(shopify: FakeShopify) -> None:
     with _client(shopify) as client:
         refused = client._http.post(
