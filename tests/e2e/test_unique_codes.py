@@ -18,11 +18,13 @@ from services.cart.links import get_or_create_link
 from services.core.clock import utcnow
 from services.core.config import Settings, get_settings
 from services.core.db import forget_engines, get_engine, migrate
-from services.core.tables import CartLink, DueItem, Shop
+from services.core.provider_http import ProviderError
+from services.core.tables import CartLink, DueItem, Shop, SyncState
 from services.demo import build_demo_store
 from services.discounts.codes import reserve_codes
-from services.discounts.creation import create_pending_codes
+from services.discounts.creation import STATE, create_pending_codes
 from services.shopify.client import ShopifyClient
+from services.shopify.discounts import explain
 from tests.e2e.app_process import RunningApp, serve_app
 from tests.e2e.conftest import open_admin, screenshot
 from tests.fakes.shopify import FakeShopify
@@ -122,3 +124,36 @@ def test_the_settings_card_and_the_sync_status(page: Page, viewport: str, codes_
     expect(page.get_by_test_id("codes-line")).to_contain_text("2 created · 0 waiting · 0 failed")
     page.get_by_test_id("card-codes").scroll_into_view_if_needed()
     screenshot(page, f"unique-code-sync-{viewport}")
+
+
+@pytest.mark.own_app
+def test_the_sync_page_says_why_codes_could_not_be_made(
+    page: Page, viewport: str, codes_app: CodesApp
+):
+    """The job's refusal as it records it (no write_discounts scope), then the page."""
+    with Session(get_engine(codes_app.app.database_url)) as session:
+        state = session.get(SyncState, STATE)
+        assert state is not None and state.last_status == "ok"
+        refusal = ProviderError(
+            "Shopify",
+            "query failed",
+            status=200,
+            detail="Access denied for discountCodeBasicCreate field. Required access: "
+            "`write_discounts` access scope.",
+        )
+        error = f"Could not create discount codes: {explain(refusal)}"
+        state.last_status, state.last_error = "failed", error
+        session.add(state)
+        session.commit()
+    try:
+        open_admin(page, codes_app.app, "/admin/sync")
+        expect(page.get_by_test_id("codes-error")).to_contain_text("write_discounts")
+        page.get_by_test_id("card-codes").scroll_into_view_if_needed()
+        screenshot(page, f"unique-code-sync-failed-{viewport}")
+    finally:
+        with Session(get_engine(codes_app.app.database_url)) as session:
+            state = session.get(SyncState, STATE)
+            assert state is not None
+            state.last_status, state.last_error = "ok", ""
+            session.add(state)
+            session.commit()
