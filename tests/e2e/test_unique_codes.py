@@ -102,8 +102,10 @@ def test_two_customers_check_out_with_their_own_codes(
         expect(page.get_by_role("heading", name=re.compile("Welcome back"))).to_be_visible()
         panel = _panel(page, viewport)
         expect(panel.get_by_text(f"Code {code} is applied at checkout.")).to_be_visible()
+        check_out = panel.get_by_role("button", name="Check Out")
+        expect(check_out).to_be_in_viewport(ratio=1)  # the phone drawer has finished sliding in
         screenshot(page, f"unique-code-cart-{index + 1}-{viewport}")
-        panel.get_by_role("button", name="Check Out").click()
+        check_out.click()
         expect(page.get_by_test_id("permalink")).to_contain_text(f"?discount={code}&")
         expect(page.get_by_text(f"Discount: {code}")).to_be_visible()
         screenshot(page, f"unique-code-checkout-{index + 1}-{viewport}")
