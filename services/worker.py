@@ -31,6 +31,7 @@ from services.core.leases import Lease, LeaseLost, held, lease
 from services.core.logs import log_fields
 from services.core.provider_http import ProviderError
 from services.core.shutdown import Stopping, stop_on_signals
+from services.discounts.creation import create_pending_codes
 from services.dispatch import run_delivery, run_profile_sync, run_scan
 from services.engine.recompute import STORE_RECOMPUTE_LEASE, relearn_queued
 from services.reporting.analytics.rollup import count_closed_days
@@ -117,6 +118,13 @@ def _klaviyo_profiles(settings: Settings) -> str:
     return run_profile_sync(settings).line()
 
 
+def _unique_codes(settings: Settings) -> str:
+    if not settings.unique_codes:
+        return "unique codes: off"
+    with ShopifyClient.from_settings(settings) as client:
+        return create_pending_codes(client, settings).line()
+
+
 def _housekeeping(_settings: Settings) -> str:
     with session_scope() as session:
         purged = purge_stale(session, utcnow())
@@ -163,6 +171,14 @@ JOBS: tuple[Job, ...] = (
         "klaviyo-profiles",
         _klaviyo_profiles,
         lambda s: IntervalTrigger(minutes=s.due_scan_minutes),
+        lease_minutes=30,
+    ),
+    # the scan reserves codes; this creates them in Shopify, 250 a call, before delivery sends
+    Job(
+        "unique-codes",
+        _unique_codes,
+        lambda s: IntervalTrigger(seconds=s.unique_code_seconds),
+        needs_shopify=True,
         lease_minutes=30,
     ),
     Job("housekeeping", _housekeeping, lambda _s: IntervalTrigger(hours=1)),

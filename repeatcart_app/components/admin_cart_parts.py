@@ -8,7 +8,9 @@ from reflex.event import EventHandler
 from repeatcart_app.state.admin_cart import AdminCartState
 
 
-def field(name: str, label: str, help_text: str, control: rx.Component) -> rx.Component:
+def field(
+    name: str, label: str | rx.Var, help_text: str | rx.Var, control: rx.Component
+) -> rx.Component:
     """A label, the control, its help and, after a refused save, the server's message."""
     return rx.vstack(
         rx.el.label(rx.text(label, size="2", weight="medium"), html_for=name),

@@ -1,6 +1,6 @@
 """`/admin/cart`: what every customer's cart shows, and when reminders go out.
 
-Five settings cards (each saved on its own, messages next to the fields) and a preview of any
+Six settings cards (each saved on its own, messages next to the fields) and a preview of any
 customer's cart in a new tab. Saved changes show on the next cart load.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import reflex as rx
 
 from repeatcart_app import routes
+from repeatcart_app.components.admin_cart_codes import codes_card
 from repeatcart_app.components.admin_cart_parts import (
     field,
     product_thumb,
@@ -503,6 +504,7 @@ def admin_cart_page() -> rx.Component:
                 color_scheme="gray",
             ),
             banner_card(),
+            codes_card(),
             timing_card(),
             moments_card(),
             appearance_card(),

@@ -7,6 +7,7 @@ import reflex as rx
 from repeatcart_app import routes
 from repeatcart_app.components.admin_frame import admin_page
 from repeatcart_app.components.admin_parts import rejection_codes, status_badge, when_loaded
+from repeatcart_app.components.admin_sync_codes import codes_card
 from repeatcart_app.state.admin_sync import (
     UPLOAD_ID,
     AdminSyncState,
@@ -521,6 +522,7 @@ def admin_sync_page() -> rx.Component:
                 spacing="4",
                 width="100%",
             ),
+            rx.cond(AdminSyncState.codes_shown, codes_card()),
             rx.cond(AdminSyncState.merge.ran, _merge_card()),
             _import_section(),
             _history(),

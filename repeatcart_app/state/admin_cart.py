@@ -14,10 +14,12 @@ import dataclasses
 from repeatcart_app.state.auth import AuthState, admin_event
 from services.customers.search import find_customers
 from services.settings import cart as settings_service
+from services.settings.unique_codes import UNIQUE_FIELDS, value_text
 
-SECTIONS = ("banner", "timing", "moments", "appearance")
+SECTIONS = ("banner", "codes", "timing", "moments", "appearance")
 SECTION_FIELDS = {
     "banner": ("banner_text", "discount_code", *settings_service.CHECKOUT_FIELDS),
+    "codes": UNIQUE_FIELDS,
     "timing": settings_service.TIMING_FIELDS,
     "moments": settings_service.MOMENT_FIELDS,
     "appearance": ("accent_color", "logo_url", "hide_unavailable"),
@@ -65,6 +67,11 @@ class AdminCartState(AuthState):
     cross_sell_days: str = ""
     cross_sell_min_support: str = ""
     min_checkout_quantity: str = ""
+    unique_codes: bool = False
+    unique_code_kind: str = "percentage"
+    unique_code_value: str = ""
+    unique_code_prefix: str = ""
+    unique_code_days: str = ""
     hide_unavailable: bool = False
     accent_color: str = "grass"
     logo_url: str = ""
@@ -100,6 +107,8 @@ class AdminCartState(AuthState):
             setattr(self, name, value)
         if section in ("", "appearance"):
             self.logo_preview = current.logo_url
+        if section in ("", "codes"):  # a percentage, or an amount in the shop's currency
+            self.unique_code_value = value_text(current.unique_code_kind, current.unique_code_value)
 
     @admin_event
     def load(self):
@@ -131,6 +140,16 @@ class AdminCartState(AuthState):
     @admin_event
     def save_banner(self, form_data: dict):
         self._save("banner", form_data)
+
+    @admin_event
+    def save_codes(self, form_data: dict):
+        self._save("codes", form_data)
+
+    @admin_event
+    def pick_code_kind(self, kind: str):
+        """The kind select is controlled, so the value's label follows it before saving."""
+        if kind in ("percentage", "fixed"):
+            self.unique_code_kind = kind
 
     @admin_event
     def save_timing(self, form_data: dict):

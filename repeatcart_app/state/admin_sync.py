@@ -248,6 +248,10 @@ class AdminSyncState(AuthState):
     history: list[ImportHistoryRow] = []
     merge: MergeSummary = MergeSummary()
     merge_left: list[LeftPlaceholderRow] = []
+    # unique discount codes: shown while switched on, or while any exist
+    codes_shown: bool = False
+    codes_line: str = ""
+    codes_error: str = ""
 
     # the import this browser follows: "" | uploading | importing | done | failed
     import_phase: str = ""
@@ -282,6 +286,15 @@ class AdminSyncState(AuthState):
         ]
         self.history = [_history_row(run, now) for run in overview.imports]
         self.merge, self.merge_left = merge_summary(overview.placeholders, now)
+        codes = overview.discount_codes
+        self.codes_shown = codes.enabled or bool(codes.created + codes.pending + codes.failed)
+        ran = _relative(codes.last_run_at, now)
+        self.codes_line = (
+            f"{codes.created:,} created · {codes.pending:,} waiting · {codes.failed:,} failed "
+            "(their reminders use the shared code) · "
+            + (f"last run {ran}" if ran else "not run yet")
+        )
+        self.codes_error = codes.error or codes.last_failure
         latest = overview.imports[0] if overview.imports else None
         self._running_run_id = latest.id if latest and latest.status == "running" else 0
         return overview.orders.running or overview.products.running

@@ -28,6 +28,7 @@ from services.core.tables import (
     Variant,
     YmalItem,
 )
+from services.discounts.codes import cart_code
 from services.engine import (
     CartComposition,
     CatalogProduct,
@@ -290,11 +291,15 @@ def _load_cart(
         shopify_ids = {
             variant_id: shopify_id for variant_id, shopify_id in rows if variant_id is not None
         }
+    view = shop_view(shop, min_checkout_quantity(session))
+    own_code = cart_code(session, customer_id, now)
+    if own_code:  # the customer's unique code replaces the shop's on the cart and at checkout
+        view = replace(view, discount_code=own_code)
     return CartView(
         link_id=link_id,
         customer_id=customer_id,
         first_name=first_name,
-        shop=shop_view(shop, min_checkout_quantity(session)),
+        shop=view,
         composition=composition,
         shopify_variant_ids=shopify_ids,
         snoozed_until=snoozed,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -140,6 +141,30 @@ class Settings(BaseSettings):
         description="Items a cart must hold before Check Out is enabled; 0 means no minimum. "
         "Set on the dashboard's Cart page.",
     )
+    unique_codes: bool = Field(
+        default=False,
+        description="One discount code per customer: each Due event gets its own single-use "
+        "code (created in Shopify), shown on the cart and sent as `discount_code`. Set on the "
+        "dashboard's Cart page.",
+    )
+    unique_code_kind: Literal["percentage", "fixed"] = Field(
+        default="percentage", description="A unique code takes a percentage or a fixed amount off."
+    )
+    unique_code_value: int = Field(
+        default=10,
+        ge=1,
+        le=100_000_00,
+        description="The unique code's value: a percentage (1 to 100) or an amount in cents.",
+    )
+    unique_code_prefix: str = Field(
+        default="RC-", max_length=20, description="What every unique code starts with."
+    )
+    unique_code_days: int = Field(
+        default=14, ge=1, le=365, description="Days a unique code stays valid, at least."
+    )
+    unique_code_seconds: float = Field(
+        default=60, gt=0, description="Seconds between the worker's unique-code creation runs."
+    )
     delivery_seconds: float = Field(
         default=60, description="Seconds between outbox delivery passes in the worker."
     )
@@ -208,6 +233,12 @@ class Settings(BaseSettings):
         """Each worker process would otherwise keep its own copy of every shopper's state."""
         if self.web_workers > 1 and not self.secret("redis_url"):
             raise ValueError("REPEATCART_WEB_WORKERS above 1 needs REPEATCART_REDIS_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _percentages_up_to_100(self) -> Settings:
+        if self.unique_code_kind == "percentage" and self.unique_code_value > 100:
+            raise ValueError("REPEATCART_UNIQUE_CODE_VALUE is a percentage: 1 to 100")
         return self
 
     @property

@@ -81,6 +81,8 @@ class Product(SQLModel, table=True):
     status: str = "active"  # active | draft | archived | deleted
     image_url: str | None = None
     interval_override_days: float | None = None
+    # Shopify's requiresSellingPlan: sold only as a subscription, never one-time
+    subscription_only: bool = False
     replacement_product_id: int | None = Field(default=None, foreign_key="product.id", index=True)
     updated_at: datetime = _utc(nullable=False, default=True)
 
@@ -150,6 +152,30 @@ class OrderLine(SQLModel, table=True):
     unit_price_cents: int | None = None
     title: str = ""
     sku: str | None = None
+    # the line's LineItemSellingPlan.sellingPlanId: bought as a subscription
+    selling_plan_gid: str | None = None
+
+
+class SellingPlan(SQLModel, table=True):
+    """A product's subscription option, from its `sellingPlanGroups`, synced with the catalog.
+
+    The delivery interval and the price adjustment are kept as Shopify gives them (the first
+    pricing policy); `interval_days` is the interval in days, to match a customer's cadence."""
+
+    __tablename__ = "selling_plan"
+
+    id: int | None = Field(default=None, primary_key=True)
+    shopify_gid: str = Field(unique=True)
+    product_id: int = Field(foreign_key="product.id", index=True)
+    group_name: str = ""
+    name: str = ""  # as the shop names it: "Deliver every 30 days, save 10%"
+    interval_unit: str | None = None  # DAY | WEEK | MONTH | YEAR
+    interval_count: int | None = None
+    interval_days: float | None = None
+    adjustment_type: str | None = None  # PERCENTAGE | FIXED_AMOUNT | PRICE
+    adjustment_percent: float | None = None  # PERCENTAGE: percent off
+    adjustment_cents: int | None = None  # FIXED_AMOUNT: off each item; PRICE: the price
+    position: int = 0  # the shop's order, groups then plans
 
 
 class IntervalStat(SQLModel, table=True):
@@ -548,3 +574,27 @@ class ProfileFingerprint(SQLModel, table=True):
     integration: str = Field(primary_key=True)  # a provider's name, as the registry lists it
     fingerprint: str
     accepted_at: datetime = _utc(nullable=False, default=True)
+
+
+class UniqueCode(SQLModel, table=True):
+    """A customer's own discount code: reserved `pending` by the due scan, then `created` in
+    Shopify (under `discount_gid`, valid until `ends_at`) or `failed` (`error`). One live
+    (not `retired_at`) code per customer; a code is never given to anyone else."""
+
+    __tablename__ = "unique_code"
+    __table_args__ = (
+        Index("ux_unique_code_live_customer", "customer_id", unique=True,
+              sqlite_where=text("retired_at IS NULL"), postgresql_where=text("retired_at IS NULL")),
+        Index("ix_unique_code_state", "state", "id"),
+    )  # fmt: skip
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    code: str = Field(unique=True)
+    state: str = "pending"  # pending | created | failed
+    error: str = ""
+    discount_gid: str = ""
+    ends_at: datetime | None = _utc()
+    reserved_at: datetime = _utc(nullable=False, default=True)
+    settled_at: datetime | None = _utc()
+    retired_at: datetime | None = _utc()

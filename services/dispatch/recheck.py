@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from services.cart.links import cart_url, get_or_create_link
 from services.cart.snoozes import active_snoozes
 from services.core.tables import CartLink, Customer, DueItem, Order, OrderLine
+from services.discounts.codes import event_code
 from services.dispatch.keys import stamp
 from services.dispatch.outbox import (
     BOUGHT_IT,
@@ -132,6 +133,15 @@ def recheck(session: Session, row: OutboxRow, now: datetime) -> Verdict:
         )
         payload = {**payload, "link_id": link_id}
         changed = True
+    code = payload.get("unique_code")
+    if code:
+        outcome = event_code(session, code, now)
+        if outcome.wait_until is not None:
+            reason = "waiting for the customer's discount code"
+            return Verdict("postpone", payload=None, reason=reason, until=outcome.wait_until)
+        if event.get("discount_code") != outcome.code:
+            event["discount_code"] = outcome.code
+            changed = True
     if changed:
         return Verdict("send", payload={**payload, "event": event})
     return Verdict("send")

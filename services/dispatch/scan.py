@@ -35,6 +35,7 @@ from services.cart.snoozes import active_snoozes_for
 from services.core.config import Settings
 from services.core.moments import MOMENTS
 from services.core.tables import CartLink, DueItem, Snooze, SyncState
+from services.discounts.codes import attach_codes
 from services.dispatch.cross_sell import scan_cross_sell
 from services.dispatch.keys import cart_url_key, cycle_key
 from services.dispatch.lapse import scan_lapse
@@ -225,6 +226,9 @@ def _scan_batch(
             rows += _event_rows(
                 ctx, cid, want, entries[cid], customer_snoozes, people[cid], links[cid], summary
             )
+    if ctx.settings.unique_codes:
+        # one read and one insert for the batch; Shopify is the `unique-codes` job's
+        attach_codes(session, rows, want.anchors, ctx.settings.unique_code_prefix, now)
     insert_rows(session, rows, summary)
 
 

@@ -77,6 +77,7 @@ class DueEvent:
     currency: str
     recipient: Recipient
     days_since_last_order: int | None = None
+    discount_code: str = ""  # the customer's own code, or the shop's; "" sends none
 
 
 @runtime_checkable

@@ -23,6 +23,7 @@ __all__ = [
     "CART_URL_PROPERTY",
     "CROSS_SELL_PROPERTY",
     "DAYS_SINCE_PROPERTY",
+    "DISCOUNT_CODE_PROPERTY",
     "KLAVIYO_METRICS",
     "POSTSCRIPT_TYPES",
     "attentive_attributes_body",
@@ -55,6 +56,7 @@ POSTSCRIPT_TYPES: dict[EventKind, str] = {
 }
 DAYS_SINCE_PROPERTY = "days_since_last_order"
 CROSS_SELL_PROPERTY = "crossSellProduct"
+DISCOUNT_CODE_PROPERTY = "discount_code"
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -92,6 +94,8 @@ def event_properties(event: DueEvent) -> dict[str, Any]:
     }
     if event.days_since_last_order is not None:
         properties[DAYS_SINCE_PROPERTY] = event.days_since_last_order
+    if event.discount_code:
+        properties[DISCOUNT_CODE_PROPERTY] = event.discount_code
     if event.kind == "cross_sell" and event.products:
         properties[CROSS_SELL_PROPERTY] = _product(event.products[0])
     return properties

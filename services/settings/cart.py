@@ -30,6 +30,7 @@ from services.core.tables import PRODUCT_SOLD_STATUS, Customer, Product, Shop, Y
 from services.engine.recompute import recompute_store
 from services.products.search import ProductHit, products_in_order, search_products
 from services.settings.effective import effective_settings, save_settings
+from services.settings.unique_codes import UNIQUE_FIELDS, clean_unique_fields
 
 ACCENT_COLORS: tuple[str, ...] = (
     "tomato",
@@ -79,7 +80,7 @@ TIMING_FIELDS = ("lead_days", "default_interval_days", "min_reorder_customers")
 # stored as app settings, not on the shop row
 MOMENT_FIELDS = ("lapse_factor", "cross_sell_days", "cross_sell_min_support")
 CHECKOUT_FIELDS = ("min_checkout_quantity",)  # an app setting too
-APP_SETTING_FIELDS = (*MOMENT_FIELDS, *CHECKOUT_FIELDS)
+APP_SETTING_FIELDS = (*MOMENT_FIELDS, *CHECKOUT_FIELDS, *UNIQUE_FIELDS)
 FIELDS = (
     "banner_text",
     "discount_code",
@@ -89,6 +90,7 @@ FIELDS = (
     "accent_color",
     "logo_url",
     *MOMENT_FIELDS,
+    *UNIQUE_FIELDS,
 )
 
 RECOMPUTE_LEASE = "nightly-recompute"
@@ -109,6 +111,11 @@ class CartSettings:
     cross_sell_days: int
     cross_sell_min_support: int
     min_checkout_quantity: int = 0
+    unique_codes: bool = False
+    unique_code_kind: str = "percentage"
+    unique_code_value: int = 10  # percent, or cents for a fixed amount
+    unique_code_prefix: str = ""
+    unique_code_days: int = 14
 
 
 @dataclass(slots=True)
@@ -142,6 +149,11 @@ def load_cart_settings(session: Session) -> CartSettings:
         cross_sell_days=effective.cross_sell_days,
         cross_sell_min_support=effective.cross_sell_min_support,
         min_checkout_quantity=effective.min_checkout_quantity,
+        unique_codes=effective.unique_codes,
+        unique_code_kind=effective.unique_code_kind,
+        unique_code_value=effective.unique_code_value,
+        unique_code_prefix=effective.unique_code_prefix,
+        unique_code_days=effective.unique_code_days,
     )
 
 
@@ -283,9 +295,10 @@ def save_cart_settings(session: Session, values: Mapping[str, object]) -> SaveRe
     `timing_changed` says whether due dates now need recomputing.
     """
     result = SaveResult()
-    cleaned: dict[str, object] = {}
+    saved = effective_settings(session)
+    cleaned, result.errors = clean_unique_fields(values, saved.unique_code_kind)
     for name, raw in values.items():
-        if name not in FIELDS:
+        if name not in FIELDS or name in UNIQUE_FIELDS:
             continue
         if name == "hide_unavailable":
             cleaned[name] = clean_flag(raw)
@@ -302,7 +315,6 @@ def save_cart_settings(session: Session, values: Mapping[str, object]) -> SaveRe
         return result
     # the lapse factor moves lapse points and the minimum support the learned pairs: both are
     # the store-wide recompute's to redo; the cross-sell days are read by each scan
-    saved = effective_settings(session)
     result.timing_changed = any(
         name in cleaned and cleaned[name] != getattr(shop, name) for name in TIMING_FIELDS
     ) or any(
@@ -311,7 +323,8 @@ def save_cart_settings(session: Session, values: Mapping[str, object]) -> SaveRe
     )
     for name, value in cleaned.items():
         if name in APP_SETTING_FIELDS:
-            save_settings(session, {name: f"{value:g}"})
+            stored = value if isinstance(value, str | bool) else f"{value:g}"
+            save_settings(session, {name: stored})
         else:
             setattr(shop, name, value)
     shop.updated_at = utcnow()

@@ -32,6 +32,11 @@ PLAIN_SETTINGS = frozenset(
         "cross_sell_days",
         "cross_sell_min_support",
         "min_checkout_quantity",
+        "unique_codes",
+        "unique_code_kind",
+        "unique_code_value",
+        "unique_code_prefix",
+        "unique_code_days",
         *(p.enabled_setting for p in PROVIDERS),
         *(p.moments_setting for p in PROVIDERS),
     }

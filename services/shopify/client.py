@@ -143,6 +143,10 @@ class ShopifyClient:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
+    def sleep(self, seconds: float) -> None:
+        """Wait between polls with the client's own sleep (tests and benchmarks replace it)."""
+        self._sleep(seconds)
+
     # --- the one way to send a query -------------------------------------------------------
 
     def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from services.core.tables import (
     Product,
     ProfileFingerprint,
     Snooze,
+    UniqueCode,
     WebhookEvent,
 )
 from services.dispatch import erase_customer_messages
@@ -270,10 +271,11 @@ def _dump(row: SQLModel) -> dict[str, Any]:
 def _redact_customer(session: Session, event: WebhookEvent) -> None:
     """Erase a customer's personal data; keep their orders, anonymised, for the store's figures.
 
-    Deleted: cart links (the old link then shows "expired"), cart events, due rows, profile
-    fingerprints, privacy exports about them and any failed queued webhook still holding their
-    data. Blanked: e-mail, phone, names and Shopify id of the customer row, and the custom
-    attributes of their orders (free text a storefront may fill with anything). Kept: order
+    Deleted: cart links (the old link then shows "expired"), cart events, due rows, unique
+    discount codes, profile fingerprints, privacy exports about them and any failed queued
+    webhook still holding their data. Blanked: e-mail, phone, names and Shopify id of the
+    customer row, and the custom attributes of their orders (free text a storefront may fill
+    with anything). Kept: order
     rows and lines linked to the now anonymous customer row. They hold no contact data, and
     the store's reorder intervals, revenue and attribution figures are learned from them
     (intervals need each customer's sequence of purchases, so the anonymous row stays as the
@@ -295,6 +297,7 @@ def _redact_customer(session: Session, event: WebhookEvent) -> None:
         session.execute(delete(CartLink).where(col(CartLink.customer_id).in_(ids)))
         session.execute(delete(DueItem).where(col(DueItem.customer_id).in_(ids)))
         session.execute(delete(Snooze).where(col(Snooze.customer_id).in_(ids)))
+        session.execute(delete(UniqueCode).where(col(UniqueCode.customer_id).in_(ids)))
         session.execute(
             delete(ProfileFingerprint).where(col(ProfileFingerprint.customer_id).in_(ids))
         )

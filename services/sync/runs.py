@@ -26,6 +26,7 @@ from services.core.config import Settings, get_settings
 from services.core.db import session_scope
 from services.core.leases import LeaseLost, confirm_held, lease
 from services.core.tables import ImportRun, JobLease, SyncState
+from services.discounts.status import CodesStatus, codes_status
 from services.ingest.orders import refresh_due_dates_in_chunks, upsert_orders
 from services.ingest.placeholder_merge import (
     ORDER_IMPORT_LEASE,
@@ -133,6 +134,8 @@ class SyncOverview:
     shopify_configured: bool = False
     placeholders: MergeRecord | None = None
     """The last merge of order-export placeholders into the catalog."""
+    discount_codes: CodesStatus = field(default_factory=CodesStatus)
+    """The unique discount codes: how many of each state, and why creating them failed."""
 
 
 def sync_overview(
@@ -157,6 +160,7 @@ def sync_overview(
         imports=[_import(run, IMPORT_LEASE in held) for run in runs],
         shopify_configured=bool(effective.secret("shopify_token")),
         placeholders=last_merge(session),
+        discount_codes=codes_status(session, effective.unique_codes),
     )
 
 

@@ -71,6 +71,12 @@ from starlette.types import Receive, Scope, Send
 
 from services.shopify.query_cost import MAX_QUERY_COST, actual_cost, requested_cost
 from tests.fakes.server import FakeServer
+from tests.fakes.shopify_discounts import (
+    DISCOUNT_SDL,
+    DISCOUNT_TYPES,
+    DiscountFailure,
+    FakeDiscounts,
+)
 
 __all__ = [
     "INVALID_TOKEN_MESSAGE",
@@ -92,7 +98,7 @@ MISSING_QUERY = {"errors": {"query": "Required parameter missing or invalid"}}
 MAX_PAGE_SIZE = 250
 BULK_IN_PROGRESS = "A bulk query operation for this app and shop is already in progress"
 _VERSION = re.compile(r"^\d{4}-(01|04|07|10)$")
-_NESTED_CONNECTIONS = frozenset({"lineItems", "variants"})
+_NESTED_CONNECTIONS = frozenset({"lineItems", "variants", "codes"})  # codes: of a code creation
 _ROOT_CONNECTIONS = frozenset({"orders", "products"})
 _CONNECTIONS = _NESTED_CONNECTIONS | _ROOT_CONNECTIONS
 _IMPLEMENTS = {
@@ -102,6 +108,7 @@ _IMPLEMENTS = {
     "Customer": {"Node"},
     "BulkOperation": {"Node"},
     "MediaImage": {"Media", "Node"},
+    **DISCOUNT_TYPES,
 }
 _REST_TZ = timezone(timedelta(hours=-4))
 """Webhooks carry shop-local offsets, not Z: the default makes a client normalize them."""
@@ -287,7 +294,7 @@ type Mutation {
   bulkOperationRunQuery(query: String!, groupObjects: Boolean): BulkOperationRunQueryPayload
 }
 """
-SCHEMA = build_schema(SDL)
+SCHEMA = build_schema(SDL + DISCOUNT_SDL)
 
 
 # --- small helpers -------------------------------------------------------------------------
@@ -788,6 +795,7 @@ class _Resolver:
                 expected = {
                     "node": None, "order": "Order", "product": "Product",
                     "bulkOperation": "BulkOperation",
+                    "discountRedeemCodeBulkCreation": "DiscountRedeemCodeBulkCreation",
                 }[name]  # fmt: skip
                 row = self.fake._node(args.get("id") or "", advance=True)
                 if row is not None and expected and row.get("__typename") != expected:
@@ -801,7 +809,16 @@ class _Resolver:
             if node.name.value == "__typename":
                 out[key] = "Mutation"
                 continue
-            payload = self.fake._run_bulk(self.arguments(node).get("query") or "")
+            args = self.arguments(node)
+            try:
+                if node.name.value == "discountCodeBasicCreate":
+                    payload = self.fake.discounts.basic_create(args)
+                elif node.name.value == "discountRedeemCodeBulkAdd":
+                    payload = self.fake.discounts.bulk_add(args)
+                else:
+                    payload = self.fake._run_bulk(args.get("query") or "")
+            except DiscountFailure as failure:
+                raise _Failure(failure.message, failure.code, node) from failure
             out[key] = None if sub is None else self.select(payload, sub)
         return out
 
@@ -1190,6 +1207,7 @@ class FakeShopify:
         self._bulk_failures: deque[tuple[str, bool]] = deque()
         self._faults: deque[_Fault] = deque()
         self._forced_throttles = 0
+        self.discounts = FakeDiscounts(lambda: _iso(self._now()))
         self._ids = {
             "Order": itertools.count(5_100_000_000_001),
             "LineItem": itertools.count(13_000_000_000_001),
@@ -1953,6 +1971,8 @@ class FakeShopify:
             return self._variants.get(gid)
         if kind == "Customer":
             return self._customers.get(gid)
+        if kind == "DiscountRedeemCodeBulkCreation":
+            return self.discounts.creation(_gid_number(gid), advance=advance)
         if kind == "BulkOperation":
             operation = self._bulk.get(_gid_number(gid))
             if operation is None:

@@ -1,0 +1,1 @@
+"""Unique discount codes: one per customer, reserved by the scan, created by a worker job."""
