@@ -24,20 +24,10 @@ from services.settings.cart import load_cart_settings, save_cart_settings
 from services.shopify.client import ShopifyClient
 from services.sync.runs import sync_overview
 from tests.fakes.shopify import FakeShopify
-from tests.integration import test_dispatch as dispatch_tests
-from tests.integration.test_dispatch import BOUGHT, NOW, Store, World
-
-# the dispatch tests' messaging fakes, world and hand-built store, as fixtures here too
-servers = dispatch_tests.servers
-world = dispatch_tests.world
-store = dispatch_tests.store
+from tests.integration.dispatch_world import BOUGHT, NOW, Store, World, no_sleep
 
 TOKEN = "shpat_codes"
 ONLY_POSTSCRIPT = {"klaviyo_api_key": "", "attentive_api_key": "", "unique_codes": True}
-
-
-def _no_sleep(_seconds: float) -> None:
-    return None
 
 
 @pytest.fixture
@@ -47,7 +37,7 @@ def shopify() -> Iterator[FakeShopify]:
 
 
 def _client(fake: FakeShopify) -> ShopifyClient:
-    return ShopifyClient(fake.shop, TOKEN, "2026-10", fake.base_url, sleep=_no_sleep)
+    return ShopifyClient(fake.shop, TOKEN, "2026-10", fake.base_url, sleep=no_sleep)
 
 
 def _settings(**values: object) -> Settings:
