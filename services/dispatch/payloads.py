@@ -42,6 +42,8 @@ def event_json(
     }
     if event.days_since_last_order is not None:
         data["days_since_last_order"] = event.days_since_last_order
+    if event.subscription_cart_url:
+        data["subscription_cart_url"] = event.subscription_cart_url
     return data
 
 
@@ -63,6 +65,7 @@ def event_from_payload(data: dict[str, Any]) -> DueEvent:
         currency=data["currency"],
         recipient=Recipient(**data["recipient"]),
         days_since_last_order=data.get("days_since_last_order"),
+        subscription_cart_url=data.get("subscription_cart_url"),
     )
 
 

@@ -190,6 +190,7 @@ def _event_rows(
             listed,
             person,
             link,
+            subscription=ctx.subscribable(entries),
         )
     return rows
 

@@ -77,6 +77,8 @@ class DueEvent:
     currency: str
     recipient: Recipient
     days_since_last_order: int | None = None
+    # the subscription cart's link, when the customer's cart has a product with a selling plan
+    subscription_cart_url: str | None = None
 
 
 @runtime_checkable
