@@ -218,7 +218,7 @@ def _selection_row(line: CartLine) -> rx.Component:
                 width="100%",
                 align="start",
             ),
-            plan_row(line),
+            plan_row(line, quiet=True),
             rx.hstack(quantity_stepper(line), remove_button(line), align="center", spacing="2"),
             spacing="1",
             width="100%",

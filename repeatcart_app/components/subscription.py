@@ -30,7 +30,7 @@ def purchase_options() -> rx.Component:
                     rx.segmented_control.item("One-time purchase", value="once"),
                     value=rx.cond(CartState.subscribe, "subscribe", "once"),
                     on_change=CartState.set_purchase_option,
-                    size="3",
+                    size=rx.breakpoints(initial="2", sm="3"),
                     width="100%",
                     data_testid="purchase-option",
                 ),
@@ -54,25 +54,31 @@ def purchase_options() -> rx.Component:
     )
 
 
-def plan_row(line: CartLine) -> rx.Component:
-    """Under a line's names on a subscription cart: its delivery interval, or one-time."""
+def plan_row(line: CartLine, quiet: bool = False) -> rx.Component:
+    """Under a line's names on a subscription cart: its delivery interval when it subscribes;
+    else, on a product row, that it is bought once (`quiet`, the cart panel: nothing)."""
+    interval = rx.hstack(
+        rx.icon("repeat", size=14, color=rx.color("accent", 11)),
+        rx.text(line.plan_label, size="2", color_scheme="grass", weight="medium"),
+        spacing="1",
+        align="center",
+        data_testid="plan-label",
+    )
+    if quiet:
+        return rx.cond(CartState.subscription & subscribes(line), interval)
+    once = rx.text(
+        rx.cond(line.plan_label != "", "One-time purchase", "Not available as a subscription"),
+        size="2",
+        color_scheme="gray",
+        data_testid="one-time-label",
+    )
     return rx.cond(
         CartState.subscription,
         rx.cond(
             subscribes(line),
-            rx.hstack(
-                rx.icon("repeat", size=14, color=rx.color("accent", 11)),
-                rx.text(line.plan_label, size="2", color_scheme="grass", weight="medium"),
-                spacing="1",
-                align="center",
-                data_testid="plan-label",
-            ),
-            rx.text(
-                rx.cond(line.plan_label != "", "One-time purchase", "One-time purchase only"),
-                size="2",
-                color_scheme="gray",
-                data_testid="one-time-label",
-            ),
+            interval,
+            # a product without a plan says so only while the cart is set to subscribe
+            rx.cond((line.plan_label != "") | CartState.subscribe, once),
         ),
     )
 
