@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
+import httpx
 import pytest
 import time_machine
 from cryptography.fernet import Fernet
@@ -453,3 +454,32 @@ def test_the_due_event_carries_the_subscription_link_only_with_a_plan(
         f"{PUBLIC}/cart/{ada_token}?ch=klaviyo&m=due&sub=1"
     )
     assert SUBSCRIPTION_CART_URL_PROPERTY not in properties[ben.id]
+
+
+def test_the_fake_is_strict_about_the_schema_the_token_and_the_version(fake) -> None:
+    endpoint = f"{fake.base_url}/api/2026-10/graphql.json"
+    headers = {"X-Shopify-Storefront-Access-Token": TOKEN, "Content-Type": "application/json"}
+    misspelt = "mutation { cartCreate(input: {}) { cart { checkoutURL } userErrors { message } } }"
+    reply = httpx.post(endpoint, json={"query": misspelt}, headers=headers)
+    assert reply.status_code == 200 and "checkoutURL" in reply.json()["errors"][0]["message"]
+    assert "data" not in reply.json()
+    bad_line = (
+        "mutation { cartCreate(input: {lines: [{quantity: 1}]}) { cart { id } "
+        "userErrors { message } } }"
+    )
+    assert httpx.post(endpoint, json={"query": bad_line}, headers=headers).json()["errors"]
+    ok = "mutation { cartCreate(input: {}) { cart { id } userErrors { message } } }"
+    assert httpx.post(endpoint, json={"query": ok}).status_code == 401
+    old = f"{fake.base_url}/api/2019-04/graphql.json"
+    assert httpx.post(old, json={"query": ok}, headers=headers).status_code == 404
+
+
+def test_a_graphql_error_and_an_unknown_version_are_clear_errors(fake, store) -> None:
+    tea = store.product("Tea")
+    seed(fake, tea)
+    line = StorefrontLine(tea[1].shopify_gid or "", 1)
+    wrong_version = StorefrontClient(SHOP, TOKEN, "2019-04", fake.base_url)
+    with wrong_version, pytest.raises(ProviderError, match="no Storefront API at this address"):
+        wrong_version.create_cart([line])
+    with client(fake) as storefront, pytest.raises(ProviderError, match="query failed"):
+        storefront._execute("mutation { cartCreate { cart { nope } } }", {})
