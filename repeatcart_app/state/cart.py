@@ -410,11 +410,11 @@ class CartState(rx.State):
             yield
             lines = [
                 StorefrontLine(
-                    self._variant_gids[key],
+                    self._variant_gids.get(key) or variant_gid(None, variant),
                     qty,
                     self._plan_gids[key] if self._subscribes(key) else None,
                 )
-                for key, _variant, qty in selected
+                for key, variant, qty in selected
             ]
             result = await asyncio.to_thread(
                 subscription_checkout,
