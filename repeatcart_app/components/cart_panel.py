@@ -4,6 +4,7 @@ import reflex as rx
 
 from repeatcart_app.components.layout import phone_only
 from repeatcart_app.components.product import selection_row
+from repeatcart_app.components.subscription import subscription_note
 from repeatcart_app.state.cart import CartState
 
 
@@ -15,10 +16,10 @@ def items_short() -> rx.Var:
 
 def checkout_button() -> rx.Component:
     return rx.button(
-        rx.icon("lock", size=16),
+        rx.cond(CartState.checking_out, rx.spinner(size="2"), rx.icon("lock", size=16)),
         "Check Out",
         on_click=CartState.checkout,
-        disabled=~CartState.can_checkout,
+        disabled=~CartState.can_checkout | CartState.checking_out,
         size="4",
         width="100%",
         height="52px",
@@ -91,6 +92,7 @@ def cart_panel() -> rx.Component:
                 data_testid="min-checkout-message",
             ),
         ),
+        subscription_note(),
         checkout_button(),
         rx.cond(
             CartState.checkout_available,

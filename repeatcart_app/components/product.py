@@ -3,6 +3,7 @@
 import reflex as rx
 
 from repeatcart_app.components.snooze import product_snooze_menu, product_snoozed
+from repeatcart_app.components.subscription import line_price, plan_row
 from repeatcart_app.state.cart import CartLine, CartState
 
 TOUCH = "44px"
@@ -149,10 +150,11 @@ def product_row(line: CartLine) -> rx.Component:
             rx.hstack(
                 titles(line),
                 rx.spacer(),
-                rx.text(line.price_label, weight="bold", size="3", white_space="nowrap"),
+                line_price(line),
                 width="100%",
                 align="start",
             ),
+            plan_row(line),
             note_row(line),
             rx.cond(line.snoozed_until != "", product_snoozed(line)),
             line_actions(line),
@@ -183,7 +185,8 @@ def product_tile(line: CartLine) -> rx.Component:
                 style={"& img": {"width": "100%", "height": "100%"}},
             ),
             titles(line),
-            rx.text(line.price_label, weight="bold", size="3"),
+            line_price(line),
+            plan_row(line),
             rx.spacer(),
             line_actions(line, compact=True),
             spacing="2",
@@ -215,6 +218,7 @@ def _selection_row(line: CartLine) -> rx.Component:
                 width="100%",
                 align="start",
             ),
+            plan_row(line, quiet=True),
             rx.hstack(quantity_stepper(line), remove_button(line), align="center", spacing="2"),
             spacing="1",
             width="100%",

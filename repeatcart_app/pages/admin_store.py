@@ -177,6 +177,15 @@ def _form() -> rx.Component:
                     "2026-10",
                 ),
                 _secret_field(
+                    "Storefront API access token",
+                    "shopify_storefront_token",
+                    AdminStoreState.storefront_note,
+                    AdminStoreState.storefront_saved,
+                    AdminStoreState.storefront_unreadable,
+                    "For subscription carts: a Storefront API token with the unauthenticated "
+                    "checkout scopes. Without it they check out one-time.",
+                ),
+                _secret_field(
                     "Webhook secret",
                     "shopify_webhook_secret",
                     AdminStoreState.webhook_note,

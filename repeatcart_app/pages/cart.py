@@ -18,6 +18,7 @@ from repeatcart_app.components.cart_panel import (
 from repeatcart_app.components.layout import DESKTOP_QUERY, desktop_only
 from repeatcart_app.components.product import product_row, product_tile
 from repeatcart_app.components.snooze import cart_snooze_menu, cart_snoozed_banner
+from repeatcart_app.components.subscription import purchase_options
 from repeatcart_app.state.cart import CartLine, CartState
 
 
@@ -157,6 +158,7 @@ def cart_content() -> rx.Component:
         rx.vstack(
             greeting(),
             banner(),
+            purchase_options(),
             cart_snoozed_banner(),
             section(
                 rx.cond(CartState.featured, "Your pick", "Due to Reorder"),

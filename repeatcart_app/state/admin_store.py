@@ -21,6 +21,11 @@ from services.settings.store import (
     save_store_form,
 )
 
+_SECRET_NAMES = {
+    "shopify_token": "Admin API token",
+    "shopify_storefront_token": "Storefront API token",
+    "shopify_webhook_secret": "Webhook secret",
+}
 _FIELDS = ("shopify_shop", "shopify_api_version", "public_url", *STORE_SECRETS)
 
 
@@ -32,6 +37,9 @@ class AdminStoreState(AuthState):
     token_note: str = ""
     token_saved: bool = False
     token_unreadable: bool = False
+    storefront_note: str = ""
+    storefront_saved: bool = False
+    storefront_unreadable: bool = False
     webhook_note: str = ""
     webhook_saved: bool = False
     webhook_unreadable: bool = False
@@ -55,6 +63,9 @@ class AdminStoreState(AuthState):
         self.token_note = view.token.note
         self.token_saved = view.token.source == "saved"
         self.token_unreadable = view.token.source == "unreadable"
+        self.storefront_note = view.storefront_token.note
+        self.storefront_saved = view.storefront_token.source == "saved"
+        self.storefront_unreadable = view.storefront_token.source == "unreadable"
         self.webhook_note = view.webhook_secret.note
         self.webhook_saved = view.webhook_secret.source == "saved"
         self.webhook_unreadable = view.webhook_secret.source == "unreadable"
@@ -106,7 +117,7 @@ class AdminStoreState(AuthState):
     def remove_secret(self, name: str):
         if name not in STORE_SECRETS:
             return
-        what = "Admin API token" if name == "shopify_token" else "Webhook secret"
+        what = _SECRET_NAMES[name]
         self._saved(remove_saved_secret(name), f"{what} removed.")
 
     @admin_event(background=True)

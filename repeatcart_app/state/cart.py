@@ -17,6 +17,11 @@ same page for anyone: no customer, no link, that product selected, the banner an
 Like; `featured` is set and its events are recorded under a random visit id. Any link that
 cannot open one shows the same "no longer available" view.
 
+`?sub=1` is the subscription cart: products with a selling plan offer "Subscribe & save"
+(selected) or "One-time purchase", with the plan's interval and price. Check Out with a
+subscribed line goes through a Storefront API cart (a permalink cannot carry a plan), and falls
+back to the one-time permalink, with a note on the cart, when that cannot be set up.
+
 `?preview=1` is the merchant previewing from the dashboard: the same page, marked, recording no
 cart events, writing no snoozes and adding no attribution to the checkout link.
 """
@@ -24,21 +29,30 @@ cart events, writing no snoozes and adding no attribution to the checkout link.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 import reflex as rx
 
 from repeatcart_app.routes import checkout_preview_url
+from repeatcart_app.state.cart_lines import (
+    CartLine,
+    make_line,
+    short_date,
+    snooze_weeks,
+    variant_id_of,
+)
 from services.cart.events import CartEventKind
 from services.cart.featured import CHANNEL_PARAM, QUANTITY_PARAM, VARIANT_PARAM, new_visit
 from services.cart.links import (
     MOMENT_PARAM,
     PICK_PARAM,
     PREVIEW_PARAM,
+    SUBSCRIPTION_PARAM,
+    checkout_attributes,
     checkout_permalink,
     clamp_quantity,
+    is_subscription_link,
     normalize_channel,
     normalize_moment,
     picked_product,
@@ -53,7 +67,12 @@ from services.cart.shopper import (
     save_actions,
     shop_for_expired_link,
 )
-from services.cart.snoozes import SNOOZE_WEEKS
+from services.cart.subscriptions import (
+    StorefrontLine,
+    subscription_checkout,
+    subscription_price,
+    variant_gid,
+)
 from services.core.clock import utcnow
 from services.core.money import format_money
 from services.engine import CartItem
@@ -61,67 +80,6 @@ from services.engine import CartItem
 logger = logging.getLogger(__name__)
 
 SNOOZABLE_SECTIONS = ("due", "previous")
-
-
-@dataclasses.dataclass
-class CartLine:
-    """One product as the page shows it; `key` is the variant id (what checkout needs)."""
-
-    key: str = ""
-    product_id: int = 0
-    section: str = ""
-    title: str = ""
-    variant_title: str = ""
-    price_cents: int = 0
-    price_label: str = ""
-    image_url: str = ""
-    available: bool = False
-    note: str = ""
-    suggested_quantity: int = 1
-    snoozed_until: str = ""
-
-
-def _short_date(value: datetime | None) -> str:
-    """A date as shoppers read it ("Dec 9"), on the UTC calendar."""
-    return value.astimezone(UTC).strftime("%b %-d") if value else ""
-
-
-def _weeks(value: object) -> int | None:
-    """The snooze length a browser asked for, when it is one the page offers."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return value if value in SNOOZE_WEEKS else None
-
-
-def _variant_id(key: str) -> int | None:
-    """The Shopify variant id a line's key names, for the cart event (None for "p<id>" keys)."""
-    return int(key) if key.isdigit() else None
-
-
-def _line(
-    item: CartItem, currency: str, now: datetime, snoozed_until: datetime | None = None
-) -> CartLine:
-    note = ""
-    if item.section == "due":
-        overdue = item.due_at is not None and item.due_at <= now
-        note = "Due now" if overdue else f"Due {_short_date(item.due_at)}"
-    elif item.section == "previous":
-        note = f"Next due {_short_date(item.due_at)}"
-    purchasable = item.available and item.variant_id is not None and item.price_cents is not None
-    return CartLine(
-        key=str(item.variant_id) if item.variant_id is not None else f"p{item.product_id}",
-        product_id=item.product_id,
-        section=item.section,
-        title=item.title,
-        variant_title="" if item.variant_title in ("", "Default Title") else item.variant_title,
-        price_cents=item.price_cents or 0,
-        price_label=format_money(item.price_cents, currency) if item.price_cents else "",
-        image_url=item.image_url or "",
-        available=purchasable,
-        note=note,
-        suggested_quantity=clamp_quantity(item.quantity),
-        snoozed_until=_short_date(snoozed_until),
-    )
 
 
 class CartState(rx.State):
@@ -145,6 +103,10 @@ class CartState(rx.State):
     preview: bool = False
     checkout_available: bool = True
     min_checkout_quantity: int = 0
+    subscription: bool = False  # the `?sub=1` cart, with a product that has a selling plan
+    subscribe: bool = True  # "Subscribe & save" (else "One-time purchase") chosen
+    subscription_note: str = ""  # the subscription could not be set up at the last Check Out
+    checking_out: bool = False
 
     _link_id: int = 0
     _customer_id: int = 0
@@ -155,6 +117,12 @@ class CartState(rx.State):
     _checkout_preview: bool = False
     _shopify_variant_ids: dict[str, int] = {}
     _prices: dict[str, int] = {}  # purchasable lines only: the totals' and checks' lookup
+    _once_prices: dict[str, int] = {}  # the one-time prices; `_prices` follows the choice
+    _sub_prices: dict[str, int] = {}  # lines with a plan: the subscription price
+    _plan_gids: dict[str, str] = {}  # lines with a plan: the plan's GID
+    _subscription_only: list[str] = []  # lines sold only as a subscription
+    _variant_gids: dict[str, str] = {}
+    _subscription_link: bool = False  # opened with `?sub=1`: a reload reads the plans again
 
     @rx.event
     async def load(self):
@@ -163,6 +131,11 @@ class CartState(rx.State):
         self._moment = normalize_moment(self.router.url.query_parameters.get(MOMENT_PARAM))
         self.preview = self.router.url.query_parameters.get(PREVIEW_PARAM) == "1"
         self.featured, self._featured_visit = False, ""
+        subscription = is_subscription_link(
+            self.router.url.query_parameters.get(SUBSCRIPTION_PARAM)
+        )
+        self._subscription_link = subscription
+        self.subscribe, self.subscription_note, self.checking_out = True, "", False
         now = utcnow()
         try:
             view = await asyncio.to_thread(
@@ -173,6 +146,7 @@ class CartState(rx.State):
                 preview=self.preview,
                 now=now,
                 pick=picked_product(self.router.url.query_parameters.get(PICK_PARAM)),
+                subscription=subscription,
             )
         except Exception:
             logger.exception("cart could not be loaded")
@@ -192,6 +166,8 @@ class CartState(rx.State):
         self._moment = None  # a featured link is no Moment's message
         self.preview = query.get(PREVIEW_PARAM) == "1"
         self.featured, self._featured_visit = True, new_visit()
+        self.subscribe, self.subscription_note, self.checking_out = True, "", False
+        self._subscription_link = False
         now = utcnow()
         try:
             view = await asyncio.to_thread(
@@ -255,8 +231,18 @@ class CartState(rx.State):
         self._shopify_variant_ids = {str(k): v for k, v in view.shopify_variant_ids.items()}
         composition = view.composition
         items = (*composition.due, *composition.previous, *composition.ymal)
+        plans = view.plans
         self.due_lines, self.previous_lines, self.ymal_lines = (
-            [_line(item, currency, now, view.snoozed_until.get(item.product_id)) for item in part]
+            [
+                make_line(
+                    item,
+                    currency,
+                    now,
+                    view.snoozed_until.get(item.product_id),
+                    plans.get(item.product_id),
+                )
+                for item in part
+            ]
             for part in (composition.due, composition.previous, composition.ymal)
         )
         lines = self._all_lines()
@@ -265,12 +251,56 @@ class CartState(rx.State):
             for item, line in zip(items, lines, strict=True)
             if item.selected and line.available
         }
-        self._prices = {line.key: line.price_cents for line in lines if line.available}
-        self.cart_snoozed_until = _short_date(view.cart_snoozed_until)
+        self._apply_plans(view, items, lines)
+        self.cart_snoozed_until = short_date(view.cart_snoozed_until)
         self.status = "ready"
+
+    def _apply_plans(
+        self, view: CartView, items: tuple[CartItem, ...], lines: list[CartLine]
+    ) -> None:
+        """The subscription cart's plans by line; `_prices` then follows the shopper's choice."""
+        self._once_prices = {line.key: line.price_cents for line in lines if line.available}
+        offers = {
+            line.key: view.plans[item.product_id]
+            for item, line in zip(items, lines, strict=True)
+            if line.available and item.product_id in view.plans
+        }
+        self._plan_gids = {key: offer.gid for key, offer in offers.items()}
+        self._sub_prices = {
+            key: subscription_price(self._once_prices[key], offer) for key, offer in offers.items()
+        }
+        self._subscription_only = [key for key, offer in offers.items() if offer.subscription_only]
+        self._variant_gids = {
+            str(variant): variant_gid(view.variant_gids.get(variant), numeric)
+            for variant, numeric in view.shopify_variant_ids.items()
+            if numeric
+        }
+        self.subscription = bool(offers)
+        self._follow_choice()
+
+    def _subscribes(self, key: str) -> bool:
+        """Whether this line checks out on its plan: chosen, or sold only that way."""
+        return key in self._plan_gids and (self.subscribe or key in self._subscription_only)
+
+    def _follow_choice(self) -> None:
+        self._prices = {
+            key: self._sub_prices[key] if self._subscribes(key) else price
+            for key, price in self._once_prices.items()
+        }
+
+    @rx.event
+    def set_purchase_option(self, value: str | list[str]):
+        """ "subscribe" or "once": the cart's prices and Check Out follow it."""
+        if not self.subscription or value not in ("subscribe", "once"):
+            return
+        self.subscribe = value == "subscribe"
+        self._follow_choice()
 
     def _reset_cart(self) -> None:
         self._prices = {}
+        self._once_prices, self._sub_prices, self._plan_gids = {}, {}, {}
+        self._subscription_only, self._variant_gids = [], {}
+        self.subscription = False
         self.due_lines, self.previous_lines, self.ymal_lines = [], [], []
         self.quantities = {}
         self.cart_snoozed_until = ""
@@ -306,7 +336,7 @@ class CartState(rx.State):
         record_action(
             self._visit(),
             kind,
-            variant_id=_variant_id(key),
+            variant_id=variant_id_of(key),
             quantity=quantity,
             value_cents=value_cents,
         )
@@ -354,30 +384,61 @@ class CartState(rx.State):
 
     @rx.event
     async def checkout(self):
-        """Send the shopper to Shopify checkout with the selection, discount and attribution."""
+        """Send the shopper to Shopify checkout with the selection, discount and attribution:
+        a permalink, or with a subscribed line a Storefront cart (the permalink when that fails)."""
         selected = [
-            (self._shopify_variant_ids[key], qty)
+            (key, self._shopify_variant_ids[key], qty)
             for key, qty in self.quantities.items()
             if key in self._shopify_variant_ids
         ]
-        if not self.can_checkout or not selected:
+        if not self.can_checkout or not selected or self.checking_out:
             return
+        cart_id = None if self.preview or not self._link_id else self._link_id
+        channel = None if self.preview else self._channel
+        moment = None if self.preview else self._moment
         permalink = checkout_permalink(
             self._checkout_host,
-            selected,
+            [(variant, qty) for _key, variant, qty in selected],
             discount_code=self.discount_code,
-            cart_id=None if self.preview or not self._link_id else self._link_id,
-            channel=None if self.preview else self._channel,
-            moment=None if self.preview else self._moment,
+            cart_id=cart_id,
+            channel=channel,
+            moment=moment,
         )
-        self._log("checkout", value_cents=self.subtotal_cents)
+        target = permalink
+        if any(self._subscribes(key) for key, _variant, _qty in selected):
+            self.checking_out = True
+            yield
+            lines = [
+                StorefrontLine(
+                    self._variant_gids.get(key) or variant_gid(None, variant),
+                    qty,
+                    self._plan_gids[key] if self._subscribes(key) else None,
+                )
+                for key, variant, qty in selected
+            ]
+            result = await asyncio.to_thread(
+                subscription_checkout,
+                lines,
+                permalink,
+                discount_code=self.discount_code,
+                attributes=checkout_attributes(cart_id, channel, moment),
+            )
+            self.checking_out = False
+            target = result.url
+            if not result.subscribed:
+                self.subscription_note = result.note
+                self.subscribe = False  # what the permalink checks out: one-time prices
+                self._follow_choice()
+        value = sum(self._prices.get(key, 0) * qty for key, _variant, qty in selected)
+        self._log("checkout", value_cents=value)
         try:
             await asyncio.to_thread(save_actions)  # the checkout row is stored before they leave
         except Exception:
             logger.exception("cart events not written before checkout; they stay queued")
-        if self._checkout_preview:
-            return rx.redirect(checkout_preview_url(permalink))
-        return rx.redirect(permalink)
+        if self._checkout_preview and target == permalink:
+            yield rx.redirect(checkout_preview_url(permalink))
+        else:
+            yield rx.redirect(target)
 
     def _snoozable(self, product_id: object) -> CartLine | None:
         """The Due or Previously Purchased line of this product, if this cart shows one."""
@@ -404,8 +465,9 @@ class CartState(rx.State):
                 self._visit(),
                 line.product_id if line is not None else None,
                 weeks,
-                variant_id=_variant_id(line.key if line is not None else ""),
+                variant_id=variant_id_of(line.key if line is not None else ""),
                 now=now,
+                subscription=self._subscription_link,
             )
         except Exception:
             logger.exception("snooze could not be saved")
@@ -413,8 +475,11 @@ class CartState(rx.State):
         if view is None:
             await self._show_expired()
             return
-        kept = self.quantities
+        kept, subscribe = self.quantities, self.subscribe
         self._apply(view, now)
+        if self.subscription and not subscribe:  # the shopper's choice survives the reload
+            self.subscribe = False
+            self._follow_choice()
         fresh = self.quantities
         changed = line.key if line is not None else None
         quantities = {k: v for k, v in kept.items() if k != changed and self._purchasable(k)}
@@ -425,7 +490,7 @@ class CartState(rx.State):
     @rx.event
     async def snooze_product(self, product_id: int, weeks: int):
         """Remind me later about one product: 1, 2 or 4 weeks, and only this cart's products."""
-        line, length = self._snoozable(product_id), _weeks(weeks)
+        line, length = self._snoozable(product_id), snooze_weeks(weeks)
         if line is not None and length is not None:
             await self._change_snooze(line, length)
 
@@ -437,7 +502,7 @@ class CartState(rx.State):
 
     @rx.event
     async def snooze_cart(self, weeks: int):
-        length = _weeks(weeks)
+        length = snooze_weeks(weeks)
         if self.status == "ready" and self._customer_id and length is not None:
             await self._change_snooze(None, length)
 

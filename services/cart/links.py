@@ -64,6 +64,10 @@ def normalize_moment(raw: str | None) -> str | None:
     return value if value in MOMENTS else None
 
 
+SUBSCRIPTION_PARAM = "sub"
+"""`?sub=1` on a cart link: the subscription cart ("Subscribe & save" selected), sent only to
+customers whose cart has a product with a selling plan."""
+
 PICK_PARAM = "pick"
 """`?pick=<product id>` on a cart link: the cart opens with that product pre-selected."""
 
@@ -74,11 +78,14 @@ def cart_url(
     channel: str | None = None,
     moment: str | None = None,
     pick: int | None = None,
+    *,
+    subscription: bool = False,
 ) -> str:
     """The link a shopper opens; `public_url` is the effective one (the dashboard's over the
     environment), so the caller reads it from `effective_settings`. A Moment's event names the
     Moment too (`&m=`), so its visits and orders are attributed to it; `pick` names a product
-    the cart opens with pre-selected (a cross-sell offer)."""
+    the cart opens with pre-selected (a cross-sell offer); `subscription` makes it the
+    subscription cart's link (`&sub=1`)."""
     base = public_url.rstrip("/")
     url = f"{base}/cart/{token}"
     query: dict[str, object] = {}
@@ -88,6 +95,8 @@ def cart_url(
         query[MOMENT_PARAM] = moment
     if pick is not None:
         query[PICK_PARAM] = pick
+    if subscription:
+        query[SUBSCRIPTION_PARAM] = 1
     return f"{url}?{urlencode(query)}" if query else url
 
 
@@ -205,12 +214,28 @@ def checkout_permalink(
     params: list[tuple[str, str]] = []
     if discount_code.strip():
         params.append(("discount", discount_code.strip()))
-    if cart_id is not None:
-        params.append((f"attributes[{CART_ATTRIBUTE}]", str(cart_id)))
-    if channel:
-        params.append((f"attributes[{CHANNEL_ATTRIBUTE}]", channel))
-    if moment:
-        params.append((f"attributes[{MOMENT_ATTRIBUTE}]", moment))
+    attributes = checkout_attributes(cart_id, channel, moment)
+    params += [(f"attributes[{key}]", value) for key, value in attributes]
     query = "&".join(f"{key}={quote(value, safe='')}" for key, value in params)
     url = f"https://{shop_domain}/cart/{path}"
     return f"{url}?{query}" if query else url
+
+
+def checkout_attributes(
+    cart_id: int | None, channel: str | None, moment: str | None
+) -> list[tuple[str, str]]:
+    """The attribution attributes a checkout carries (the permalink's `attributes[...]`, a
+    Storefront cart's `attributes`): hidden from the shopper, read back from the order."""
+    attributes: list[tuple[str, str]] = []
+    if cart_id is not None:
+        attributes.append((CART_ATTRIBUTE, str(cart_id)))
+    if channel:
+        attributes.append((CHANNEL_ATTRIBUTE, channel))
+    if moment:
+        attributes.append((MOMENT_ATTRIBUTE, moment))
+    return attributes
+
+
+def is_subscription_link(raw: str | None) -> bool:
+    """`?sub=1`: the subscription cart's link."""
+    return (raw or "").strip() == "1"

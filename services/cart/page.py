@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from services.cart.links import find_active_link
 from services.cart.snoozes import active_snoozes
+from services.cart.subscriptions import PlanOffer, plan_offers
 from services.core.config import get_settings
 from services.core.tables import (
     PRODUCT_SOLD_STATUS,
@@ -66,6 +67,9 @@ class CartView:
     # "Remind me later": shown product id -> until, and the whole cart's snooze
     snoozed_until: dict[int, datetime] = field(default_factory=dict)
     cart_snoozed_until: datetime | None = None
+    # the subscription cart (`?sub=1`) only: shown variant id -> GID, product id -> its plan
+    variant_gids: dict[int, str] = field(default_factory=dict)
+    plans: dict[int, PlanOffer] = field(default_factory=dict)
 
 
 def shop_view(shop: Shop | None, min_checkout_quantity: int = 0) -> ShopView:
@@ -111,7 +115,7 @@ def current_shop(session: Session) -> ShopView:
 
 _FIRST_NAME = select(Customer.first_name).where(Customer.id == bindparam("customer_id"))
 _YMAL = select(YmalItem.product_id).order_by(col(YmalItem.position))
-_SHOPIFY_VARIANT_IDS = select(Variant.id, Variant.shopify_id).where(
+_SHOPIFY_VARIANT_IDS = select(Variant.id, Variant.shopify_id, Variant.shopify_gid).where(
     col(Variant.id).in_(bindparam("ids", expanding=True))
 )
 
@@ -256,7 +260,12 @@ def load_cart_for_link(session: Session, link: CartLink, now: datetime) -> CartV
 
 
 def _load_cart(
-    session: Session, link_id: int, customer_id: int, now: datetime, pick: int | None = None
+    session: Session,
+    link_id: int,
+    customer_id: int,
+    now: datetime,
+    pick: int | None = None,
+    subscription: bool = False,
 ) -> CartView | None:
     connection = session.connection()
     first_name = connection.execute(_FIRST_NAME, {"customer_id": customer_id}).scalar()
@@ -286,11 +295,15 @@ def _load_cart(
         if item.variant_id is not None
     }
     shopify_ids: dict[int, int] = {}
+    gids: dict[int, str] = {}
     if shown:
         rows = connection.execute(_SHOPIFY_VARIANT_IDS, {"ids": list(shown)}).all()
-        shopify_ids = {
-            variant_id: shopify_id for variant_id, shopify_id in rows if variant_id is not None
-        }
+        shopify_ids = {variant_id: shopify_id for variant_id, shopify_id, _ in rows if variant_id}
+        gids = {variant_id: gid for variant_id, _, gid in rows if variant_id and gid}
+    plans: dict[int, PlanOffer] = {}
+    if subscription:
+        items = (*composition.due, *composition.previous, *composition.ymal)
+        plans = plan_offers(session, {item.product_id for item in items})
     view = shop_view(shop, min_checkout_quantity(session))
     own_code = cart_code(session, customer_id, now)
     if own_code:  # the customer's unique code replaces the shop's on the cart and at checkout
@@ -304,6 +317,8 @@ def _load_cart(
         shopify_variant_ids=shopify_ids,
         snoozed_until=snoozed,
         cart_snoozed_until=snoozes.get(None),
+        variant_gids=gids if subscription else {},
+        plans=plans,
     )
 
 
@@ -330,9 +345,16 @@ def _apply_snoozes(
 
 
 def load_cart(
-    session: Session, token: str | None, now: datetime, pick: int | None = None
+    session: Session,
+    token: str | None,
+    now: datetime,
+    pick: int | None = None,
+    subscription: bool = False,
 ) -> CartView | None:
     """The cart behind a token, or None for any token that is not a live link; `pick` (a
-    product id from the link) opens pre-selected."""
+    product id from the link) opens pre-selected; `subscription` reads the products' selling
+    plans too (the subscription cart)."""
     link = find_active_link(session, token)
-    return None if link is None else _load_cart(session, link.id, link.customer_id, now, pick)
+    if link is None:
+        return None
+    return _load_cart(session, link.id, link.customer_id, now, pick, subscription)

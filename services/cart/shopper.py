@@ -55,12 +55,14 @@ def open_cart(
     preview: bool = False,
     now: datetime | None = None,
     pick: int | None = None,
+    subscription: bool = False,
 ) -> CartView | None:
     """The cart behind `token` (None for any token that is not a live link), its view recorded
-    unless the merchant is previewing it; `pick` is a product the link asks to pre-select."""
+    unless the merchant is previewing it; `pick` is a product the link asks to pre-select;
+    `subscription` (the `?sub=1` link) reads the products' selling plans too."""
     now = now or utcnow()
     with session_scope() as session:
-        view = load_cart(session, token, now, pick)
+        view = load_cart(session, token, now, pick, subscription)
     if view is not None and view.link_id and not preview:
         visit = Visit(view.link_id, view.customer_id, channel, view.shop.currency, moment=moment)
         record_action(visit, "view")
@@ -128,6 +130,7 @@ def change_snooze(
     *,
     variant_id: int | None = None,
     now: datetime | None = None,
+    subscription: bool = False,
 ) -> CartView | None:
     """Snooze (`weeks` given) or resume (None) one product or, without one, the whole cart;
     record it, and return the cart as it now reads (None when the link died meanwhile).
@@ -140,7 +143,7 @@ def change_snooze(
             clear_snooze(session, visit.customer_id, product_id, now)
         else:
             snooze(session, visit.customer_id, product_id, weeks, now)
-        view = load_cart(session, token, now)
+        view = load_cart(session, token, now, subscription=subscription)
     if visit.link_id:
         record_action(visit, "snooze", variant_id=variant_id, quantity=weeks or 0)
     return view

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     shopify_base_url: str = Field(
         default="", description="Overrides https://{shop} for the Admin API (tests use a fake)."
     )
+    shopify_storefront_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Storefront API access token: subscription carts check out through it.",
+    )
+    shopify_storefront_base_url: str = Field(
+        default="",
+        description="Overrides https://{shop} for the Storefront API (tests use a fake).",
+    )
     shopify_webhook_secret: SecretStr = Field(
         default=SecretStr(""), description="Secret that signs webhooks."
     )

@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from services.cart.page import ShopifyIds, read_catalog
+from services.cart.subscriptions import subscribable_products
 from services.core.config import Settings
 from services.core.tables import Product, Shop
 from services.engine import (
@@ -42,9 +43,19 @@ class ScanContext:
         self.replacements: dict[int, int] = {
             int(pid or 0): int(to or 0) for pid, to in session.exec(replaced).all()
         }
+        self.subscribable_products = subscribable_products(session)
         self.catalog: dict[int, CatalogProduct] = {}
         self.product_ids: dict[int, ShopifyIds] = {}
         self.variant_ids: dict[int, ShopifyIds] = {}
+
+    def subscribable(self, entries: Iterable[DueEntry]) -> bool:
+        """Whether a cart of these products offers a subscription (one has a selling plan)."""
+        plans = self.subscribable_products
+        return bool(plans) and any(
+            entry.product_id in plans
+            or resolve_replacement(entry.product_id, self.replacements) in plans
+            for entry in entries
+        )
 
     def sends(self, integration: str, kind: str) -> bool:
         """Whether the merchant left this Moment switched on for this integration."""

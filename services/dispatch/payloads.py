@@ -44,6 +44,8 @@ def event_json(
         data["days_since_last_order"] = event.days_since_last_order
     if event.discount_code:
         data["discount_code"] = event.discount_code
+    if event.subscription_cart_url:
+        data["subscription_cart_url"] = event.subscription_cart_url
     return data
 
 
@@ -66,6 +68,7 @@ def event_from_payload(data: dict[str, Any]) -> DueEvent:
         recipient=Recipient(**data["recipient"]),
         days_since_last_order=data.get("days_since_last_order"),
         discount_code=data.get("discount_code") or "",
+        subscription_cart_url=data.get("subscription_cart_url"),
     )
 
 

@@ -213,7 +213,14 @@ def _states(ctx: ScanContext, ids: Sequence[int]) -> Iterator[tuple[int, Profile
                 )
         token = tokens.get(cid)
         url = cart_url(token, ctx.public_url, channel=INTEGRATION) if token else None
-        yield cid, ProfileState(person, url, products)
+        subscription: str | None = None
+        if token and ctx.subscribable_products:  # a shop without plans never sends the property
+            subscription = ""
+            if ctx.subscribable(entries.get(cid, ())):
+                subscription = cart_url(
+                    token, ctx.public_url, channel=INTEGRATION, subscription=True
+                )
+        yield cid, ProfileState(person, url, products, subscription)
 
 
 def _accepted(session: Session, ids: Sequence[int]) -> dict[int, str]:

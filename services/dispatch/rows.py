@@ -170,10 +170,12 @@ def moment_rows(
     *,
     days_since_last_order: int | None = None,
     pick: int | None = None,
+    subscription: bool = False,
 ) -> list[dict[str, Any]]:
     """One customer's outbox rows of one Moment, one per integration that has it switched on:
     the event each provider gets (its cart link attributed to that integration and the Moment,
-    with `pick` pre-selected when given) and what delivery needs beside it."""
+    with `pick` pre-selected when given, and with `subscription` the subscription cart's link
+    beside it) and what delivery needs beside it."""
     link_id, token = link
     products = [plain(product, PRODUCT_FIELDS) for product in listed.products]
     shown = plain(person, RECIPIENT_FIELDS)
@@ -192,6 +194,11 @@ def moment_rows(
             currency=ctx.currency,
             recipient=person,
             days_since_last_order=days_since_last_order,
+            subscription_cart_url=cart_url(
+                token, ctx.public_url, channel=integration, moment=kind, subscription=True
+            )
+            if subscription
+            else None,
         )
         payload = {
             "event": event_json(event, products, shown),

@@ -191,6 +191,7 @@ def _event_rows(
             listed,
             person,
             link,
+            subscription=ctx.subscribable(entries),
         )
     return rows
 

@@ -78,6 +78,8 @@ class DueEvent:
     recipient: Recipient
     days_since_last_order: int | None = None
     discount_code: str = ""  # the customer's own code, or the shop's; "" sends none
+    # the subscription cart's link, when the customer's cart has a product with a selling plan
+    subscription_cart_url: str | None = None
 
 
 @runtime_checkable

@@ -1,7 +1,9 @@
 """Klaviyo profile properties, in bulk: what a profile says, its fingerprint, and import jobs.
 
-Repeat's flows and segments read three profile properties: `Repeat Cart URL`, `Repeat - Due To
-Replenish` (true/false) and `Repeat - Due To Replenish Products` (JSON text). Many profiles go
+Repeat's flows and segments read these profile properties: `Repeat Cart URL`, `Repeat - Due To
+Replenish` (true/false), `Repeat - Due To Replenish Products` (JSON text) and, in a shop that
+sells subscriptions, `Subscription Repeat Cart URL` (empty when the cart has no product with a
+selling plan). Many profiles go
 at once through `POST /api/profile-bulk-import-jobs`, which takes at most 10,000 profiles and
 5 MB per job; `split_jobs` packs profiles into jobs under both limits, measuring each one in the
 exact bytes the client sends. The fingerprint of a profile covers its identifiers and its
@@ -19,7 +21,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from services.messaging.base import Recipient
-from services.messaging.payloads import CART_URL_PROPERTY, klaviyo_identifiers, price_string
+from services.messaging.payloads import (
+    CART_URL_PROPERTY,
+    SUBSCRIPTION_CART_URL_PROPERTY,
+    klaviyo_identifiers,
+    price_string,
+)
 
 __all__ = [
     "DUE_PRODUCTS_PROPERTY",
@@ -68,6 +75,9 @@ class ProfileState:
     recipient: Recipient
     cart_url: str | None
     products: tuple[ProfileProduct, ...]
+    # the subscription cart's link; "" empties the property (no product with a plan in the cart)
+    # and None leaves it out (the shop sells no subscriptions, or there is no cart link)
+    subscription_url: str | None = None
 
     @property
     def due(self) -> bool:
@@ -104,6 +114,8 @@ def profile_properties(state: ProfileState) -> dict[str, Any]:
     }
     if state.cart_url:
         properties[CART_URL_PROPERTY] = state.cart_url
+    if state.subscription_url is not None:
+        properties[SUBSCRIPTION_CART_URL_PROPERTY] = state.subscription_url
     return properties
 
 

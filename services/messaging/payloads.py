@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 CART_URL_PROPERTY = "Repeat Cart URL"
+SUBSCRIPTION_CART_URL_PROPERTY = "Subscription Repeat Cart URL"
 KLAVIYO_METRICS: dict[EventKind, str] = {
     "due": "Repeat - Due To Replenish",
     "late": "Repeat - Late Due To Replenish",
@@ -96,6 +97,8 @@ def event_properties(event: DueEvent) -> dict[str, Any]:
         properties[DAYS_SINCE_PROPERTY] = event.days_since_last_order
     if event.discount_code:
         properties[DISCOUNT_CODE_PROPERTY] = event.discount_code
+    if event.subscription_cart_url:
+        properties[SUBSCRIPTION_CART_URL_PROPERTY] = event.subscription_cart_url
     if event.kind == "cross_sell" and event.products:
         properties[CROSS_SELL_PROPERTY] = _product(event.products[0])
     return properties

@@ -21,7 +21,12 @@ from services.core.tables import AppSetting
 from services.messaging import PROVIDERS
 
 SECRET_SETTINGS = frozenset(
-    {"shopify_token", "shopify_webhook_secret", *(p.key_setting for p in PROVIDERS)}
+    {
+        "shopify_token",
+        "shopify_storefront_token",
+        "shopify_webhook_secret",
+        *(p.key_setting for p in PROVIDERS),
+    }
 )
 PLAIN_SETTINGS = frozenset(
     {

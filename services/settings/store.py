@@ -1,10 +1,10 @@
 """The dashboard's Store page: the shop's Admin API connection and the carts' public address.
 
 Values are checked here, on the server, before anything is written: one bad field rejects the
-whole form, so a half-saved connection never exists. Secrets (the Admin API token and the
-webhook secret) go to `store_settings`, which encrypts them; this module hands the page only
-their last four characters. "Test connection" runs the cheapest Admin API query with the
-settings as saved, so what it reports is what the sync will meet.
+whole form, so a half-saved connection never exists. Secrets (the Admin API token, the
+Storefront API token and the webhook secret) go to `store_settings`, which encrypts them; this
+module hands the page only their last four characters. "Test connection" runs the cheapest
+Admin API query with the settings as saved, so what it reports is what the sync will meet.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ __all__ = [
     "validate_store",
 ]
 
-STORE_SECRETS = ("shopify_token", "shopify_webhook_secret")
+STORE_SECRETS = ("shopify_token", "shopify_storefront_token", "shopify_webhook_secret")
 _VERSION = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _MAX_SECRET = 500
 CONNECTION_TIMEOUT = 8.0  # the merchant waits on the button: a few seconds, not a sync's 30
@@ -105,6 +105,7 @@ class StoreView:
     token: SecretField
     webhook_secret: SecretField
     connected: ConnectedShop | None = None
+    storefront_token: SecretField = SecretField("", "none")
 
 
 @dataclass(slots=True)
@@ -142,6 +143,7 @@ def store_view(session: Session, base: Settings | None = None) -> StoreView:
         token=SecretField(*secret_display(stored, "shopify_token", base)),
         webhook_secret=SecretField(*secret_display(stored, "shopify_webhook_secret", base)),
         connected=_connected(stored_shop(session)),
+        storefront_token=SecretField(*secret_display(stored, "shopify_storefront_token", base)),
     )
 
 
