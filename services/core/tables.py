@@ -160,12 +160,17 @@ class SellingPlan(SQLModel, table=True):
     """A product's subscription option, from its `sellingPlanGroups`, synced with the catalog.
 
     The delivery interval and the price adjustment are kept as Shopify gives them (the first
-    pricing policy); `interval_days` is the interval in days, to match a customer's cadence."""
+    pricing policy); `interval_days` is the interval in days, to match a customer's cadence.
+    A selling plan group often applies to many products, so one plan gid is stored once per
+    product it sells."""
 
     __tablename__ = "selling_plan"
+    __table_args__ = (
+        UniqueConstraint("product_id", "shopify_gid", name="uq_selling_plan_product_plan"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    shopify_gid: str = Field(unique=True)
+    shopify_gid: str = Field(index=True)
     product_id: int = Field(foreign_key="product.id", index=True)
     group_name: str = ""
     name: str = ""  # as the shop names it: "Deliver every 30 days, save 10%"

@@ -12,10 +12,18 @@ from datetime import date, datetime
 from typing import Any
 
 from services.dispatch.outbox import CART_URL
-from services.messaging import DueEvent, DueProduct, Recipient, provider, to_e164
+from services.messaging import (
+    DueEvent,
+    DueProduct,
+    Recipient,
+    SubscriptionOffer,
+    provider,
+    to_e164,
+)
 
 PRODUCT_FIELDS = tuple(f.name for f in fields(DueProduct))
 RECIPIENT_FIELDS = tuple(f.name for f in fields(Recipient))
+OFFER_FIELDS = tuple(f.name for f in fields(SubscriptionOffer))
 
 
 def plain(record: Any, names: tuple[str, ...]) -> dict[str, Any]:
@@ -42,6 +50,8 @@ def event_json(
     }
     if event.days_since_last_order is not None:
         data["days_since_last_order"] = event.days_since_last_order
+    if event.subscription is not None:
+        data["subscription"] = plain(event.subscription, OFFER_FIELDS)
     return data
 
 
@@ -63,6 +73,9 @@ def event_from_payload(data: dict[str, Any]) -> DueEvent:
         currency=data["currency"],
         recipient=Recipient(**data["recipient"]),
         days_since_last_order=data.get("days_since_last_order"),
+        subscription=SubscriptionOffer(**data["subscription"])
+        if data.get("subscription")
+        else None,
     )
 
 

@@ -368,11 +368,12 @@ def _line_row(line: OrderLine) -> LineRow:
         line.unit_price_cents,
         line.title,
         line.sku,
+        line.selling_plan_gid,
     )
 
 
 def _line_dict(order_id: int | None, line: LineRow) -> dict[str, Any]:
-    product_id, variant_id, quantity, unit_price_cents, title, sku = line
+    product_id, variant_id, quantity, unit_price_cents, title, sku, selling_plan_gid = line
     return {
         "order_id": order_id,
         "product_id": product_id,
@@ -381,6 +382,7 @@ def _line_dict(order_id: int | None, line: LineRow) -> dict[str, Any]:
         "unit_price_cents": unit_price_cents,
         "title": title,
         "sku": sku,
+        "selling_plan_gid": selling_plan_gid,
     }
 
 
