@@ -48,6 +48,9 @@ class OrderRecord:
     currency: str
     attributes: dict[str, str] = field(default_factory=dict)
     lines: tuple[LineItemRecord, ...] = ()
+    # False when the source cannot say which lines were bought with a selling plan (webhooks,
+    # CSV): an update then keeps what the stored lines say
+    lines_carry_plans: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,13 @@ from services.core.config import get_settings
 from services.core.db import get_engine
 from services.core.provider_http import RetryPolicy
 from services.core.tables import OrderLine, Product, SellingPlan
+from services.ingest.orders import upsert_orders
 from services.shopify import queries
 from services.shopify.client import ShopifyClient
 from services.shopify.query_cost import MAX_QUERY_COST, requested_cost
+from services.shopify.webhook_protocol import order_record
 from services.sync.store_sync import sync_orders, sync_products
-from tests.fakes.shopify import FakeShopify
+from tests.fakes.shopify import FakeShopify, order_webhook_payload
 
 FAST_RETRY = RetryPolicy(attempts=5, initial_delay=0.01, max_delay=0.05)
 START = datetime(2026, 1, 5, 10, tzinfo=UTC)
@@ -152,13 +154,25 @@ def test_order_lines_keep_the_selling_plan_they_were_bought_with(
     plan_gid = coffee["sellingPlanGroups"][0]["sellingPlans"][0]["id"]
     variant = coffee["variants"][0]["id"]
     fake.add_order(lines=[{"variant": variant, "quantity": 1}], processed_at=START)
-    fake.add_order(
+    subscribed = fake.add_order(
         lines=[{"variant": variant, "quantity": 1, "selling_plan": plan_gid}], processed_at=START
     )
     with _client(fake) as client:
         sync_products(client)
         sync_orders(client)
     with Session(get_engine(configured)) as session:
+        stored = sorted(
+            session.exec(select(OrderLine.selling_plan_gid)).all(), key=lambda g: g or ""
+        )
+    assert stored == [None, plan_gid]
+
+    # an orders/updated webhook (REST: no selling plans on its lines) keeps the plan
+    fake.update_order(subscribed["id"], financial_status="PARTIALLY_REFUNDED")
+    record = order_record(order_webhook_payload(fake._orders.rows[subscribed["id"]]))
+    with Session(get_engine(configured)) as session:
+        summary = upsert_orders(session, [record], source="webhook", now=START)
+        session.commit()
+        assert summary.orders_updated == 1
         stored = sorted(
             session.exec(select(OrderLine.selling_plan_gid)).all(), key=lambda g: g or ""
         )
