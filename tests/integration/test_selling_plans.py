@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import Session, select
 
+from repeatcart_app.state.admin_products import plans_text
 from services.core.config import get_settings
 from services.core.db import get_engine
 from services.core.provider_http import RetryPolicy
 from services.core.tables import OrderLine, Product, SellingPlan
 from services.ingest.orders import upsert_orders
+from services.products.intervals import product_page
 from services.shopify import queries
 from services.shopify.client import ShopifyClient
 from services.shopify.query_cost import MAX_QUERY_COST, requested_cost
@@ -120,6 +122,12 @@ def test_a_sync_stores_each_products_plans_and_replaces_them(
     with Session(get_engine(configured)) as session:
         only = dict(session.exec(select(Product.shopify_gid, Product.subscription_only)).all())
     assert only == {coffee["id"]: False, tea["id"]: True, plain["id"]: False}
+    with Session(get_engine(configured)) as session:
+        rows = {row.title: row for row in product_page(session).rows}
+    shown = {title: plans_text(row) for title, row in rows.items()}
+    assert shown["Coffee Beans"] == f"Subscription: {MONTHLY['name']}, {FORTNIGHT['name']}"
+    assert shown["Green Tea"].startswith("Subscription only: G0 every 1 weeks, ")
+    assert shown["Candle"] == ""
 
     # the merchant drops the fortnightly plan and adds a quarterly one at a fixed price
     fake.update_product(
