@@ -447,7 +447,7 @@ _CART_ORDER_SHARE = 0.35  # repeat orders placed through the cart
 _BROWSE_SESSIONS = 1.6  # visits without an order, per cart order
 _ABANDONED_CHECKOUT_SHARE = 0.15  # of those visits, ones that reached checkout and stopped
 # which Moment's message a provider's visit came from (a direct visit comes from none)
-_MOMENT_SHARES = {"due": 0.6, "late": 0.25, "lapse": 0.15}
+_MOMENT_SHARES = {"due": 0.57, "late": 0.24, "lapse": 0.14, "subscription": 0.05}
 
 
 def _insert_cart_activity(
