@@ -243,7 +243,7 @@ def test_never_sent_after_a_new_order_or_a_subscription(
     assert all(_offers(world, name) == [] for name in PROVIDERS)
 
 
-def test_no_offer_when_subscribed_irregular_planless_or_not_the_last_order(
+def test_no_offer_when_subscribed_irregular_planless_late_or_not_the_last_order(
     world: World, store: Store, session: Session, catalog: Catalog
 ) -> None:
     dee, eve, fay, gus, hal = (_customer(store, n) for n in ("dee", "eve", "fay", "gus", "hal"))
@@ -253,11 +253,17 @@ def test_no_offer_when_subscribed_irregular_planless_or_not_the_last_order(
     _run(session, gus, catalog.coffee, [28, 32])  # CV 0.067: primed ...
     _order(session, gus, [catalog.soap], ORDERED + timedelta(minutes=5))  # ... then soap alone
     _run(session, hal, catalog.coffee, [24, 36])  # CV 0.2: primed
+    leo = _customer(store, "leo")
+    _run(session, leo, catalog.coffee, [30, 20])  # ... but 10 days ago: outside the lookback
     _sweep(world, AT)
     rows = world.outbox(kind="subscription")
     assert {row.customer_id for row in rows} == {hal.id}
     assert len(rows) == 3
     assert rows[0].payload["event"]["subscription"]["cadence_days"] == 30.0
+    _sweep(world, AT, due_lookback_days=14)  # a longer lookback reaches Leo's order
+    rows = world.outbox(kind="subscription")
+    assert {row.customer_id for row in rows} == {hal.id, leo.id}
+    assert [r.payload["event"]["subscription"]["cadence_days"] for r in rows[3:]] == [25.0] * 3
 
 
 def test_the_outlook_counts_who_is_primed(
