@@ -231,7 +231,10 @@ def _subscription_count(
     would be if they reorder on their due date later today); ahead, who would be primed by
     reordering on their due date within the window."""
     ids = subscription_primed(session, start, now)
-    today = len(primed_offers(session, last_purchases(session, ids))) if ids else 0
+    today = sum(
+        len(primed_offers(session, last_purchases(session, ids[at : at + 500])))
+        for at in range(0, len(ids), 500)
+    )
     later_today = forecast_primed(session, now, tomorrow) if now < tomorrow else 0
     upcoming = today + forecast_primed(session, now, end)
     return MomentCount("subscription", MOMENT_LABELS["subscription"], today + later_today, upcoming)
