@@ -10,10 +10,11 @@ what the delivery loop itself can reach. Reports the achieved rate as a share of
 
 Part 2, the due scan over `--sizes` (default 100k, 250k, 500k, 1M) (customer, product) due
 rows, 4 products per customer, last purchases spread over 150 days, 25–60 day intervals, an
-About To Lapse point per customer (last order + 2 × a product's late interval), and for
+About To Lapse point per customer (last order + 2 × a product's late interval), for
 Primed For Cross-sell five learned partners per product and the orders of every customer whose
 last purchase is under ten days old (so the customers primed today have something to be
-offered):
+offered), and for Primed For Subscription three selling plans on a quarter of the products and,
+for half of those recent customers, two earlier orders 30 and 60 days before (a steady run):
 - first scan: empty outbox, everyone due within the 7-day lookback gets their rows;
 - today's set: the outbox already holds yesterday's scan; the scan writes who became due since
   (the steady-state daily work) and confirms the rest;
@@ -52,6 +53,7 @@ from services.core.tables import (  # noqa: E402
     OrderLine,
     OutboxMessage,
     Product,
+    SellingPlan,
     Shop,
     SyncState,
     Variant,
@@ -60,6 +62,7 @@ from services.dispatch import deliver, scan_due  # noqa: E402
 from services.dispatch.cross_sell import primed_between  # noqa: E402
 from services.dispatch.lapse import lapsed_between  # noqa: E402
 from services.dispatch.scan import _candidates  # noqa: E402
+from services.dispatch.subscription import primed_between as subscription_primed  # noqa: E402
 from services.messaging import (  # noqa: E402
     AttentiveClient,
     KlaviyoClient,
@@ -75,6 +78,7 @@ from tests.fakes.provider import ProviderFake  # noqa: E402
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 LIMIT = 100  # requests per second the fakes allow
 PRODUCTS = 40
+PLAN_PRODUCTS = 10  # products with selling plans (Primed For Subscription)
 PER_CUSTOMER = 4
 
 
@@ -139,6 +143,26 @@ def build_store(url: str, customers: int, seed: int = 1, *, spread_days: int = 1
                 }
                 for n in range(1, PRODUCTS + 1)
                 for k in range(1, 6)
+            ],
+        )
+        session.execute(
+            insert(SellingPlan),
+            [
+                {
+                    "shopify_gid": f"gid://shopify/SellingPlan/{n}{weeks}",
+                    "product_id": n,
+                    "group_name": "Subscribe and save",
+                    "name": f"Every {weeks} weeks",
+                    "interval_unit": "WEEK",
+                    "interval_count": weeks,
+                    "interval_days": 7.0 * weeks,
+                    "adjustment_type": "PERCENTAGE",
+                    "adjustment_percent": 10.0,
+                    "adjustment_cents": None,
+                    "position": weeks,
+                }
+                for n in range(1, PLAN_PRODUCTS + 1)
+                for weeks in (2, 4, 6)
             ],
         )
         session.commit()
@@ -213,15 +237,21 @@ def build_store(url: str, customers: int, seed: int = 1, *, spread_days: int = 1
 
 
 def _recent_orders(session: Session, recent: list[tuple[int, datetime, list[int]]]) -> None:
-    """One order holding each recent customer's products (what the cross-sell scan reads)."""
-    for start in range(0, len(recent), 20_000):
-        chunk = recent[start : start + 20_000]
+    """One order holding each recent customer's products (what the cross-sell scan reads),
+    and for every other one two earlier orders of the same products, 30 and 60 days before
+    (a steady run: Primed For Subscription where a product has selling plans)."""
+    runs = [
+        (cid, at - timedelta(days=30 * k), pids, k) for cid, at, pids in recent[::2] for k in (1, 2)
+    ]
+    dated = [(cid, at, pids, 0) for cid, at, pids in recent] + runs
+    for start in range(0, len(dated), 20_000):
+        chunk = dated[start : start + 20_000]
         session.execute(
             insert(Order),
             [
                 {
-                    "id": cid,
-                    "shopify_gid": f"gid://shopify/Order/{cid}",
+                    "id": cid + k * 10_000_000,
+                    "shopify_gid": f"gid://shopify/Order/{cid + k * 10_000_000}",
                     "customer_id": cid,
                     "processed_at": anchor,
                     "updated_at": anchor,
@@ -236,14 +266,14 @@ def _recent_orders(session: Session, recent: list[tuple[int, datetime, list[int]
                     "attributed_cart_id": None,
                     "attributed_channel": None,
                 }
-                for cid, anchor, _products in chunk
+                for cid, anchor, _products, k in chunk
             ],
         )
         session.execute(
             insert(OrderLine),
             [
                 {
-                    "order_id": cid,
+                    "order_id": cid + k * 10_000_000,
                     "product_id": pid,
                     "variant_id": pid,
                     "quantity": 1,
@@ -251,7 +281,7 @@ def _recent_orders(session: Session, recent: list[tuple[int, datetime, list[int]
                     "title": "",
                     "sku": None,
                 }
-                for cid, _anchor, products in chunk
+                for cid, _anchor, products, k in chunk
                 for pid in products
             ],
         )
@@ -419,6 +449,7 @@ def find_today(url: str, since: datetime) -> tuple[float, int]:
             set(_candidates(session, NOW, since))
             | set(lapsed_between(session, since, NOW))
             | set(primed_between(session, since, NOW, 7))
+            | set(subscription_primed(session, since, NOW))
         )
         return time.perf_counter() - started, len(found)
 

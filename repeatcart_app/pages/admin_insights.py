@@ -290,7 +290,8 @@ def _moments_card() -> rx.Component:
                 "A forecast from today's due dates: a customer who reorders first is not sent "
                 "the Moment, and one switched off for an integration is not sent there. "
                 "Cross-sell counts customers primed by their last order; only those with a "
-                "product to offer are sent it.",
+                "product to offer are sent it. Subscription counts who today's orders primed, "
+                "and who would be if they reorder a product with selling plans on its due date.",
                 size="1",
                 color_scheme="gray",
             ),

@@ -46,6 +46,14 @@ def _thumb(row: rx.Var, size: str = "40px") -> rx.Component:
     )
 
 
+def _plans(row: rx.Var) -> rx.Component:
+    """The product's selling plans, when it has any (Primed For Subscription offers one)."""
+    return rx.cond(
+        row["plans"] != "",
+        rx.text(row["plans"], size="1", color_scheme="grass", data_testid="plans"),
+    )
+
+
 def _status_badge(row: rx.Var) -> rx.Component:
     return status_badge(
         row["status_color"],
@@ -197,6 +205,7 @@ def _table_row(row: rx.Var) -> rx.Component:
                 rx.vstack(
                     rx.text(row["title"], size="2", weight="medium"),
                     rx.text(row["handle"], size="1", color_scheme="gray"),
+                    _plans(row),
                     links_button(row),
                     spacing="0",
                     min_width="0",
@@ -261,6 +270,7 @@ def _card(row: rx.Var) -> rx.Component:
                 rx.vstack(
                     rx.text(row["title"], size="3", weight="medium"),
                     rx.text(row["handle"], size="1", color_scheme="gray", word_break="break-all"),
+                    _plans(row),
                     links_button(row),
                     spacing="0",
                     min_width="0",

@@ -105,7 +105,16 @@ def row_view(row: ProductRow) -> dict[str, str]:
         "replacement_id": str(row.replacement_id or ""),
         "replacement": row.replacement_title or "",
         "linkable": "1" if row.status == "active" and not row.placeholder else "",
+        "plans": plans_text(row),
     }
+
+
+def plans_text(row: ProductRow) -> str:
+    """Its selling plans in a line ("Subscription: Every month, Every 2 weeks"), or ''."""
+    if not row.selling_plans:
+        return ""
+    label = "Subscription only" if row.subscription_only else "Subscription"
+    return f"{label}: {', '.join(row.selling_plans)}"
 
 
 class AdminProductsState(PagedList, AuthState):

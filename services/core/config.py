@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     klaviyo_moments_off: str = Field(
         default="",
         description="Moments not sent to Klaviyo, comma-separated (due, late, lapse, "
-        "cross_sell); empty sends them all. Late follows a sent Due event, so it stops with Due.",
+        "cross_sell, subscription); empty sends them all. Late follows a sent Due event, so it "
+        "stops with Due.",
     )
     klaviyo_base_url: str = Field(default="https://a.klaviyo.com", description="Klaviyo API.")
     klaviyo_revision: str = Field(default="2026-07-15", description="Klaviyo API revision.")
@@ -88,7 +89,8 @@ class Settings(BaseSettings):
     postscript_moments_off: str = Field(
         default="",
         description="Moments not sent to Postscript, comma-separated (due, late, lapse, "
-        "cross_sell); empty sends them all. Late follows a sent Due event, so it stops with Due.",
+        "cross_sell, subscription); empty sends them all. Late follows a sent Due event, so it "
+        "stops with Due.",
     )
     postscript_base_url: str = Field(
         default="https://api.postscript.io", description="Postscript API."
@@ -100,7 +102,8 @@ class Settings(BaseSettings):
     attentive_moments_off: str = Field(
         default="",
         description="Moments not sent to Attentive, comma-separated (due, late, lapse, "
-        "cross_sell); empty sends them all. Late follows a sent Due event, so it stops with Due.",
+        "cross_sell, subscription); empty sends them all. Late follows a sent Due event, so it "
+        "stops with Due.",
     )
     attentive_base_url: str = Field(
         default="https://api.attentivemobile.com", description="Attentive API."

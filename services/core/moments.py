@@ -12,13 +12,14 @@ from typing import Literal, get_args
 
 __all__ = ["MOMENTS", "MOMENT_LABELS", "EventKind", "parse_moments"]
 
-EventKind = Literal["due", "late", "lapse", "cross_sell"]
+EventKind = Literal["due", "late", "lapse", "cross_sell", "subscription"]
 MOMENTS: tuple[EventKind, ...] = get_args(EventKind)
 MOMENT_LABELS: dict[EventKind, str] = {
     "due": "Due To Replenish",
     "late": "Late Due To Replenish",
     "lapse": "About To Lapse",
     "cross_sell": "Primed For Cross-sell",
+    "subscription": "Primed For Subscription",
 }
 
 

@@ -81,8 +81,7 @@ class Product(SQLModel, table=True):
     status: str = "active"  # active | draft | archived | deleted
     image_url: str | None = None
     interval_override_days: float | None = None
-    # Shopify's requiresSellingPlan: sold only as a subscription, never one-time
-    subscription_only: bool = False
+    subscription_only: bool = False  # Shopify's requiresSellingPlan: never sold one-time
     replacement_product_id: int | None = Field(default=None, foreign_key="product.id", index=True)
     updated_at: datetime = _utc(nullable=False, default=True)
 
@@ -152,20 +151,21 @@ class OrderLine(SQLModel, table=True):
     unit_price_cents: int | None = None
     title: str = ""
     sku: str | None = None
-    # the line's LineItemSellingPlan.sellingPlanId: bought as a subscription
-    selling_plan_gid: str | None = None
+    selling_plan_gid: str | None = None  # LineItemSellingPlan.sellingPlanId: a subscription
 
 
 class SellingPlan(SQLModel, table=True):
-    """A product's subscription option, from its `sellingPlanGroups`, synced with the catalog.
-
-    The delivery interval and the price adjustment are kept as Shopify gives them (the first
-    pricing policy); `interval_days` is the interval in days, to match a customer's cadence."""
+    """A product's subscription option (its `sellingPlanGroups`, synced with the catalog), with
+    its interval and first pricing policy as Shopify gives them. A plan group often sells many
+    products, so a plan gid is stored once per product; `interval_days` matches a cadence."""
 
     __tablename__ = "selling_plan"
+    __table_args__ = (
+        UniqueConstraint("product_id", "shopify_gid", name="uq_selling_plan_product_plan"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    shopify_gid: str = Field(unique=True)
+    shopify_gid: str = Field(index=True)
     product_id: int = Field(foreign_key="product.id", index=True)
     group_name: str = ""
     name: str = ""  # as the shop names it: "Deliver every 30 days, save 10%"

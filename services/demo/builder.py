@@ -52,6 +52,7 @@ from services.demo.data import (
 )
 from services.demo.history import BuiltProduct, BuiltVariant, Draft, draw_orders
 from services.demo.pictures import product_image_path
+from services.demo.subscriptions import insert_selling_plans, subscribe_some_buyers
 from services.engine.recompute import recompute_all
 from services.messaging import PROVIDER_NAMES
 
@@ -132,6 +133,8 @@ def build_demo_store(
         first_order.setdefault(draft.customer, draft.at)
     customer_ids = _insert_customers(session, rng, customers, first_order, now)
     order_count = _insert_orders(session, rng, drafts, customer_ids, products)
+    plans = insert_selling_plans(session, rng, products)
+    subscribe_some_buyers(session, rng, plans, set(customer_ids[: len(SAMPLE_CUSTOMERS)]))
     session.execute(
         insert(YmalItem),
         [
@@ -444,7 +447,7 @@ _CART_ORDER_SHARE = 0.35  # repeat orders placed through the cart
 _BROWSE_SESSIONS = 1.6  # visits without an order, per cart order
 _ABANDONED_CHECKOUT_SHARE = 0.15  # of those visits, ones that reached checkout and stopped
 # which Moment's message a provider's visit came from (a direct visit comes from none)
-_MOMENT_SHARES = {"due": 0.6, "late": 0.25, "lapse": 0.15}
+_MOMENT_SHARES = {"due": 0.57, "late": 0.24, "lapse": 0.14, "subscription": 0.05}
 
 
 def _insert_cart_activity(

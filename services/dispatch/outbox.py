@@ -20,7 +20,9 @@ SKIPPED = "skipped"
 DUE_KINDS: tuple[EventKind, ...] = ("due", "late")  # one due cycle's events
 LAPSE: EventKind = "lapse"  # About To Lapse: one per lapse cycle (see `lapse`)
 CROSS_SELL: EventKind = "cross_sell"  # Primed For Cross-sell: one per order (see `cross_sell`)
-EVENT_KINDS: tuple[EventKind, ...] = (*DUE_KINDS, LAPSE, CROSS_SELL)
+# Primed For Subscription: one per order completing a steady run (see `subscription`)
+SUBSCRIPTION: EventKind = "subscription"
+EVENT_KINDS: tuple[EventKind, ...] = (*DUE_KINDS, LAPSE, CROSS_SELL, SUBSCRIPTION)
 CART_URL = "cart_url"  # a profile update: the customer's current cart link
 
 NO_IDENTIFIER = "no email or phone it accepts"
@@ -33,6 +35,7 @@ NOTHING_AVAILABLE = "nothing available"
 SWITCHED_OFF = "Moment switched off"
 BOUGHT_IT = "bought the product"
 NO_OFFER = "no cross-sell product"
+SUBSCRIBED = "subscribed already"
 
 # the table itself, for Core statements (SQLModel declares no typed `__table__`)
 OUTBOX: Table = OutboxMessage.metadata.tables["outbox_message"]

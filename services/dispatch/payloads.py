@@ -12,10 +12,18 @@ from datetime import date, datetime
 from typing import Any
 
 from services.dispatch.outbox import CART_URL
-from services.messaging import DueEvent, DueProduct, Recipient, provider, to_e164
+from services.messaging import (
+    DueEvent,
+    DueProduct,
+    Recipient,
+    SubscriptionOffer,
+    provider,
+    to_e164,
+)
 
 PRODUCT_FIELDS = tuple(f.name for f in fields(DueProduct))
 RECIPIENT_FIELDS = tuple(f.name for f in fields(Recipient))
+OFFER_FIELDS = tuple(f.name for f in fields(SubscriptionOffer))
 
 
 def plain(record: Any, names: tuple[str, ...]) -> dict[str, Any]:
@@ -46,6 +54,8 @@ def event_json(
         data["discount_code"] = event.discount_code
     if event.subscription_cart_url:
         data["subscription_cart_url"] = event.subscription_cart_url
+    if event.subscription is not None:
+        data["subscription"] = plain(event.subscription, OFFER_FIELDS)
     return data
 
 
@@ -69,6 +79,9 @@ def event_from_payload(data: dict[str, Any]) -> DueEvent:
         days_since_last_order=data.get("days_since_last_order"),
         discount_code=data.get("discount_code") or "",
         subscription_cart_url=data.get("subscription_cart_url"),
+        subscription=SubscriptionOffer(**data["subscription"])
+        if data.get("subscription")
+        else None,
     )
 
 

@@ -1,6 +1,6 @@
 """Right before a message is sent: is it still true? A reorder, a snooze or a rotated cart link
 since the scan wrote it changes what is sent, or whether anything is; a cross-sell offer is
-not sent once the customer bought the product."""
+not sent once the customer bought the product, nor a subscription offer once they subscribed."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from services.dispatch.outbox import (
     LINK_ROTATED,
     NO_LONGER_DUE,
     REORDERED,
+    SUBSCRIBED,
+    SUBSCRIPTION,
 )
 
 
@@ -64,6 +66,16 @@ _BOUGHT = (
     .where(Order.customer_id == bindparam("cid"), OrderLine.product_id == bindparam("pid"))
     .limit(1)
 )
+_SUBSCRIBED = (
+    select(OrderLine.id)
+    .join(Order, col(Order.id) == col(OrderLine.order_id))
+    .where(
+        Order.customer_id == bindparam("cid"),
+        OrderLine.product_id == bindparam("pid"),
+        col(OrderLine.selling_plan_gid).is_not(None),
+    )
+    .limit(1)
+)
 _LINK = select(CartLink.revoked_at).where(CartLink.id == bindparam("lid"))
 _CURRENT_LINK = (
     select(CartLink.id, CartLink.token)
@@ -96,6 +108,10 @@ def recheck(session: Session, row: OutboxRow, now: datetime) -> Verdict:
         offered = row.payload.get("pick")
         if connection.execute(_BOUGHT, {"cid": row.customer_id, "pid": offered}).first():
             return Verdict("skip", reason=BOUGHT_IT)
+    elif row.kind == SUBSCRIPTION:
+        offered = row.payload.get("pick")
+        if connection.execute(_SUBSCRIBED, {"cid": row.customer_id, "pid": offered}).first():
+            return Verdict("skip", reason=SUBSCRIBED)
     elif not any(remind <= now for _, remind in rows):
         return Verdict("skip", reason=NO_LONGER_DUE)
     payload = row.payload

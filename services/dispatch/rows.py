@@ -1,6 +1,6 @@
 """Outbox rows as the scans write them: who a row is for, what is already queued, and the
 insert that skips a key already there. Shared by the due scan and the Moments' scans (About To
-Lapse, Primed For Cross-sell)."""
+Lapse, Primed For Cross-sell, Primed For Subscription)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from services.dispatch.payloads import (
 )
 from services.dispatch.summary import DispatchSummary
 from services.engine import DueEntry
-from services.messaging import DueEvent, EventKind, Recipient, provider
+from services.messaging import DueEvent, EventKind, Recipient, SubscriptionOffer, provider
 
 
 def core(session: Session, statement: Any, params: Any = None) -> Any:
@@ -170,12 +170,13 @@ def moment_rows(
     *,
     days_since_last_order: int | None = None,
     pick: int | None = None,
-    subscription: bool = False,
+    subscription_link: bool = False,
+    subscription: SubscriptionOffer | None = None,
 ) -> list[dict[str, Any]]:
     """One customer's outbox rows of one Moment, one per integration that has it switched on:
     the event each provider gets (its cart link attributed to that integration and the Moment,
-    with `pick` pre-selected when given, and with `subscription` the subscription cart's link
-    beside it) and what delivery needs beside it."""
+    with `pick` pre-selected when given, and with `subscription_link` or a `subscription` offer
+    the subscription cart's link beside it) and what delivery needs beside it."""
     link_id, token = link
     products = [plain(product, PRODUCT_FIELDS) for product in listed.products]
     shown = plain(person, RECIPIENT_FIELDS)
@@ -197,8 +198,9 @@ def moment_rows(
             subscription_cart_url=cart_url(
                 token, ctx.public_url, channel=integration, moment=kind, subscription=True
             )
-            if subscription
+            if subscription_link or subscription is not None
             else None,
+            subscription=subscription,
         )
         payload = {
             "event": event_json(event, products, shown),

@@ -15,8 +15,9 @@ a listed product's late point (P75) passed after it; a customer already late whe
 the Due event alone. Rows are inserted with ON CONFLICT DO NOTHING, so concurrent scans are
 harmless. Cart links are pushed to the providers with a profile, once per link.
 About To Lapse rows are written the same way, from the lapse points the recompute stores
-(`lapse`), and Primed For Cross-sell rows from the orders that turned N days old
-(`cross_sell`).
+(`lapse`), Primed For Cross-sell rows from the orders that turned N days old
+(`cross_sell`), and Primed For Subscription rows from the orders that completed a steady run of
+a product with selling plans (`subscription`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from services.dispatch.rows import (
     outbox_row,
     recipients_of,
 )
+from services.dispatch.subscription import scan_subscription
 from services.dispatch.summary import DispatchSummary
 from services.engine import DueEntry
 from services.messaging import Recipient, enabled_providers, provider
@@ -191,7 +193,7 @@ def _event_rows(
             listed,
             person,
             link,
-            subscription=ctx.subscribable(entries),
+            subscription_link=ctx.subscribable(entries),
         )
     return rows
 
@@ -403,6 +405,7 @@ def scan_due(
             session.commit()
     scan_lapse(ctx, integrations, since, summary, commit=commit)
     scan_cross_sell(ctx, integrations, since, settings.cross_sell_days, summary, commit=commit)
+    scan_subscription(ctx, integrations, since, summary, commit=commit)
     _scan_cart_links(ctx, integrations, summary, commit)
     _save_window(session, switches, now, full)
     if commit:

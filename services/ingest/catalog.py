@@ -1,4 +1,4 @@
-"""Writes Shopify catalog records (products and their variants) into the database.
+"""Writes Shopify catalog records (products, their variants and selling plans) into the database.
 
 Product webhooks and the GraphQL catalog sync both write through it, so they agree on what
 "newer", "unavailable" and "deleted" mean. Work is done in batches with one query for the
@@ -13,11 +13,11 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import delete, insert, or_, update
 from sqlmodel import Session, col, select
 
-from services.core.tables import Product, Variant
-from services.shopify.records import ProductRecord, VariantRecord, gid_tail
+from services.core.tables import Product, SellingPlan, Variant
+from services.shopify.records import ProductRecord, SellingPlanRecord, VariantRecord, gid_tail
 
 __all__ = [
     "SHOPIFY_PRODUCT_PREFIX",
@@ -40,6 +40,7 @@ class CatalogSummary:
     unchanged: int = 0
     variants_created: int = 0
     variants_updated: int = 0
+    plans_written: int = 0  # products whose selling plans were replaced
 
 
 @dataclass(slots=True)
@@ -49,6 +50,7 @@ class _Counts:
     unchanged: int = 0
     variants_created: int = 0
     variants_updated: int = 0
+    plans_written: int = 0
 
 
 def upsert_products(
@@ -78,6 +80,7 @@ def upsert_products(
         unchanged=counts.unchanged,
         variants_created=counts.variants_created,
         variants_updated=counts.variants_updated,
+        plans_written=counts.plans_written,
     )
 
 
@@ -149,10 +152,66 @@ def _upsert_batch(session: Session, batch: list[ProductRecord], counts: _Counts)
     session.flush()
     for record, product in fresh:
         _write_variants(session, product, record, stored_variants, by_product, counts)
+    _write_plans(session, [(r, p) for r, p in fresh if r.selling_plans is not None], counts)
+
+
+def _plan_values(plan: SellingPlanRecord, product_id: int, position: int) -> dict[str, Any]:
+    return {
+        "shopify_gid": plan.gid,
+        "product_id": product_id,
+        "group_name": plan.group_name,
+        "name": plan.name,
+        "interval_unit": plan.interval_unit,
+        "interval_count": plan.interval_count,
+        "interval_days": plan.interval_days,
+        "adjustment_type": plan.adjustment_type,
+        "adjustment_percent": plan.adjustment_percent,
+        "adjustment_cents": plan.adjustment_cents,
+        "position": position,
+    }
+
+
+_PLAN_COLUMNS = [c for c in SellingPlan.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
+
+
+def _write_plans(
+    session: Session, fresh: list[tuple[ProductRecord, Product]], counts: _Counts
+) -> None:
+    """Each product's selling plans become exactly the record's (a deleted plan vanishes);
+    a product whose plans did not change is not rewritten."""
+    if not fresh:
+        return
+    ids = [product.id for _, product in fresh]
+    stored: dict[int, list[dict[str, Any]]] = {}
+    query = (
+        select(*_PLAN_COLUMNS)
+        .where(col(SellingPlan.product_id).in_(ids))
+        .order_by(col(SellingPlan.product_id), col(SellingPlan.position), col(SellingPlan.id))
+    )
+    for row in session.execute(query).mappings():
+        stored.setdefault(row["product_id"], []).append(dict(row))
+    changed: list[int] = []
+    rows: list[dict[str, Any]] = []
+    for record, product in fresh:
+        assert product.id is not None and record.selling_plans is not None
+        seen: set[str] = set()
+        wanted: list[dict[str, Any]] = []
+        for plan in record.selling_plans:
+            if plan.gid not in seen:  # a plan listed twice (two groups) is kept once
+                seen.add(plan.gid)
+                wanted.append(_plan_values(plan, product.id, len(wanted)))
+        if wanted != stored.get(product.id, []):
+            changed.append(product.id)
+            rows += wanted
+    if changed:
+        session.execute(delete(SellingPlan).where(col(SellingPlan.product_id).in_(changed)))
+        if rows:
+            session.execute(insert(SellingPlan), rows)
+        counts.plans_written += len(changed)
 
 
 def _product_values(record: ProductRecord) -> dict[str, Any]:
-    return {
+    values: dict[str, Any] = {
         "shopify_id": gid_tail(record.gid),
         "title": record.title,
         "handle": record.handle,
@@ -160,6 +219,9 @@ def _product_values(record: ProductRecord) -> dict[str, Any]:
         "image_url": record.image_url,
         "updated_at": record.updated_at,
     }
+    if record.subscription_only is not None:
+        values["subscription_only"] = record.subscription_only
+    return values
 
 
 def _variant_values(record: VariantRecord, product_id: int, position: int) -> dict[str, Any]:

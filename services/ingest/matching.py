@@ -28,8 +28,9 @@ PLACEHOLDER_VARIANT_PREFIX = "csv-variant:"
 """Gids of products and variants known only from an order export (shopify_id 0), until
 `services.ingest.placeholder_merge` joins them to the synced catalog."""
 
-LineRow = tuple[int | None, int | None, int, int | None, str, str | None]
-"""(product_id, variant_id, quantity, unit_price_cents, title, sku): a stored line, comparable."""
+LineRow = tuple[int | None, int | None, int, int | None, str, str | None, str | None]
+"""(product_id, variant_id, quantity, unit_price_cents, title, sku, selling_plan_gid): a stored
+line, comparable."""
 Match = tuple[int, int | None]
 """(product_id, variant_id): a variant is None when the line names none of several."""
 
@@ -75,7 +76,15 @@ class CatalogMatcher:
 
     def line_row(self, item: LineItemRecord) -> LineRow:
         product_id, variant_id = self.match(item)
-        return (product_id, variant_id, item.quantity, item.unit_price_cents, item.title, item.sku)
+        return (
+            product_id,
+            variant_id,
+            item.quantity,
+            item.unit_price_cents,
+            item.title,
+            item.sku,
+            item.selling_plan_gid,
+        )
 
     def match(self, item: LineItemRecord) -> Match:
         """By variant/product gid, else by SKU, else by title; created when all of them miss."""

@@ -301,6 +301,8 @@ def _upsert_batch(
                 counts.affected.add(customer_id)
             counts.affected_products.update(line[0] for line in lines if line[0] is not None)
             continue
+        if not record.lines_carry_plans:
+            lines = _keep_plans(lines, stored_lines[_order_id(order)])
         stale = order.updated_at > record.updated_at
         same = stored_lines[_order_id(order)] == lines and all(
             getattr(order, name) == value for name, value in values.items()
@@ -360,6 +362,15 @@ def _order_values(
     }
 
 
+def _keep_plans(lines: list[LineRow], stored: list[LineRow]) -> list[LineRow]:
+    """A source that does not name selling plans keeps the ones the stored lines of the same
+    product and variant carry (a webhook must not forget that a line was a subscription)."""
+    plans = {(row[0], row[1]): row[6] for row in stored if row[6]}
+    if not plans:
+        return lines
+    return [(*line[:6], line[6] or plans.get((line[0], line[1]))) for line in lines]
+
+
 def _line_row(line: OrderLine) -> LineRow:
     return (
         line.product_id,
@@ -368,11 +379,12 @@ def _line_row(line: OrderLine) -> LineRow:
         line.unit_price_cents,
         line.title,
         line.sku,
+        line.selling_plan_gid,
     )
 
 
 def _line_dict(order_id: int | None, line: LineRow) -> dict[str, Any]:
-    product_id, variant_id, quantity, unit_price_cents, title, sku = line
+    product_id, variant_id, quantity, unit_price_cents, title, sku, selling_plan_gid = line
     return {
         "order_id": order_id,
         "product_id": product_id,
@@ -381,6 +393,7 @@ def _line_dict(order_id: int | None, line: LineRow) -> dict[str, Any]:
         "unit_price_cents": unit_price_cents,
         "title": title,
         "sku": sku,
+        "selling_plan_gid": selling_plan_gid,
     }
 
 

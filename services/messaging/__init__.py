@@ -13,6 +13,7 @@ from services.messaging.base import (
     EventKind,
     MessagingClient,
     Recipient,
+    SubscriptionOffer,
     limiter_for,
 )
 from services.messaging.klaviyo import KlaviyoClient
@@ -38,6 +39,7 @@ __all__ = [
     "MessagingClient",
     "PostscriptClient",
     "Provider",
+    "SubscriptionOffer",
     "Recipient",
     "clients_from_settings",
     "enabled_providers",

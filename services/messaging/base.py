@@ -28,6 +28,7 @@ __all__ = [
     "HttpMessagingClient",
     "MessagingClient",
     "Recipient",
+    "SubscriptionOffer",
     "limiter_for",
 ]
 
@@ -58,10 +59,29 @@ class DueProduct:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriptionOffer:
+    """What a Primed For Subscription event proposes: the customer's cadence (the mean days
+    between their orders of the product) and the selling plan closest to it, as the shop
+    defines it (interval, and the first pricing policy's adjustment)."""
+
+    cadence_days: float
+    plan_gid: str
+    plan_name: str
+    interval_unit: str | None = None
+    interval_count: int | None = None
+    interval_days: float | None = None
+    adjustment_type: str | None = None  # PERCENTAGE | FIXED_AMOUNT | PRICE
+    adjustment_percent: float | None = None
+    adjustment_cents: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DueEvent:
     """One "due" or "late" event per customer per due cycle, one "lapse" event per lapse
-    cycle (which also carries the days since their last order), or one "cross_sell" event per
-    order that primes it (its one product is the one offered); `occurred_at` is aware UTC.
+    cycle (which also carries the days since their last order), one "cross_sell" event per
+    order that primes it (its one product is the one offered), or one "subscription" event per
+    order that completes a steady run of one product (that product, and `subscription`: the
+    cadence and the closest selling plan); `occurred_at` is aware UTC.
 
     `idempotency_key` goes to every provider's de-duplication field, so a retried send of the
     same outbox row is the same event.
@@ -80,6 +100,7 @@ class DueEvent:
     discount_code: str = ""  # the customer's own code, or the shop's; "" sends none
     # the subscription cart's link, when the customer's cart has a product with a selling plan
     subscription_cart_url: str | None = None
+    subscription: SubscriptionOffer | None = None
 
 
 @runtime_checkable

@@ -3,8 +3,9 @@
 Properties copy Repeat's "Due To Replenish" event (docs.getrepeat.io), so a merchant moving
 from Repeat keeps their flows and templates: `Repeat Cart URL`, `reorderableProducts` (numeric
 Shopify ids, price as a decimal string), `reorderable_product_ids`, `reorderable_product_titles`;
-`due_date` is ours, as are the About To Lapse event's `days_since_last_order` and the Primed
-For Cross-sell event's `crossSellProduct`. Identifiers a
+`due_date` is ours, as are the About To Lapse event's `days_since_last_order`, the Primed
+For Cross-sell event's `crossSellProduct`, and the Primed For Subscription event's
+`subscriptionProduct`, `cadenceDays` and `sellingPlan`. Identifiers a
 provider would refuse (a malformed phone or email) are dropped here, so one bad field never
 sinks an event that has a good one.
 """
@@ -15,13 +16,16 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from services.messaging.base import DueEvent, DueProduct, EventKind, Recipient
+from services.messaging.base import DueEvent, DueProduct, EventKind, Recipient, SubscriptionOffer
 from services.messaging.phone import is_e164
 
 __all__ = [
     "ATTENTIVE_TYPES",
     "CART_URL_PROPERTY",
+    "CADENCE_PROPERTY",
     "CROSS_SELL_PROPERTY",
+    "SELLING_PLAN_PROPERTY",
+    "SUBSCRIPTION_PROPERTY",
     "DAYS_SINCE_PROPERTY",
     "DISCOUNT_CODE_PROPERTY",
     "KLAVIYO_METRICS",
@@ -46,6 +50,7 @@ KLAVIYO_METRICS: dict[EventKind, str] = {
     "late": "Repeat - Late Due To Replenish",
     "lapse": "Repeat - About To Lapse",
     "cross_sell": "Repeat - Primed For Cross-sell",
+    "subscription": "Repeat - Primed For Subscription",
 }
 ATTENTIVE_TYPES = KLAVIYO_METRICS
 # Postscript types allow only letters, digits and "_"; it shows them as "<shop> - <type>".
@@ -54,10 +59,14 @@ POSTSCRIPT_TYPES: dict[EventKind, str] = {
     "late": "LateDueToReplenish",
     "lapse": "AboutToLapse",
     "cross_sell": "PrimedForCrossSell",
+    "subscription": "PrimedForSubscription",
 }
 DAYS_SINCE_PROPERTY = "days_since_last_order"
 CROSS_SELL_PROPERTY = "crossSellProduct"
 DISCOUNT_CODE_PROPERTY = "discount_code"
+SUBSCRIPTION_PROPERTY = "subscriptionProduct"
+CADENCE_PROPERTY = "cadenceDays"
+SELLING_PLAN_PROPERTY = "sellingPlan"
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -101,7 +110,34 @@ def event_properties(event: DueEvent) -> dict[str, Any]:
         properties[SUBSCRIPTION_CART_URL_PROPERTY] = event.subscription_cart_url
     if event.kind == "cross_sell" and event.products:
         properties[CROSS_SELL_PROPERTY] = _product(event.products[0])
+    if event.kind == "subscription" and event.products and event.subscription is not None:
+        properties[SUBSCRIPTION_PROPERTY] = _product(event.products[0])
+        properties[CADENCE_PROPERTY] = round(event.subscription.cadence_days, 1)
+        properties[SELLING_PLAN_PROPERTY] = _selling_plan(event.subscription)
     return properties
+
+
+def _selling_plan(offer: SubscriptionOffer) -> dict[str, Any]:
+    """The plan closest to the cadence: its GID (and numeric id), name, delivery interval, and
+    discount (percent off, an amount off each item, or a fixed price; none when the plan has
+    no pricing policy)."""
+    discount: dict[str, Any] | None = None
+    if offer.adjustment_type == "PERCENTAGE" and offer.adjustment_percent is not None:
+        discount = {"type": "PERCENTAGE", "percentage": offer.adjustment_percent}
+    elif offer.adjustment_type in ("FIXED_AMOUNT", "PRICE") and offer.adjustment_cents is not None:
+        discount = {"type": offer.adjustment_type, "amount": price_string(offer.adjustment_cents)}
+    tail = offer.plan_gid.rsplit("/", 1)[-1]
+    return {
+        "id": offer.plan_gid,
+        "id_numeric": int(tail) if tail.isdigit() else None,
+        "name": offer.plan_name,
+        "interval": {
+            "unit": offer.interval_unit,
+            "count": offer.interval_count,
+            "days": round(offer.interval_days, 2) if offer.interval_days is not None else None,
+        },
+        "discount": discount,
+    }
 
 
 def _email(recipient: Recipient) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ from services.core.tables import (
     PRODUCT_SOLD_STATUS,
     IntervalStat,
     Product,
+    SellingPlan,
     Shop,
     Variant,
 )
@@ -73,6 +74,8 @@ class ProductRow:
     replacement_title: str | None
     placeholder: bool = False
     """Known only from an order export and matched to no catalog product: not sold online."""
+    selling_plans: tuple[str, ...] = ()  # its selling plans' names, in the shop's order
+    subscription_only: bool = False
 
 
 def _store_stats(shop: Shop | None) -> IntervalStats | None:
@@ -171,8 +174,18 @@ def _product_rows(session: Session, product_ids: list[int]) -> list[ProductRow]:
     replaced = {product.replacement_product_id for product, *_ in details}
     replacement_titles = _titles(session, {product_id for product_id in replaced if product_id})
     shop = session.exec(select(Shop)).first()
+    plans: dict[int, list[str]] = {}
+    for product_id, name in session.exec(
+        select(SellingPlan.product_id, SellingPlan.name)
+        .where(col(SellingPlan.product_id).in_(product_ids))
+        .order_by(col(SellingPlan.product_id), col(SellingPlan.position), col(SellingPlan.id))
+    ):
+        plans.setdefault(product_id, []).append(name)
     return [
-        _product_row(*by_id[product_id], replacement_titles, shop)
+        replace(
+            _product_row(*by_id[product_id], replacement_titles, shop),
+            selling_plans=tuple(plans.get(product_id, ())),
+        )
         for product_id in product_ids
         if product_id in by_id
     ]
@@ -222,6 +235,7 @@ def _product_row(
         replacement_id=replacement_id,
         replacement_title=replacement_titles.get(replacement_id) if replacement_id else None,
         placeholder=product.shopify_gid.startswith(PLACEHOLDER_PRODUCT_PREFIX),
+        subscription_only=product.subscription_only,
     )
 
 

@@ -20,6 +20,9 @@ from services.core.db import session_scope
 from services.core.moments import MOMENT_LABELS, EventKind
 from services.core.tables import DueItem, Product
 from services.dispatch.cross_sell import primed_between
+from services.dispatch.rows import last_purchases
+from services.dispatch.subscription import forecast_primed, primed_offers
+from services.dispatch.subscription import primed_between as subscription_primed
 from services.engine import interval_stats, per_unit_gaps
 from services.engine.recompute import load_purchases
 from services.products.intervals import product_page
@@ -217,7 +220,24 @@ def moment_outlook(
         len(primed_between(session, start, until, cross_sell_days)) for until in (tomorrow, end)
     ]
     counts.append(MomentCount("cross_sell", MOMENT_LABELS["cross_sell"], *primed))
+    counts.append(_subscription_count(session, now, start, tomorrow, end))
     return counts
+
+
+def _subscription_count(
+    session: Session, now: datetime, start: datetime, tomorrow: datetime, end: datetime
+) -> MomentCount:
+    """Primed For Subscription follows an order: today, who today's orders primed (and who
+    would be if they reorder on their due date later today); ahead, who would be primed by
+    reordering on their due date within the window."""
+    ids = subscription_primed(session, start, now)
+    today = sum(
+        len(primed_offers(session, last_purchases(session, ids[at : at + 500])))
+        for at in range(0, len(ids), 500)
+    )
+    later_today = forecast_primed(session, now, tomorrow) if now < tomorrow else 0
+    upcoming = today + forecast_primed(session, now, end)
+    return MomentCount("subscription", MOMENT_LABELS["subscription"], today + later_today, upcoming)
 
 
 # --- the page's use cases: each in a transaction of its own ----------------------------------

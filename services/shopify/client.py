@@ -293,12 +293,17 @@ class ShopifyClient:
 
     def product_pages(self, search: str | None = None) -> Iterator[ProductPage]:
         variants = queries.VARIANTS_PER_PRODUCT
+        sizes = {
+            "variants": variants,
+            "groups": queries.PLAN_GROUPS_PER_PRODUCT,
+            "plans": queries.PLANS_PER_GROUP,
+        }
         first = queries.products_page_size(variants)
         after: str | None = None
         while True:
             data = self.execute(
                 queries.PRODUCTS_QUERY,
-                {"first": first, "after": after, "query": search, "variants": variants},
+                {"first": first, "after": after, "query": search, **sizes},
             )
             connection = data["products"]
             records = []
@@ -316,12 +321,33 @@ class ShopifyClient:
                     variant_nodes += inner.get("nodes") or []
                     info = inner.get("pageInfo") or {}
                     cursor = info.get("endCursor")
-                records.append(product_record(node, variant_nodes))
+                records.append(product_record(node, variant_nodes, self._plan_groups(node)))
             info = connection["pageInfo"]
             after = info.get("endCursor")
             yield ProductPage(records, after, bool(info.get("hasNextPage")))
             if not info.get("hasNextPage"):
                 return
+
+    def _plan_groups(self, node: dict[str, Any]) -> list[dict[str, Any]]:
+        """A product's selling plan groups; when the page cut them short, all of them (up to
+        `FOLLOW_UP_PLAN_GROUPS` of `FOLLOW_UP_PLANS` each) in one follow-up query."""
+        groups = node.get("sellingPlanGroups") or {}
+        nodes = list(groups.get("nodes") or [])
+        cut = (groups.get("pageInfo") or {}).get("hasNextPage") or any(
+            ((group.get("sellingPlans") or {}).get("pageInfo") or {}).get("hasNextPage")
+            for group in nodes
+        )
+        if not cut:
+            return nodes
+        more = self.execute(
+            queries.PRODUCT_SELLING_PLANS_QUERY,
+            {
+                "id": node["id"],
+                "groups": queries.FOLLOW_UP_PLAN_GROUPS,
+                "plans": queries.FOLLOW_UP_PLANS,
+            },
+        )
+        return list(((more.get("node") or {}).get("sellingPlanGroups") or {}).get("nodes") or [])
 
     def shop(self) -> dict[str, Any]:
         """The shop's name, domains, currency and time zone: also the cheapest "Test connection"."""

@@ -204,7 +204,7 @@ class OrderExportReader:
             fields["total_cents"] = sum(
                 (item.unit_price_cents or 0) * item.quantity for item in group.lines
             )
-        yield OrderRecord(**fields, lines=tuple(group.lines))
+        yield OrderRecord(**fields, lines=tuple(group.lines), lines_carry_plans=False)
 
     def _check_width(self, row: list[str]) -> None:
         if len(row) != self._width:

@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.core.money import parse_money
-from services.shopify.records import LineItemRecord, OrderRecord, ProductRecord, VariantRecord
+from services.shopify.records import (
+    LineItemRecord,
+    OrderRecord,
+    ProductRecord,
+    SellingPlanRecord,
+    VariantRecord,
+)
 
 __all__ = [
     "ShopifyDataError",
@@ -19,6 +25,7 @@ __all__ = [
     "order_record",
     "parse_time",
     "product_record",
+    "selling_plan_records",
     "variant_record",
 ]
 
@@ -49,6 +56,7 @@ def line_item_record(node: Mapping[str, Any]) -> LineItemRecord:
         unit_price_cents=parse_money(price) if price is not None else None,
         variant_gid=_dig(node, "variant", "id"),
         product_gid=_dig(node, "product", "id"),
+        selling_plan_gid=_dig(node, "sellingPlan", "sellingPlanId") or None,
     )
 
 
@@ -100,8 +108,43 @@ def variant_record(node: Mapping[str, Any]) -> VariantRecord:
     )
 
 
-def product_record(node: Mapping[str, Any], variants: Iterable[Mapping[str, Any]]) -> ProductRecord:
-    """A product node and all its variant nodes; a missing image is tolerated (unconfirmed path)."""
+def selling_plan_records(groups: Iterable[Mapping[str, Any]]) -> tuple[SellingPlanRecord, ...]:
+    """The plans of `sellingPlanGroups` nodes, groups then plans in the shop's order. A plan
+    whose delivery is not recurring has no interval; only the first pricing policy is kept."""
+    plans: list[SellingPlanRecord] = []
+    for group in groups:
+        for plan in _dig(group, "sellingPlans", "nodes") or ():
+            if not plan.get("id"):
+                continue
+            delivery = plan.get("deliveryPolicy") or {}
+            policy = next(iter(plan.get("pricingPolicies") or ()), None) or {}
+            value = policy.get("adjustmentValue") or {}
+            kind = policy.get("adjustmentType")
+            percent = value.get("percentage")
+            amount = value.get("amount")
+            count = delivery.get("intervalCount")
+            plans.append(
+                SellingPlanRecord(
+                    gid=plan["id"],
+                    group_name=str(group.get("name") or ""),
+                    name=str(plan.get("name") or ""),
+                    interval_unit=delivery.get("interval") or None,
+                    interval_count=int(count) if count is not None else None,
+                    adjustment_type=kind or None,
+                    adjustment_percent=float(percent) if percent is not None else None,
+                    adjustment_cents=parse_money(str(amount)) if amount is not None else None,
+                )
+            )
+    return tuple(plans)
+
+
+def product_record(
+    node: Mapping[str, Any],
+    variants: Iterable[Mapping[str, Any]],
+    plan_groups: Iterable[Mapping[str, Any]] | None = None,
+) -> ProductRecord:
+    """A product node, all its variant nodes and (when fetched) all its selling plan group
+    nodes; a missing image is tolerated (unconfirmed path)."""
     gid = node.get("id")
     if not gid:
         raise ShopifyDataError("product without an id")
@@ -116,6 +159,10 @@ def product_record(node: Mapping[str, Any], variants: Iterable[Mapping[str, Any]
         updated_at=updated,
         image_url=_dig(node, "featuredMedia", "preview", "image", "url"),
         variants=tuple(variant_record(v) for v in variants),
+        subscription_only=(
+            bool(node["requiresSellingPlan"]) if "requiresSellingPlan" in node else None
+        ),
+        selling_plans=selling_plan_records(plan_groups) if plan_groups is not None else None,
     )
 
 

@@ -20,7 +20,10 @@ __all__ = [
     "LINE_ITEMS_PER_ORDER",
     "ORDERS_QUERY",
     "PRODUCTS_QUERY",
+    "PRODUCT_SELLING_PLANS_QUERY",
     "PRODUCT_VARIANTS_QUERY",
+    "PLAN_GROUPS_PER_PRODUCT",
+    "PLANS_PER_GROUP",
     "SHOP_QUERY",
     "VARIANTS_PER_PRODUCT",
     "line_items_batch_size",
@@ -34,6 +37,12 @@ __all__ = [
 LINE_ITEMS_PER_ORDER = 5
 """Most orders have fewer lines; longer ones are completed by batched follow-up queries."""
 VARIANTS_PER_PRODUCT = 20
+PLAN_GROUPS_PER_PRODUCT = 2
+PLANS_PER_GROUP = 4
+"""Most subscription products have one group of a few plans; more are completed by
+`PRODUCT_SELLING_PLANS_QUERY`."""
+FOLLOW_UP_PLAN_GROUPS = 10
+FOLLOW_UP_PLANS = 20
 FOLLOW_UP_PAGE = 100
 
 _LINE_ITEM_FIELDS = """
@@ -43,6 +52,7 @@ _LINE_ITEM_FIELDS = """
       variant { id }
       product { id }
       originalUnitPriceSet { shopMoney { amount } }
+      sellingPlan { sellingPlanId }
 """
 
 _ORDER_FIELDS = """
@@ -83,8 +93,38 @@ query Orders($first: Int!, $after: String, $query: String, $lines: Int!) {{
 
 _VARIANT_FIELDS = "id title sku price availableForSale"
 
+_PLAN_GROUPS = """
+      sellingPlanGroups(first: $groups) {
+        pageInfo { hasNextPage }
+        nodes {
+          name
+          sellingPlans(first: $plans) {
+            pageInfo { hasNextPage }
+            nodes {
+              id
+              name
+              deliveryPolicy {
+                ... on SellingPlanRecurringDeliveryPolicy { interval intervalCount }
+              }
+              pricingPolicies {
+                ... on SellingPlanFixedPricingPolicy {
+                  adjustmentType
+                  adjustmentValue {
+                    ... on SellingPlanPricingPolicyPercentageValue { percentage }
+                    ... on MoneyV2 { amount }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+"""
+
 PRODUCTS_QUERY = f"""
-query Products($first: Int!, $after: String, $query: String, $variants: Int!) {{
+query Products(
+  $first: Int!, $after: String, $query: String, $variants: Int!, $groups: Int!, $plans: Int!
+) {{
   products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
     pageInfo {{ hasNextPage endCursor }}
     nodes {{
@@ -93,11 +133,24 @@ query Products($first: Int!, $after: String, $query: String, $variants: Int!) {{
       handle
       status
       updatedAt
+      requiresSellingPlan
       featuredMedia {{ preview {{ image {{ url }} }} }}
       variants(first: $variants) {{
         pageInfo {{ hasNextPage endCursor }}
         nodes {{ {_VARIANT_FIELDS} }}
       }}
+{_PLAN_GROUPS}
+    }}
+  }}
+}}
+"""
+
+PRODUCT_SELLING_PLANS_QUERY = f"""
+query ProductSellingPlans($id: ID!, $groups: Int!, $plans: Int!) {{
+  node(id: $id) {{
+    ... on Product {{
+      id
+{_PLAN_GROUPS}
     }}
   }}
 }}
@@ -219,10 +272,13 @@ def orders_page_size(lines: int = LINE_ITEMS_PER_ORDER) -> int:
 
 
 @cache
-def products_page_size(variants: int = VARIANTS_PER_PRODUCT) -> int:
-    return largest_first(
-        lambda n: requested_cost(PRODUCTS_QUERY, {"first": n, "variants": variants})
-    )
+def products_page_size(
+    variants: int = VARIANTS_PER_PRODUCT,
+    groups: int = PLAN_GROUPS_PER_PRODUCT,
+    plans: int = PLANS_PER_GROUP,
+) -> int:
+    sizes = {"variants": variants, "groups": groups, "plans": plans}
+    return largest_first(lambda n: requested_cost(PRODUCTS_QUERY, {"first": n, **sizes}))
 
 
 def _escape(text: str) -> str:

@@ -26,6 +26,7 @@ class LineItemRecord:
     unit_price_cents: int | None
     variant_gid: str | None = None
     product_gid: str | None = None
+    selling_plan_gid: str | None = None  # bought as a subscription (LineItemSellingPlan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,9 @@ class OrderRecord:
     currency: str
     attributes: dict[str, str] = field(default_factory=dict)
     lines: tuple[LineItemRecord, ...] = ()
+    # False when the source cannot say which lines were bought with a selling plan (webhooks,
+    # CSV): an update then keeps what the stored lines say
+    lines_carry_plans: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,31 @@ class VariantRecord:
     sku: str | None
     price_cents: int | None
     available: bool
+
+
+INTERVAL_DAYS = {"DAY": 1.0, "WEEK": 7.0, "MONTH": 30.4375, "YEAR": 365.25}
+"""A selling plan's delivery interval unit in days (a month and a year on average)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SellingPlanRecord:
+    """One plan of a product's `sellingPlanGroups`: its recurring delivery interval and its
+    first pricing policy (percent off, an amount off each item, or a fixed price)."""
+
+    gid: str
+    group_name: str
+    name: str
+    interval_unit: str | None = None
+    interval_count: int | None = None
+    adjustment_type: str | None = None
+    adjustment_percent: float | None = None
+    adjustment_cents: int | None = None
+
+    @property
+    def interval_days(self) -> float | None:
+        if self.interval_unit not in INTERVAL_DAYS or not self.interval_count:
+            return None
+        return INTERVAL_DAYS[self.interval_unit] * self.interval_count
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +98,6 @@ class ProductRecord:
     updated_at: datetime
     image_url: str | None = None
     variants: tuple[VariantRecord, ...] = ()
+    # None when the source does not carry them (webhooks): the stored ones are kept
+    subscription_only: bool | None = None
+    selling_plans: tuple[SellingPlanRecord, ...] | None = None

@@ -180,6 +180,7 @@ def order_record(payload: object) -> OrderRecord:
         currency=(_text(order.get("currency")) or "").upper(),
         attributes=_attributes(order.get("note_attributes")),
         lines=lines,
+        lines_carry_plans=False,
     )
 
 

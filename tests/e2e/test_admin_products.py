@@ -63,6 +63,14 @@ def test_products_page_lists_products_with_their_intervals(
     expect(coffee).to_be_visible()
     expect(coffee.get_by_test_id("status")).to_have_text("Available")
     expect(coffee).to_contain_text("learned")
+    # the demo sells coffee with selling plans (Primed For Subscription offers the closest)
+    expect(coffee.get_by_test_id("plans")).to_have_text(
+        "Subscription: Deliver every 2 weeks, save 10%, Deliver every 3 weeks, save 10%, "
+        "Deliver every month, save 10%"
+    )
+    expect(_row(page, viewport, "earl-grey-loose-leaf-tea").get_by_test_id("plans")).to_have_count(
+        0
+    )
     # no horizontal page scroll at either size
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(page, f"admin-products-{viewport}")

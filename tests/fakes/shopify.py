@@ -98,7 +98,10 @@ MISSING_QUERY = {"errors": {"query": "Required parameter missing or invalid"}}
 MAX_PAGE_SIZE = 250
 BULK_IN_PROGRESS = "A bulk query operation for this app and shop is already in progress"
 _VERSION = re.compile(r"^\d{4}-(01|04|07|10)$")
-_NESTED_CONNECTIONS = frozenset({"lineItems", "variants", "codes"})  # codes: of a code creation
+# codes: of a code creation
+_NESTED_CONNECTIONS = frozenset(
+    {"lineItems", "variants", "sellingPlanGroups", "sellingPlans", "codes"}
+)
 _ROOT_CONNECTIONS = frozenset({"orders", "products"})
 _CONNECTIONS = _NESTED_CONNECTIONS | _ROOT_CONNECTIONS
 _IMPLEMENTS = {
@@ -109,6 +112,8 @@ _IMPLEMENTS = {
     "BulkOperation": {"Node"},
     "MediaImage": {"Media", "Node"},
     **DISCOUNT_TYPES,
+    "SellingPlanGroup": {"Node"},
+    "SellingPlan": {"Node"},
 }
 _REST_TZ = timezone(timedelta(hours=-4))
 """Webhooks carry shop-local offsets, not Z: the default makes a client normalize them."""
@@ -192,6 +197,62 @@ type ProductVariantConnection {
   pageInfo: PageInfo!
 }
 
+enum SellingPlanInterval { DAY MONTH WEEK YEAR }
+enum SellingPlanPricingPolicyAdjustmentType { FIXED_AMOUNT PERCENTAGE PRICE }
+enum SellingPlanCategory { OTHER PRE_ORDER SUBSCRIPTION TRY_BEFORE_YOU_BUY }
+type SellingPlanRecurringDeliveryPolicy {
+  interval: SellingPlanInterval!
+  intervalCount: Int!
+  createdAt: DateTime!
+}
+type SellingPlanFixedDeliveryPolicy { cutoff: Int createdAt: DateTime! }
+union SellingPlanDeliveryPolicy =
+  SellingPlanFixedDeliveryPolicy | SellingPlanRecurringDeliveryPolicy
+type SellingPlanPricingPolicyPercentageValue { percentage: Float! }
+union SellingPlanPricingPolicyAdjustmentValue =
+  MoneyV2 | SellingPlanPricingPolicyPercentageValue
+type SellingPlanFixedPricingPolicy {
+  adjustmentType: SellingPlanPricingPolicyAdjustmentType!
+  adjustmentValue: SellingPlanPricingPolicyAdjustmentValue!
+  createdAt: DateTime!
+}
+type SellingPlanRecurringPricingPolicy {
+  adjustmentType: SellingPlanPricingPolicyAdjustmentType!
+  adjustmentValue: SellingPlanPricingPolicyAdjustmentValue!
+  afterCycle: Int!
+  createdAt: DateTime!
+}
+union SellingPlanPricingPolicy = SellingPlanFixedPricingPolicy | SellingPlanRecurringPricingPolicy
+type SellingPlan implements Node {
+  id: ID!
+  name: String!
+  description: String
+  category: SellingPlanCategory
+  position: Int
+  deliveryPolicy: SellingPlanDeliveryPolicy!
+  pricingPolicies: [SellingPlanPricingPolicy!]!
+}
+type SellingPlanEdge { cursor: String! node: SellingPlan! }
+type SellingPlanConnection {
+  edges: [SellingPlanEdge!]!
+  nodes: [SellingPlan!]!
+  pageInfo: PageInfo!
+}
+type SellingPlanGroup implements Node {
+  id: ID!
+  name: String!
+  merchantCode: String!
+  sellingPlans(
+    first: Int, after: String, last: Int, before: String, reverse: Boolean = false
+  ): SellingPlanConnection!
+}
+type SellingPlanGroupEdge { cursor: String! node: SellingPlanGroup! }
+type SellingPlanGroupConnection {
+  edges: [SellingPlanGroupEdge!]!
+  nodes: [SellingPlanGroup!]!
+  pageInfo: PageInfo!
+}
+
 type Product implements Node {
   id: ID!
   title: String!
@@ -199,10 +260,14 @@ type Product implements Node {
   status: ProductStatus!
   createdAt: DateTime!
   updatedAt: DateTime!
+  requiresSellingPlan: Boolean!
   featuredMedia: Media
   variants(
     first: Int, after: String, last: Int, before: String, reverse: Boolean = false
   ): ProductVariantConnection!
+  sellingPlanGroups(
+    first: Int, after: String, last: Int, before: String, reverse: Boolean = false
+  ): SellingPlanGroupConnection!
 }
 type ProductEdge { cursor: String! node: Product! }
 type ProductConnection { edges: [ProductEdge!]! nodes: [Product!]! pageInfo: PageInfo! }
@@ -217,7 +282,9 @@ type LineItem {
   variant: ProductVariant
   product: Product
   originalUnitPriceSet: MoneyBag!
+  sellingPlan: LineItemSellingPlan
 }
+type LineItemSellingPlan { name: String! sellingPlanId: ID }
 type LineItemEdge { cursor: String! node: LineItem! }
 type LineItemConnection { edges: [LineItemEdge!]! nodes: [LineItem!]! pageInfo: PageInfo! }
 
@@ -1214,6 +1281,8 @@ class FakeShopify:
             "Product": itertools.count(8_000_000_000_001),
             "ProductVariant": itertools.count(44_000_000_000_001),
             "MediaImage": itertools.count(30_000_000_000_001),
+            "SellingPlanGroup": itertools.count(2_100_000_001),
+            "SellingPlan": itertools.count(6_900_000_001),
             "Customer": itertools.count(7_000_000_000_001),
             "BulkOperation": itertools.count(1_000_000_001),
             "name": itertools.count(1001),
@@ -1418,9 +1487,12 @@ class FakeShopify:
         created_at: datetime | str | None = None,
         updated_at: datetime | str | None = None,
         id: int | None = None,
+        selling_plan_groups: Sequence[Mapping[str, Any]] = (),
+        requires_selling_plan: bool = False,
     ) -> dict[str, Any]:
         """A product with variants given as a count, `(title, sku, price)` tuples or dicts
-        (`title`, `sku`, `price`, `availableForSale`)."""
+        (`title`, `sku`, `price`, `availableForSale`), and selling plan groups given as dicts
+        (`name`, `plans`: see `_selling_plan`)."""
         with self._lock:
             number = id if id is not None else next(self._ids["Product"])
             now = self._now()
@@ -1440,11 +1512,84 @@ class FakeShopify:
                 "status": status.upper(),
                 "createdAt": _as_iso(created_at) or _iso(now),
                 "updatedAt": _as_iso(updated_at) or _iso(now),
+                "requiresSellingPlan": requires_selling_plan,
                 "featuredMedia": self._media(image_url),
                 "variants": [self._variant(spec, title) for spec in specs],
+                "sellingPlanGroups": [self._plan_group(g) for g in selling_plan_groups],
             }
             self._store_product(product)
             return product
+
+    def _plan_group(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        number = spec.get("id") or next(self._ids["SellingPlanGroup"])
+        name = spec.get("name") or "Subscribe and save"
+        return {
+            "__typename": "SellingPlanGroup",
+            "id": number if isinstance(number, str) else _gid("SellingPlanGroup", number),
+            "name": name,
+            "merchantCode": _slug(name),
+            "sellingPlans": [self._selling_plan(plan) for plan in spec.get("plans") or ()],
+        }
+
+    def _selling_plan(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """A plan from `name`, `interval` (DAY/WEEK/MONTH/YEAR, recurring delivery; None for a
+        fixed one), `interval_count`, and one of `percentage`, `amount` (off each item) or
+        `price` (a fixed price); `id` is a number or a GID."""
+        number = spec.get("id") or next(self._ids["SellingPlan"])
+        created = _iso(self._now())
+        interval = spec.get("interval", "MONTH")
+        delivery: dict[str, Any] = (
+            {
+                "__typename": "SellingPlanRecurringDeliveryPolicy",
+                "interval": interval,
+                "intervalCount": int(spec.get("interval_count", 1)),
+                "createdAt": created,
+            }
+            if interval
+            else {
+                "__typename": "SellingPlanFixedDeliveryPolicy",
+                "cutoff": None,
+                "createdAt": created,
+            }
+        )
+        policies = []
+        for kind, key in (
+            ("PERCENTAGE", "percentage"),
+            ("FIXED_AMOUNT", "amount"),
+            ("PRICE", "price"),
+        ):
+            if spec.get(key) is None:
+                continue
+            value: dict[str, Any] = (
+                {
+                    "__typename": "SellingPlanPricingPolicyPercentageValue",
+                    "percentage": float(spec[key]),
+                }
+                if key == "percentage"
+                else {
+                    "__typename": "MoneyV2",
+                    "amount": _decimal(_cents(spec[key])),
+                    "currencyCode": self.currency,
+                }
+            )
+            policies.append(
+                {
+                    "__typename": "SellingPlanFixedPricingPolicy",
+                    "adjustmentType": kind,
+                    "adjustmentValue": value,
+                    "createdAt": created,
+                }
+            )
+        return {
+            "__typename": "SellingPlan",
+            "id": number if isinstance(number, str) else _gid("SellingPlan", number),
+            "name": spec.get("name") or "Deliver every month",
+            "description": None,
+            "category": "SUBSCRIPTION",
+            "position": None,
+            "deliveryPolicy": delivery,
+            "pricingPolicies": policies,
+        }
 
     def _media(self, image_url: str | None) -> dict[str, Any] | None:
         if image_url is None:
@@ -1478,9 +1623,12 @@ class FakeShopify:
 
     def update_product(self, gid: str, **changes: Any) -> dict[str, Any]:
         """Change a product (camelCase or snake_case keys; `variants=` replaces them,
-        `image_url=` its media) and bump its updatedAt."""
+        `selling_plan_groups=` its plans, `image_url=` its media) and bump its updatedAt."""
         with self._lock:
             product = self._products.rows[gid]
+            if "selling_plan_groups" in changes:
+                groups = changes.pop("selling_plan_groups")
+                product["sellingPlanGroups"] = [self._plan_group(g) for g in groups]
             if "image_url" in changes:
                 product["featuredMedia"] = self._media(changes.pop("image_url"))
             if "variants" in changes:
@@ -1598,8 +1746,19 @@ class FakeShopify:
             "variant": variant,
             "product": product,
             "originalUnitPriceSet": _money_bag(cents, currency),
+            "sellingPlan": self._line_plan(spec.get("selling_plan"), product),
             "_cents": cents * quantity,
         }
+
+    def _line_plan(self, plan: Any, product: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """A line bought with a selling plan (its GID, or a plan dict) carries its name and id."""
+        if plan is None:
+            return None
+        gid = plan if isinstance(plan, str) else plan["id"]
+        groups = (product or {}).get("sellingPlanGroups") or ()
+        known = {p["id"]: p for g in groups for p in g["sellingPlans"]}
+        name = (known.get(gid) or (plan if isinstance(plan, Mapping) else {})).get("name")
+        return {"__typename": "LineItemSellingPlan", "name": name or "", "sellingPlanId": gid}
 
     def update_order(self, gid: str, **changes: Any) -> dict[str, Any]:
         """Change an order (camelCase or snake_case keys, datetimes welcome; `lines=`

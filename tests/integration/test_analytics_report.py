@@ -412,7 +412,7 @@ def test_each_moment_counts_the_visits_and_orders_its_messages_brought(session: 
 
     report = analytics_report(session, START, END, now=NOW)
     rows = {row.kind: row for row in report.moments}
-    assert list(rows) == ["due", "late", "lapse", "cross_sell"]
+    assert list(rows) == ["due", "late", "lapse", "cross_sell", "subscription"]
     due, late, lapse = rows["due"], rows["late"], rows["lapse"]
     assert (due.label, due.views, due.sessions, due.checkouts, due.checkout_rate) == (
         "Due To Replenish",

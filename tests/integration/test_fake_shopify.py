@@ -228,9 +228,11 @@ def test_unknown_search_terms_are_ignored_with_a_warning(shopify: FakeShopify) -
 def test_products_filter_by_status_and_page_their_variants(shopify: FakeShopify) -> None:
     coffee = shopify.add_product("Coffee", 3, image_url=None)
     shopify.add_product("Old Tea", 1, status="ARCHIVED")
-    variables = {"first": 10, "variants": 2, "query": "status:active"}
+    variables = {"first": 10, "variants": 2, "groups": 2, "plans": 4, "query": "status:active"}
     products = data(post(shopify, queries.PRODUCTS_QUERY, variables))["products"]["nodes"]
     assert [product["id"] for product in products] == [coffee["id"]]
+    assert products[0]["requiresSellingPlan"] is False
+    assert products[0]["sellingPlanGroups"]["nodes"] == []
     assert products[0]["featuredMedia"] is None
     assert products[0]["status"] == "ACTIVE"
     variants = products[0]["variants"]

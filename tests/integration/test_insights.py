@@ -196,7 +196,13 @@ def test_each_moment_counts_customers_reaching_its_point_today_and_within_30_day
     counts = {m.kind: (m.today, m.upcoming) for m in moment_outlook(session, NOW)}
     # cross-sell: primed N days after the last order (27 days before each reminder here):
     # after 7 days, only customers[3], whose last order is 3 days ahead, within the 30 days
-    assert counts == {"due": (1, 2), "late": (1, 1), "lapse": (1, 2), "cross_sell": (0, 1)}
+    assert counts == {
+        "due": (1, 2),
+        "late": (1, 1),
+        "lapse": (1, 2),
+        "cross_sell": (0, 1),
+        "subscription": (0, 0),  # no product has a selling plan
+    }
     # after 27 days: customers[0] today (its last order, 27 days ago), [1] and [3] later on
     primed = {m.kind: m for m in moment_outlook(session, NOW, cross_sell_days=27)}["cross_sell"]
     assert (primed.today, primed.upcoming) == (1, 3)
@@ -206,4 +212,5 @@ def test_each_moment_counts_customers_reaching_its_point_today_and_within_30_day
         "Late Due To Replenish",
         "About To Lapse",
         "Primed For Cross-sell",
+        "Primed For Subscription",
     ]

@@ -114,6 +114,7 @@ def test_a_realistic_export_reads_into_orders():
             LineItemRecord("Coffee - 1kg", "COF-1KG", 2, 1250),
             LineItemRecord("Tea", "TEA", 3, 400),
         ),
+        lines_carry_plans=False,  # an export names no selling plans
     )
     assert bo.processed_at == datetime(2025, 10, 9, 4, 30, tzinfo=UTC)  # next day in UTC
     assert bo.financial_status == "refunded" and bo.email is None and bo.phone == "+15551234567"

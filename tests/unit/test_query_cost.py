@@ -48,7 +48,12 @@ def test_a_mutation_costs_ten() -> None:
 )
 def test_page_sizes_are_the_largest_under_the_limit(query, page_size) -> None:  # noqa: ANN001
     size = page_size()
-    inner = {"lines": queries.LINE_ITEMS_PER_ORDER, "variants": queries.VARIANTS_PER_PRODUCT}
+    inner = {
+        "lines": queries.LINE_ITEMS_PER_ORDER,
+        "variants": queries.VARIANTS_PER_PRODUCT,
+        "groups": queries.PLAN_GROUPS_PER_PRODUCT,
+        "plans": queries.PLANS_PER_GROUP,
+    }
     assert requested_cost(query, {"first": size, **inner}) <= MAX_QUERY_COST
     assert requested_cost(query, {"first": size + 1, **inner}) > MAX_QUERY_COST
 
