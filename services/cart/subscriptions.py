@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
 from services.core.config import Settings
@@ -30,6 +30,7 @@ __all__ = [
     "SubscriptionCheckout",
     "interval_label",
     "plan_offers",
+    "shop_sells_plans",
     "subscribable_products",
     "subscription_checkout",
     "subscription_price",
@@ -96,10 +97,26 @@ def plan_offers(session: Session, product_ids: Iterable[int]) -> dict[int, PlanO
     return offers
 
 
-def subscribable_products(session: Session) -> frozenset[int]:
-    """Every product with a selling plan: a scan reads it once (plans are few)."""
-    rows = session.connection().execute(select(SellingPlan.product_id).distinct())
+_WITH_PLANS = (
+    select(SellingPlan.product_id)
+    .where(col(SellingPlan.product_id).in_(bindparam("ids", expanding=True)))
+    .distinct()
+)
+
+
+def subscribable_products(session: Session, product_ids: Iterable[int]) -> frozenset[int]:
+    """Which of these products have a selling plan (an index lookup, never the whole table)."""
+    ids = sorted(set(product_ids))
+    if not ids:
+        return frozenset()
+    rows = session.connection().execute(_WITH_PLANS, {"ids": ids})
     return frozenset(int(pid) for (pid,) in rows)
+
+
+def shop_sells_plans(session: Session) -> bool:
+    """Whether any product has a selling plan (one index seek)."""
+    first = session.connection().execute(select(func.min(SellingPlan.id))).scalar()
+    return first is not None
 
 
 def subscription_price(price_cents: int, offer: PlanOffer) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from services.cart.page import ShopifyIds, read_catalog
-from services.cart.subscriptions import subscribable_products
+from services.cart.subscriptions import shop_sells_plans, subscribable_products
 from services.core.config import Settings
 from services.core.tables import Product, Shop
 from services.engine import (
@@ -43,19 +43,28 @@ class ScanContext:
         self.replacements: dict[int, int] = {
             int(pid or 0): int(to or 0) for pid, to in session.exec(replaced).all()
         }
-        self.subscribable_products = subscribable_products(session)
+        self.sells_plans = shop_sells_plans(session)
+        self._with_plans: set[int] = set()  # of the products looked up so far
+        self._plans_looked_up: set[int] = set()
         self.catalog: dict[int, CatalogProduct] = {}
         self.product_ids: dict[int, ShopifyIds] = {}
         self.variant_ids: dict[int, ShopifyIds] = {}
 
     def subscribable(self, entries: Iterable[DueEntry]) -> bool:
         """Whether a cart of these products offers a subscription (one has a selling plan)."""
-        plans = self.subscribable_products
-        return bool(plans) and any(
-            entry.product_id in plans
-            or resolve_replacement(entry.product_id, self.replacements) in plans
-            for entry in entries
-        )
+        if not self.sells_plans:
+            return False
+        shown = {resolve_replacement(entry.product_id, self.replacements) for entry in entries}
+        wanted = shown | {entry.product_id for entry in entries}
+        self.look_up_plans(wanted)
+        return bool(wanted & self._with_plans)
+
+    def look_up_plans(self, product_ids: set[int]) -> None:
+        """Learn which of these products have a selling plan, in one query for those not known."""
+        missing = product_ids - self._plans_looked_up
+        if missing and self.sells_plans:
+            self._with_plans |= subscribable_products(self.session, missing)
+        self._plans_looked_up |= missing
 
     def sends(self, integration: str, kind: str) -> bool:
         """Whether the merchant left this Moment switched on for this integration."""
@@ -69,6 +78,7 @@ class ScanContext:
             self._load(missing[start : start + 500])
 
     def _load(self, ids: list[int]) -> None:
+        self.look_up_plans(set(ids))  # the batch's products at once, not one customer at a time
         read = read_catalog(self.session, set(ids))
         self.variant_ids.update(read.variant_ids)
         self.product_ids.update(read.product_ids)

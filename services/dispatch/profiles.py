@@ -190,6 +190,7 @@ def _states(ctx: ScanContext, ids: Sequence[int]) -> Iterator[tuple[int, Profile
         if cid not in tokens:
             tokens[cid] = get_or_create_link(session, cid, now).token
     ctx.load_catalog({e.product_id for cid in due for e in entries[cid]})
+    ctx.look_up_plans({e.product_id for rows in entries.values() for e in rows})
     snoozes = active_snoozes_for(session, due, now)
     due_now = set(due)
     for cid in ids:
@@ -214,7 +215,7 @@ def _states(ctx: ScanContext, ids: Sequence[int]) -> Iterator[tuple[int, Profile
         token = tokens.get(cid)
         url = cart_url(token, ctx.public_url, channel=INTEGRATION) if token else None
         subscription: str | None = None
-        if token and ctx.subscribable_products:  # a shop without plans never sends the property
+        if token and ctx.sells_plans:  # a shop without plans never sends the property
             subscription = ""
             if ctx.subscribable(entries.get(cid, ())):
                 subscription = cart_url(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, Route, expect
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from services.cart.links import CART_ATTRIBUTE, CHANNEL_ATTRIBUTE
@@ -64,6 +65,9 @@ def _seed_plans(
             .order_by(col(DueItem.due_at))
         ).first()
         assert due is not None
+        # the demo's own plans give way to the one plan this test names
+        session.execute(delete(SellingPlan))
+        session.execute(update(Product).values(subscription_only=False))
         plan = SellingPlan(
             shopify_gid="gid://shopify/SellingPlan/690000001",
             product_id=due.product_id,
