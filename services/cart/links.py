@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -88,16 +88,25 @@ def cart_url(
     subscription cart's link (`&sub=1`)."""
     base = public_url.rstrip("/")
     url = f"{base}/cart/{token}"
-    query: dict[str, object] = {}
+    query: list[str] = []
     if channel:
-        query["ch"] = channel
+        query.append(f"ch={_query_value(channel)}")
     if moment:
-        query[MOMENT_PARAM] = moment
+        query.append(f"{MOMENT_PARAM}={_query_value(moment)}")
     if pick is not None:
-        query[PICK_PARAM] = pick
+        query.append(f"{PICK_PARAM}={int(pick)}")
     if subscription:
-        query[SUBSCRIPTION_PARAM] = 1
-    return f"{url}?{urlencode(query)}" if query else url
+        query.append(f"{SUBSCRIPTION_PARAM}=1")
+    return f"{url}?{'&'.join(query)}" if query else url
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _query_value(value: str) -> str:
+    """A query value as `urlencode` writes it; the daily scan builds one link per message, and
+    channels and Moments are plain words, so they skip the quoting."""
+    return value if _PLAIN.fullmatch(value) else quote_plus(value)
 
 
 def picked_product(raw: str | None) -> int | None:
