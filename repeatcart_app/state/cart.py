@@ -426,9 +426,12 @@ class CartState(rx.State):
             self.checking_out = False
             target = result.url
             if not result.subscribed:
+                # the shopper stays to see the one-time prices before paying them; their next
+                # Check Out takes the permalink
                 self.subscription_note = result.note
-                self.subscribe = False  # what the permalink checks out: one-time prices
+                self.subscribe = False
                 self._follow_choice()
+                return
         value = sum(self._prices.get(key, 0) * qty for key, _variant, qty in selected)
         self._log("checkout", value_cents=value)
         try:

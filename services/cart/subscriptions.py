@@ -40,7 +40,8 @@ __all__ = [
 log = logging.getLogger("repeatcart.cart")
 
 FALLBACK_NOTE = (
-    "We couldn't set up your subscription just now, so this order is a one-time purchase."
+    "We couldn't set up your subscription just now. Your cart is now a one-time purchase at "
+    "the prices shown: check out again to continue."
 )
 _UNITS = {"DAY": "day", "WEEK": "week", "MONTH": "month", "YEAR": "year"}
 

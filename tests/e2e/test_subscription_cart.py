@@ -207,7 +207,16 @@ def test_a_storefront_failure_falls_back_to_the_permalink(
     expect(page.get_by_test_id("plan-label").first).to_be_visible()
     carts_before = len(sub_app.storefront.carts)
     sub_app.storefront.fail_next(500, times=3)  # every try of the shopper's Check Out
-    selection_panel(page, viewport).get_by_role("button", name="Check Out").click()
+    panel = selection_panel(page, viewport)
+    panel.get_by_role("button", name="Check Out").click()
+    # the shopper stays on the cart, told it is one-time now, with the one-time prices
+    note = panel.get_by_test_id("subscription-note")
+    expect(note).to_contain_text("couldn't set up your subscription")
+    expect(panel.get_by_test_id("plan-label")).to_have_count(0)  # no line subscribes now
+    note.scroll_into_view_if_needed()
+    screenshot(page, f"cart-subscription-fallback-{viewport}")
+    assert len(sub_app.storefront.carts) == carts_before
+    panel.get_by_role("button", name="Check Out").click()  # the drawer stayed open on phones
     page.wait_for_url(re.compile(rf"^https://{re.escape(sub_app.shop)}/cart/\d+:\d+"))
     assert len(sub_app.storefront.carts) == carts_before
 
