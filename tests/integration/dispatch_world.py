@@ -120,6 +120,24 @@ class World:
     def events(self, name: str) -> list[dict]:
         return self.fakes[name].events
 
+    def sweep(self, at: datetime, **overrides: object) -> DispatchSummary:
+        """A full scan (the look-back window swept again), as the nightly run does."""
+        with Session(get_engine(self.url), expire_on_commit=False) as session:
+            return scan_due(session, self.settings(**overrides), at, full=True)
+
+    def moment_events(self, name: str, metric: str, postscript_type: str) -> list[dict]:
+        """What one fake received of one Moment, by the name that provider knows it by: the
+        Klaviyo metric (Attentive's type is the same) or the Postscript type."""
+        found = []
+        for body in self.events(name):
+            if name == "klaviyo":
+                attributes = body["data"]["attributes"]
+                if attributes["metric"]["data"]["attributes"]["name"] == metric:
+                    found.append(attributes)
+            elif body["type"] == (postscript_type if name == "postscript" else metric):
+                found.append(body)
+        return found
+
 
 def no_sleep(_seconds: float) -> None:
     return None

@@ -20,9 +20,8 @@ from sqlmodel import Session, select
 from services.cart.page import load_cart
 from services.cli import main as cli_main
 from services.core.config import get_settings
-from services.core.db import get_engine
 from services.core.tables import CrossSellPair, Customer, Order, OrderLine, Product, Variant
-from services.dispatch import DispatchSummary, cycle_key, scan_due
+from services.dispatch import cycle_key
 from services.engine.cross_sell_learning import learn_cross_sell_pairs
 from services.engine.recompute import recompute_all, recompute_customers
 from services.products.cross_sell import cross_sell_panel, pin_pair
@@ -117,21 +116,8 @@ def _pairs(session: Session) -> dict[tuple[int, int], CrossSellPair]:
     return {(p.product_id, p.paired_product_id): p for p in session.exec(select(CrossSellPair))}
 
 
-def _sweep(world: World, at: datetime, **settings: object) -> DispatchSummary:
-    with Session(get_engine(world.url), expire_on_commit=False) as session:
-        return scan_due(session, world.settings(**settings), at, full=True)
-
-
 def _offers(world: World, name: str) -> list[dict]:
-    found = []
-    for body in world.events(name):
-        if name == "klaviyo":
-            metric = body["data"]["attributes"]["metric"]["data"]["attributes"]["name"]
-            if metric == "Repeat - Primed For Cross-sell":
-                found.append(body["data"]["attributes"])
-        elif body["type"] in ("PrimedForCrossSell", "Repeat - Primed For Cross-sell"):
-            found.append(body)
-    return found
+    return world.moment_events(name, "Repeat - Primed For Cross-sell", "PrimedForCrossSell")
 
 
 # --- the pairs ---------------------------------------------------------------------------------
@@ -204,11 +190,11 @@ def test_the_offer_is_sent_once_per_order_to_every_provider(
 ) -> None:
     ava = _customer(store, "ava")
     _order(session, ava, [learned.soap], ORDERED)
-    _sweep(world, PRIMED - timedelta(hours=1))
+    world.sweep(PRIMED - timedelta(hours=1))
     assert world.outbox(kind="cross_sell") == [], "not before 7 days"
 
     at = PRIMED + timedelta(hours=2)
-    summary = _sweep(world, at)
+    summary = world.sweep(at)
     assert all(summary.of(name).queued >= 1 for name in PROVIDERS)
     rows = world.outbox(kind="cross_sell")
     assert sorted(row.integration for row in rows) == sorted(PROVIDERS)
@@ -244,14 +230,14 @@ def test_the_offer_is_sent_once_per_order_to_every_provider(
     [first, *_rest] = view.composition.ymal
     assert (first.product_id, first.selected, first.quantity) == (towel.id, True, 1)
 
-    again = _sweep(world, at + timedelta(days=2))
+    again = world.sweep(at + timedelta(days=2))
     assert all(again.of(name).queued == 0 for name in PROVIDERS)
     world.deliver(at + timedelta(days=2))
     assert all(len(_offers(world, name)) == 1 for name in PROVIDERS)
 
     # she buys the towel: the next order primes no towel offer, and soap has no other partner
     _order(session, ava, [learned.towel], at + timedelta(days=3))
-    _sweep(world, at + timedelta(days=10, hours=2))
+    world.sweep(at + timedelta(days=10, hours=2))
     assert len(world.outbox(kind="cross_sell")) == 3
 
 
@@ -262,7 +248,7 @@ def test_an_offer_is_dropped_once_the_customer_bought_the_product(
     _order(session, ben, [learned.soap], ORDERED)
     _order(session, cy, [learned.soap], ORDERED)
     at = PRIMED + timedelta(hours=1)
-    _sweep(world, at)
+    world.sweep(at)
     assert len(world.outbox(kind="cross_sell")) == 6
     # Ben orders a towel before delivery (a new order); Cy's towel order was cancelled, which
     # leaves her reorder dates alone but she has the product all the same
@@ -282,7 +268,7 @@ def test_a_pin_overrides_the_learned_partner(
     dee = _customer(store, "dee")
     _order(session, dee, [learned.soap], ORDERED)
     at = PRIMED + timedelta(hours=1)
-    _sweep(world, at)
+    world.sweep(at)
     world.deliver(at)
     lotion = learned.lotion[0]
     for name in PROVIDERS:
@@ -299,13 +285,13 @@ def test_no_offer_without_pairs_and_the_days_are_a_setting(
     session.commit()
     eve = _customer(store, "eve")
     _order(session, eve, [catalog.soap], ORDERED)
-    summary = _sweep(world, PRIMED + timedelta(hours=1))
+    summary = world.sweep(PRIMED + timedelta(hours=1))
     assert world.outbox(kind="cross_sell") == []
     assert summary.of("klaviyo").skipped["no cross-sell product"] == 1
 
     pin_pair(session, "Lavender Soap", "Linen Towel", ORDERED)  # pins need no support
     session.commit()
-    _sweep(world, ORDERED + timedelta(days=3, hours=1), cross_sell_days=3)
+    world.sweep(ORDERED + timedelta(days=3, hours=1), cross_sell_days=3)
     assert len(world.outbox(kind="cross_sell")) == 3
 
 

@@ -17,7 +17,6 @@ from sqlmodel import Session, col, select
 
 from services.cli import main as cli_main
 from services.core.config import get_settings
-from services.core.db import get_engine
 from services.core.tables import (
     Customer,
     DueItem,
@@ -27,7 +26,7 @@ from services.core.tables import (
     Product,
     Variant,
 )
-from services.dispatch import DispatchSummary, cycle_key, scan_due
+from services.dispatch import cycle_key
 from services.engine.recompute import recompute_customers
 from services.settings.effective import effective_settings, save_settings
 from tests.integration.dispatch_world import PUBLIC, Store, World
@@ -70,21 +69,8 @@ def _order(
     session.commit()
 
 
-def _sweep(world: World, at: datetime, **settings: object) -> DispatchSummary:
-    with Session(get_engine(world.url), expire_on_commit=False) as session:
-        return scan_due(session, world.settings(**settings), at, full=True)
-
-
 def _lapse_events(world: World, name: str) -> list[dict]:
-    found = []
-    for body in world.events(name):
-        if name == "klaviyo":
-            metric = body["data"]["attributes"]["metric"]["data"]["attributes"]["name"]
-            if metric == "Repeat - About To Lapse":
-                found.append(body["data"]["attributes"])
-        elif body["type"] in ("AboutToLapse", "Repeat - About To Lapse"):
-            found.append(body)
-    return found
+    return world.moment_events(name, "Repeat - About To Lapse", "AboutToLapse")
 
 
 def _key(body: dict) -> str:
@@ -104,11 +90,11 @@ def test_about_to_lapse_is_sent_once_per_cycle_to_every_provider(
     ava = store.customer()
     _order(session, ava, [soap], FIRST)
     _order(session, ava, [soap], LAST)
-    _sweep(world, LAPSE - timedelta(hours=1))
+    world.sweep(LAPSE - timedelta(hours=1))
     assert world.outbox(kind="lapse") == [], "not before the lapse point"
 
     at = LAPSE + timedelta(hours=2)
-    summary = _sweep(world, at)
+    summary = world.sweep(at)
     assert all(summary.of(name).queued >= 1 for name in PROVIDERS)
     rows = world.outbox(kind="lapse")
     assert sorted(row.integration for row in rows) == sorted(PROVIDERS)
@@ -139,7 +125,7 @@ def test_about_to_lapse_is_sent_once_per_cycle_to_every_provider(
         ]
 
     # a later sweep of the same cycle queues and sends nothing more
-    again = _sweep(world, at + timedelta(days=2))
+    again = world.sweep(at + timedelta(days=2))
     assert all(again.of(name).queued == 0 for name in PROVIDERS)
     world.deliver(at + timedelta(days=2))
     assert all(len(_lapse_events(world, name)) == 1 for name in PROVIDERS)
@@ -147,11 +133,11 @@ def test_about_to_lapse_is_sent_once_per_cycle_to_every_provider(
     # a new order starts a new cycle: quiet until its own lapse point, then told again
     reordered = at + timedelta(days=3)
     _order(session, ava, [soap], reordered)
-    _sweep(world, reordered + timedelta(days=39))
+    world.sweep(reordered + timedelta(days=39))
     world.deliver(reordered + timedelta(days=39))
     assert all(len(_lapse_events(world, name)) == 1 for name in PROVIDERS)
     later = reordered + timedelta(days=41)
-    _sweep(world, later)
+    world.sweep(later)
     world.deliver(later)
     for name in PROVIDERS:
         events = _lapse_events(world, name)
@@ -167,14 +153,14 @@ def test_a_customer_who_ordered_since_is_never_told(
     _order(session, ava, [soap], FIRST)
     _order(session, ava, [soap], LAST)
     at = LAPSE + timedelta(days=1)
-    _sweep(world, at)
+    world.sweep(at)
     assert len(world.outbox(kind="lapse")) == 3
     _order(session, ava, [soap], at - timedelta(hours=2))  # an order before delivery
     summary = world.deliver(at)
     assert all(summary.of(name).skipped["reordered"] == 1 for name in PROVIDERS)
     assert all(_lapse_events(world, name) == [] for name in PROVIDERS)
     assert {row.skip_reason for row in world.outbox(kind="lapse")} == {"reordered"}
-    _sweep(world, at + timedelta(days=1))  # and the new cycle is far from lapsing
+    world.sweep(at + timedelta(days=1))  # and the new cycle is far from lapsing
     assert len(world.outbox(kind="lapse")) == 3
 
 
@@ -192,7 +178,7 @@ def test_only_repeat_customers_with_a_learned_product_lapse(
     _order(session, repeat, [guess], LAST)
     # the second sweep is where the fallback's late point (30 × 1.5 days) would put a lapse
     for at in (LAPSE + timedelta(days=1), LAST + timedelta(days=91)):
-        _sweep(world, at)
+        world.sweep(at)
     assert {row.customer_id for row in world.outbox(kind="lapse")} == {repeat.id}
 
 
@@ -202,7 +188,7 @@ def test_a_lapse_point_older_than_the_lookback_is_not_messaged(
     ava = store.customer()
     _order(session, ava, [soap], FIRST)
     _order(session, ava, [soap], LAST)
-    _sweep(world, LAPSE + timedelta(days=8))  # the lookback is 7 days
+    world.sweep(LAPSE + timedelta(days=8))  # the lookback is 7 days
     assert world.outbox(kind="lapse") == []
 
 
@@ -213,7 +199,7 @@ def test_the_factor_saved_on_the_dashboard_moves_the_lapse_point(
     _order(session, ava, [soap], FIRST)
     _order(session, ava, [soap], LAST)
     at = LAST + timedelta(days=61)  # past 3 × 20 days; 2 × 20 days is beyond the lookback
-    _sweep(world, at)
+    world.sweep(at)
     assert world.outbox(kind="lapse") == []
     save_settings(session, {"lapse_factor": "3"})
     session.commit()
@@ -224,7 +210,7 @@ def test_the_factor_saved_on_the_dashboard_moves_the_lapse_point(
         select(DueItem).where(DueItem.customer_id == ava.id, col(DueItem.lapse_at).is_not(None))
     ).all()
     assert row.lapse_at == LAST + timedelta(days=60)
-    _sweep(world, at)
+    world.sweep(at)
     assert len(world.outbox(kind="lapse")) == 3
 
 

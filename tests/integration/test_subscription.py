@@ -18,9 +18,8 @@ from sqlmodel import Session
 
 from services.cli import main as cli_main
 from services.core.config import get_settings
-from services.core.db import get_engine
 from services.core.tables import Customer, Order, OrderLine, Product, SellingPlan, Variant
-from services.dispatch import DispatchSummary, cycle_key, scan_due
+from services.dispatch import cycle_key
 from services.engine.recompute import recompute_customers
 from services.reporting.insights import moment_outlook
 from tests.fakes.messaging import serve_messaging_fakes
@@ -146,21 +145,8 @@ def _run(session: Session, customer: Customer, item: Item, gaps: list[int], **kw
         _order(session, customer, [item], at)
 
 
-def _sweep(world: World, at: datetime, **settings: object) -> DispatchSummary:
-    with Session(get_engine(world.url), expire_on_commit=False) as session:
-        return scan_due(session, world.settings(**settings), at, full=True)
-
-
 def _offers(world: World, name: str) -> list[dict]:
-    found = []
-    for body in world.events(name):
-        if name == "klaviyo":
-            metric = body["data"]["attributes"]["metric"]["data"]["attributes"]["name"]
-            if metric == "Repeat - Primed For Subscription":
-                found.append(body["data"]["attributes"])
-        elif body["type"] in ("PrimedForSubscription", "Repeat - Primed For Subscription"):
-            found.append(body)
-    return found
+    return world.moment_events(name, "Repeat - Primed For Subscription", "PrimedForSubscription")
 
 
 def test_the_offer_is_sent_once_per_order_to_every_provider(
@@ -169,11 +155,11 @@ def test_the_offer_is_sent_once_per_order_to_every_provider(
     ava = _customer(store, "ava")
     _order(session, ava, [catalog.coffee], FIRST)
     _order(session, ava, [catalog.coffee], FIRST + timedelta(days=30))
-    _sweep(world, FIRST + timedelta(days=30, hours=2))
+    world.sweep(FIRST + timedelta(days=30, hours=2))
     assert world.outbox(kind="subscription") == [], "two orders are no cadence yet"
 
     _order(session, ava, [catalog.coffee], ORDERED)
-    summary = _sweep(world, AT)
+    summary = world.sweep(AT)
     assert all(summary.of(name).queued >= 1 for name in PROVIDERS)
     rows = world.outbox(kind="subscription")
     assert sorted(row.integration for row in rows) == sorted(PROVIDERS)
@@ -211,7 +197,7 @@ def test_the_offer_is_sent_once_per_order_to_every_provider(
         assert url.startswith(f"{PUBLIC}/cart/")
         assert url.endswith(f"?ch={name}&m=subscription&pick={coffee.id}")
 
-    again = _sweep(world, AT + timedelta(days=2))
+    again = world.sweep(AT + timedelta(days=2))
     assert all(again.of(name).queued == 0 for name in PROVIDERS)
     world.deliver(AT + timedelta(days=2))
     assert all(len(_offers(world, name)) == 1 for name in PROVIDERS)
@@ -219,7 +205,7 @@ def test_the_offer_is_sent_once_per_order_to_every_provider(
     # a fourth order 30 days on keeps the cadence: a new cycle, a new offer
     fourth = ORDERED + timedelta(days=30)
     _order(session, ava, [catalog.coffee], fourth)
-    _sweep(world, fourth + timedelta(hours=1))
+    world.sweep(fourth + timedelta(hours=1))
     rows = world.outbox(kind="subscription")
     assert len(rows) == 6
     assert {r.idempotency_key for r in rows[3:]} == {cycle_key("subscription", ava.id, fourth)}
@@ -231,7 +217,7 @@ def test_never_sent_after_a_new_order_or_a_subscription(
     ben, cy = _customer(store, "ben"), _customer(store, "cy")
     _run(session, ben, catalog.coffee, [30, 30])
     _run(session, cy, catalog.coffee, [30, 30])
-    _sweep(world, AT)
+    world.sweep(AT)
     assert len(world.outbox(kind="subscription")) == 6
     # Ben orders soap before delivery; an older order of Cy's, bought with the monthly plan,
     # arrives late (it does not move her last purchase, but she is subscribed)
@@ -255,12 +241,12 @@ def test_no_offer_when_subscribed_irregular_planless_late_or_not_the_last_order(
     _run(session, hal, catalog.coffee, [24, 36])  # CV 0.2: primed
     leo = _customer(store, "leo")
     _run(session, leo, catalog.coffee, [30, 20])  # ... but 10 days ago: outside the lookback
-    _sweep(world, AT)
+    world.sweep(AT)
     rows = world.outbox(kind="subscription")
     assert {row.customer_id for row in rows} == {hal.id}
     assert len(rows) == 3
     assert rows[0].payload["event"]["subscription"]["cadence_days"] == 30.0
-    _sweep(world, AT, due_lookback_days=14)  # a longer lookback reaches Leo's order
+    world.sweep(AT, due_lookback_days=14)  # a longer lookback reaches Leo's order
     rows = world.outbox(kind="subscription")
     assert {row.customer_id for row in rows} == {hal.id, leo.id}
     assert [r.payload["event"]["subscription"]["cadence_days"] for r in rows[3:]] == [25.0] * 3
