@@ -4,50 +4,25 @@ from __future__ import annotations
 
 import reflex as rx
 
-from repeatcart_app.components.admin_cart_parts import field, saved_note
+from repeatcart_app.components.admin_cart_parts import (
+    checkbox_with_hint,
+    field,
+    saved_note,
+    text_input,
+)
 from repeatcart_app.components.admin_parts import section_card
 from repeatcart_app.state.admin_cart import AdminCartState
 from services.settings.unique_codes import DAYS_RANGE, PREFIX_MAX
 
 
-def _input(name: str, value: rx.Var, **props) -> rx.Component:
-    return rx.input(
-        name=name,
-        id=name,
-        default_value=value,
-        size="3",
-        width="100%",
-        data_testid=f"input-{name}",
-        aria_invalid=rx.cond(AdminCartState.errors.contains(name), "true", "false"),
-        **props,
-    )
-
-
 def _switch() -> rx.Component:
-    return rx.el.label(
-        rx.hstack(
-            rx.checkbox(
-                name="unique_codes",
-                default_checked=AdminCartState.unique_codes,
-                size="3",
-                data_testid="input-unique_codes",
-            ),
-            rx.vstack(
-                rx.text("Give each customer their own code", size="2", weight="medium"),
-                rx.text(
-                    "When a reminder is queued, the customer gets a single-use code made in "
-                    "Shopify. Their cart, checkout link and message carry it; if Shopify can't "
-                    "make it, the discount code above is used instead. Needs the app's "
-                    "write_discounts access.",
-                    size="1",
-                    color_scheme="gray",
-                ),
-                spacing="1",
-            ),
-            align="start",
-            spacing="3",
-        ),
-        html_for="unique_codes",
+    return checkbox_with_hint(
+        "unique_codes",
+        AdminCartState.unique_codes,
+        "Give each customer their own code",
+        "When a reminder is queued, the customer gets a single-use code made in Shopify. Their "
+        "cart, checkout link and message carry it; if Shopify can't make it, the discount code "
+        "above is used instead. Needs the app's write_discounts access.",
     )
 
 
@@ -86,7 +61,7 @@ def codes_card() -> rx.Component:
                             "A whole number from 1 to 100.",
                             "In your store's currency, like 5 or 4.50.",
                         ),
-                        _input(
+                        text_input(
                             "unique_code_value",
                             AdminCartState.unique_code_value,
                             input_mode="decimal",
@@ -103,7 +78,7 @@ def codes_card() -> rx.Component:
                         "Code prefix",
                         f"Letters, digits, - and _ (up to {PREFIX_MAX}); 8 random characters "
                         "follow.",
-                        _input(
+                        text_input(
                             "unique_code_prefix",
                             AdminCartState.unique_code_prefix,
                             placeholder="RC-",
@@ -115,7 +90,7 @@ def codes_card() -> rx.Component:
                         "unique_code_days",
                         "Days valid",
                         f"At least this long ({DAYS_RANGE[0]} to {DAYS_RANGE[1]} days).",
-                        _input(
+                        text_input(
                             "unique_code_days",
                             AdminCartState.unique_code_days,
                             input_mode="numeric",

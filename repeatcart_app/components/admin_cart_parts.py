@@ -34,6 +34,45 @@ def field(
     )
 
 
+def text_input(name: str, value: rx.Var, **props) -> rx.Component:
+    """A Cart-page form input, marked invalid while its field has an error."""
+    return rx.input(
+        name=name,
+        id=name,
+        default_value=value,
+        size="3",
+        width="100%",
+        data_testid=f"input-{name}",
+        aria_invalid=rx.cond(AdminCartState.errors.contains(name), "true", "false"),
+        **props,
+    )
+
+
+def checkbox_with_hint(name: str, checked: rx.Var, title: str, hint: str) -> rx.Component:
+    """A Cart-page switch: the checkbox, its name and a line saying what it does."""
+    return rx.el.label(
+        rx.hstack(
+            rx.checkbox(
+                name=name,
+                id=name,
+                default_checked=checked,
+                size="3",
+                aria_label=title,  # its name is the title alone, not the hint beside it
+                data_testid=f"input-{name}",
+            ),
+            rx.vstack(
+                rx.text(title, size="2", weight="medium"),
+                rx.text(hint, size="1", color_scheme="gray"),
+                spacing="1",
+            ),
+            align="start",
+            spacing="3",
+        ),
+        html_for=name,
+        cursor="pointer",
+    )
+
+
 def saved_note(section: str, message: str = "Saved: shows on the next cart load") -> rx.Component:
     return rx.cond(
         AdminCartState.saved_section == section,

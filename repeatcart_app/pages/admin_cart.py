@@ -11,10 +11,12 @@ import reflex as rx
 from repeatcart_app import routes
 from repeatcart_app.components.admin_cart_codes import codes_card
 from repeatcart_app.components.admin_cart_parts import (
+    checkbox_with_hint,
     field,
     product_thumb,
     saved_note,
     search_form,
+    text_input,
 )
 from repeatcart_app.components.admin_cart_preview import preview_card
 from repeatcart_app.components.admin_frame import admin_page
@@ -31,19 +33,6 @@ from services.settings.cart import (
     MIN_REORDER_RANGE,
     YMAL_MAX,
 )
-
-
-def _text_input(name: str, value: rx.Var, **props) -> rx.Component:
-    return rx.input(
-        name=name,
-        id=name,
-        default_value=value,
-        size="3",
-        width="100%",
-        data_testid=f"input-{name}",
-        aria_invalid=rx.cond(AdminCartState.errors.contains(name), "true", "false"),
-        **props,
-    )
 
 
 def _save_row(section: str, note: str = "Saved: shows on the next cart load") -> rx.Component:
@@ -67,7 +56,7 @@ def banner_card() -> rx.Component:
                     "banner_text",
                     "Banner text",
                     f"Plain text, up to {BANNER_MAX} characters. Leave empty for no banner.",
-                    _text_input(
+                    text_input(
                         "banner_text",
                         AdminCartState.banner_text,
                         placeholder="10% off your reorder — applied at checkout",
@@ -78,7 +67,7 @@ def banner_card() -> rx.Component:
                     "Discount code",
                     "Must match a code in your Shopify admin. No spaces; letters in any "
                     "language are fine. Leave empty for none.",
-                    _text_input(
+                    text_input(
                         "discount_code",
                         AdminCartState.discount_code,
                         placeholder="REORDER10",
@@ -92,7 +81,7 @@ def banner_card() -> rx.Component:
                     f"Check Out stays off until the cart holds this many items, and the cart "
                     f"says how many more are needed (0 for no minimum, up to "
                     f"{MIN_CHECKOUT_RANGE[1]}).",
-                    _text_input(
+                    text_input(
                         "min_checkout_quantity",
                         AdminCartState.min_checkout_quantity,
                         input_mode="numeric",
@@ -140,14 +129,14 @@ def timing_card() -> rx.Component:
                         "Lead days",
                         f"Remind this many days before an item runs out "
                         f"({LEAD_DAYS_RANGE[0]}–{LEAD_DAYS_RANGE[1]}).",
-                        _text_input("lead_days", AdminCartState.lead_days, input_mode="numeric"),
+                        text_input("lead_days", AdminCartState.lead_days, input_mode="numeric"),
                     ),
                     field(
                         "default_interval_days",
                         "Default interval (days)",
                         f"Used until the store has learned its own reorder pace "
                         f"({DEFAULT_INTERVAL_RANGE[0]:g}–{DEFAULT_INTERVAL_RANGE[1]:g}).",
-                        _text_input(
+                        text_input(
                             "default_interval_days",
                             AdminCartState.default_interval_days,
                             input_mode="decimal",
@@ -158,7 +147,7 @@ def timing_card() -> rx.Component:
                         "Minimum reorder customers",
                         f"A product's own interval is used once this many customers have "
                         f"reordered it ({MIN_REORDER_RANGE[0]}–{MIN_REORDER_RANGE[1]:,}).",
-                        _text_input(
+                        text_input(
                             "min_reorder_customers",
                             AdminCartState.min_reorder_customers,
                             input_mode="numeric",
@@ -195,7 +184,7 @@ def moments_card() -> rx.Component:
                     "Lapse factor",
                     f"Times the product's late interval (P75 × quantity) after the last order "
                     f"({LAPSE_FACTOR_RANGE[0]:g}–{LAPSE_FACTOR_RANGE[1]:g}; 2 by default).",
-                    _text_input("lapse_factor", AdminCartState.lapse_factor, input_mode="decimal"),
+                    text_input("lapse_factor", AdminCartState.lapse_factor, input_mode="decimal"),
                 ),
                 rx.grid(
                     field(
@@ -203,7 +192,7 @@ def moments_card() -> rx.Component:
                         "Cross-sell days",
                         f"Days after an order the offer goes out "
                         f"({CROSS_SELL_DAYS_RANGE[0]}–{CROSS_SELL_DAYS_RANGE[1]}; 7 by default).",
-                        _text_input(
+                        text_input(
                             "cross_sell_days", AdminCartState.cross_sell_days, input_mode="numeric"
                         ),
                     ),
@@ -212,7 +201,7 @@ def moments_card() -> rx.Component:
                         "Minimum support",
                         "Customers who must have bought both products before a pair is "
                         "learned (5 by default).",
-                        _text_input(
+                        text_input(
                             "cross_sell_min_support",
                             AdminCartState.cross_sell_min_support,
                             input_mode="numeric",
@@ -301,7 +290,7 @@ def appearance_card() -> rx.Component:
                     "An https:// address of an image (about 32 px tall shows best). "
                     "Leave empty to show the shop name.",
                     rx.vstack(
-                        _text_input(
+                        text_input(
                             "logo_url",
                             AdminCartState.logo_url,
                             placeholder="https://cdn.shopify.com/…/logo.png",
@@ -329,28 +318,12 @@ def appearance_card() -> rx.Component:
                         width="100%",
                     ),
                 ),
-                rx.el.label(
-                    rx.hstack(
-                        rx.checkbox(
-                            name="hide_unavailable",
-                            default_checked=AdminCartState.hide_unavailable,
-                            size="3",
-                            data_testid="input-hide_unavailable",
-                        ),
-                        rx.vstack(
-                            rx.text("Hide unavailable items", size="2", weight="medium"),
-                            rx.text(
-                                "When off, sold-out items stay listed (marked Unavailable) so "
-                                "customers know they're coming back.",
-                                size="1",
-                                color_scheme="gray",
-                            ),
-                            spacing="1",
-                        ),
-                        align="start",
-                        spacing="3",
-                    ),
-                    cursor="pointer",
+                checkbox_with_hint(
+                    "hide_unavailable",
+                    AdminCartState.hide_unavailable,
+                    "Hide unavailable items",
+                    "When off, sold-out items stay listed (marked Unavailable) so customers know "
+                    "they're coming back.",
                 ),
                 _save_row("appearance"),
                 spacing="4",
