@@ -495,7 +495,7 @@ def part_two(folder: Path, sizes: Sequence[int]) -> None:
         Path(folder / f"scan-{size}.db").unlink(missing_ok=True)
     print(
         "\nDue scan on SQLite: 3 integrations, 7-day lookback; today = the scan a day after the"
-        " last one (goal <= 2 s)"
+        " last one (goal <= 3 s)"
     )
     print_table(
         [

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
@@ -38,6 +39,15 @@ of cores + 4) plus the cart-event flusher and the embedded jobs. Below that, eve
 and closed overflow connections, each paying SQLite's pragmas or a PostgreSQL login."""
 
 
+def dump_json(value: Any) -> str:
+    """JSON columns' serializer: orjson, because the stdlib encoder took an eighth of the daily
+    scan's time. Non-string keys become strings, as with `json.dumps`."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+_JSON = {"json_serializer": dump_json, "json_deserializer": orjson.loads}
+
+
 def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -47,10 +57,11 @@ def _create_engine(url: str) -> Engine:
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=POOL_SIZE,
+            **_JSON,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE)
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, **_JSON)
 
 
 def ping(url: str | None = None) -> None:

@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal_column, null
+from sqlalchemy import JSON, column, func, literal_column, null, table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from services.cart.links import cart_url, get_or_create_link
 from services.cart.page import DUE_ENTRY_COLUMNS
-from services.core.tables import CartLink, Customer, DueItem
+from services.core.tables import CartLink, Customer, DueItem, UTCDateTime
 from services.dispatch.keys import cycle_key
 from services.dispatch.listing import Listed, ScanContext
 from services.dispatch.outbox import NO_IDENTIFIER, OUTBOX, PENDING, SKIPPED
@@ -37,10 +37,24 @@ def core(session: Session, statement: Any, params: Any = None) -> Any:
     return session.connection().execute(statement, params)
 
 
+_NEW_ROWS = table(
+    OUTBOX.name,
+    *(column(name) for name in ("integration", "kind", "customer_id", "idempotency_key")),
+    *(column(name) for name in ("status", "skip_reason", "next_attempt_at", "created_at")),
+    column("payload", JSON),
+    *(column(name) for name in ("attempts", "claimed_by", "claimed_until", "last_error")),
+    *(column(name) for name in ("provider_status", "sent_at")),
+)
+"""The outbox as new rows are written to it. The timestamps are untyped: `insert_rows` binds
+them converted once per batch, where the typed columns converted two datetimes per row."""
+
+_TIMESTAMPS = ("next_attempt_at", "created_at")
+
+
 def _outbox_insert(session: Session) -> Any:
     """INSERT ... ON CONFLICT (integration, idempotency_key) DO NOTHING, per dialect."""
     postgres = session.get_bind().dialect.name == "postgresql"
-    insert = postgresql.insert(OUTBOX) if postgres else sqlite.insert(OUTBOX)
+    insert = postgresql.insert(_NEW_ROWS) if postgres else sqlite.insert(_NEW_ROWS)
     # the columns every new row starts with are written into the statement, not bound per row
     return insert.values(
         attempts=literal_column("0"),
@@ -81,9 +95,19 @@ def accepted(integration: str, person: Recipient) -> str:
 
 def insert_rows(session: Session, rows: list[dict[str, Any]], summary: DispatchSummary) -> None:
     """Insert, skipping keys already there. Rows were checked against the outbox just before,
-    so they are counted as written; only a concurrent scan could have taken one meanwhile."""
+    so they are counted as written; only a concurrent scan could have taken one meanwhile.
+    The rows' timestamps are converted in place to what the database driver takes."""
     if not rows:
         return
+    dialect = session.get_bind().dialect
+    to_driver = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    converted: dict[datetime, Any] = {}
+    for row in rows:
+        for name in _TIMESTAMPS:
+            moment = row[name]
+            if moment not in converted:
+                converted[moment] = to_driver(moment) if to_driver else moment
+            row[name] = converted[moment]
     core(session, _outbox_insert(session), rows)
     for row in rows:
         if row["status"] == SKIPPED:
@@ -178,36 +202,38 @@ def moment_rows(
     with `pick` pre-selected when given, and with `subscription_link` or a `subscription` offer
     the subscription cart's link beside it) and what delivery needs beside it."""
     link_id, token = link
+    wanted = [integration for integration in integrations if ctx.sends(integration, kind)]
+    if not wanted:
+        return []
+    with_subscription = subscription_link or subscription is not None
+    event = DueEvent(
+        kind=kind,
+        idempotency_key=key,
+        occurred_at=ctx.now,
+        cart_url="",  # each integration's own links are set below
+        due_date=listed.due_date,
+        products=tuple(listed.products),
+        value_cents=listed.value_cents,
+        currency=ctx.currency,
+        recipient=person,
+        days_since_last_order=days_since_last_order,
+        subscription=subscription,
+    )
+    # one event as JSON for all integrations: only the links differ (channel attribution)
     products = [plain(product, PRODUCT_FIELDS) for product in listed.products]
-    shown = plain(person, RECIPIENT_FIELDS)
+    shared = event_json(event, products, plain(person, RECIPIENT_FIELDS))
+    cycle_text = cycle.isoformat()
     rows: list[dict[str, Any]] = []
-    for integration in integrations:
-        if not ctx.sends(integration, kind):
-            continue
-        event = DueEvent(
-            kind=kind,
-            idempotency_key=key,
-            occurred_at=ctx.now,
-            cart_url=cart_url(token, ctx.public_url, channel=integration, moment=kind, pick=pick),
-            due_date=listed.due_date,
-            products=tuple(listed.products),
-            value_cents=listed.value_cents,
-            currency=ctx.currency,
-            recipient=person,
-            days_since_last_order=days_since_last_order,
-            subscription_cart_url=cart_url(
+    for integration in wanted:
+        data = dict(shared)
+        data["cart_url"] = cart_url(
+            token, ctx.public_url, channel=integration, moment=kind, pick=pick
+        )
+        if with_subscription:
+            data["subscription_cart_url"] = cart_url(
                 token, ctx.public_url, channel=integration, moment=kind, subscription=True
             )
-            if subscription_link or subscription is not None
-            else None,
-            subscription=subscription,
-        )
-        payload = {
-            "event": event_json(event, products, shown),
-            "cycle": cycle.isoformat(),
-            "items": listed.items,
-            "link_id": link_id,
-        }
+        payload = {"event": data, "cycle": cycle_text, "items": listed.items, "link_id": link_id}
         if pick is not None:
             payload["pick"] = pick
         reason = accepted(integration, person)
