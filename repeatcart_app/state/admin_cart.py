@@ -14,7 +14,7 @@ import dataclasses
 from repeatcart_app.state.auth import AuthState, admin_event
 from services.customers.search import find_customers
 from services.settings import cart as settings_service
-from services.settings.unique_codes import UNIQUE_FIELDS, value_text
+from services.settings.unique_codes import KINDS, UNIQUE_FIELDS, value_text
 
 SECTIONS = ("banner", "codes", "timing", "moments", "appearance")
 SECTION_FIELDS = {
@@ -148,7 +148,7 @@ class AdminCartState(AuthState):
     @admin_event
     def pick_code_kind(self, kind: str):
         """The kind select is controlled, so the value's label follows it before saving."""
-        if kind in ("percentage", "fixed"):
+        if kind in KINDS:
             self.unique_code_kind = kind
 
     @admin_event

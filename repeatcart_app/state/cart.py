@@ -410,7 +410,7 @@ class CartState(rx.State):
             yield
             lines = [
                 StorefrontLine(
-                    self._variant_gids.get(key) or variant_gid(None, variant),
+                    variant_gid(self._variant_gids.get(key), variant),
                     qty,
                     self._plan_gids[key] if self._subscribes(key) else None,
                 )

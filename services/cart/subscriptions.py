@@ -22,6 +22,7 @@ from services.core.provider_http import ProviderError
 from services.core.tables import Product, SellingPlan
 from services.settings.effective import load_effective_settings
 from services.shopify.storefront import StorefrontClient, StorefrontLine
+from services.shopify.webhook_protocol import shopify_gid
 
 __all__ = [
     "FALLBACK_NOTE",
@@ -147,7 +148,7 @@ def interval_label(offer: PlanOffer) -> str:
 
 def variant_gid(gid: str | None, numeric: int) -> str:
     """A variant's GID as stored, else built from its numeric id."""
-    return gid or f"gid://shopify/ProductVariant/{numeric}"
+    return gid or shopify_gid("ProductVariant", numeric)
 
 
 @dataclass(frozen=True, slots=True)

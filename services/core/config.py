@@ -283,6 +283,14 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
+def parse_flag(raw: object) -> bool:
+    """A switch as the dashboard stores or a form sends it: a bool, or "on", "true", "1" or
+    "yes" (browsers send "on" for a ticked checkbox and nothing when not)."""
+    if isinstance(raw, bool):
+        return raw
+    return str(raw).strip().lower() in ("on", "true", "1", "yes")
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings; tests call `get_settings.cache_clear()` after changing env."""

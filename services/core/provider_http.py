@@ -55,6 +55,12 @@ class ProviderError(Exception):
         """401/403: the key is wrong or revoked; retrying would only repeat the refusal."""
         return self.status in (401, 403)
 
+    @property
+    def transient(self) -> bool:
+        """No reply, or a status the retry policy itself retries (429, 503...): the same call
+        may pass later. A GraphQL refusal (status 200) is not."""
+        return self.status is None or self.status in RETRY_STATUSES
+
 
 class RetryLater(Exception):
     """Raised by a `classify` function: this reply is transient; wait at least `after` seconds."""

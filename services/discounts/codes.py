@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from services.core.config import get_settings
+from services.core.config import get_settings, parse_flag
 from services.core.tables import AppSetting, Shop, UniqueCode
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud or typed from a text
@@ -121,9 +121,7 @@ def unique_codes_on(session: Session) -> bool:
         .execute(select(col(AppSetting.value)).where(col(AppSetting.name) == "unique_codes"))
         .scalar()
     )
-    if saved is None:
-        return get_settings().unique_codes
-    return str(saved).strip().lower() in ("1", "true", "on", "yes")
+    return get_settings().unique_codes if saved is None else parse_flag(saved)
 
 
 _CODE_OF = select(CODES.c.state, CODES.c.reserved_at, CODES.c.ends_at, CODES.c.retired_at).where(

@@ -30,6 +30,7 @@ from services.core.db import session_scope
 from services.core.provider_http import ProviderError
 from services.core.tables import SyncState, UniqueCode
 from services.discounts.codes import CODES, CREATED, FAILED, PENDING, new_code
+from services.settings.unique_codes import value_text
 from services.shopify.client import ShopifyClient
 from services.shopify.discounts import (
     MAX_CODES_PER_CALL,
@@ -89,10 +90,9 @@ def _signature(settings: Settings) -> str:
 
 
 def _label(settings: Settings) -> str:
-    value = settings.unique_code_value
-    if settings.unique_code_kind == "percentage":
-        return f"{value}% off"
-    return f"{value // 100}.{value % 100:02d} off"
+    kind = settings.unique_code_kind
+    percent = "%" if kind == "percentage" else ""
+    return f"{value_text(kind, settings.unique_code_value)}{percent} off"
 
 
 def _discount(
@@ -231,7 +231,7 @@ def create_pending_codes(
             try:
                 _run_batch(client, discount, batch, settings, summary, poll_seconds)
             except ProviderError as error:
-                if error.status is None or error.status >= 500 or error.status == 429:
+                if error.transient:
                     raise  # transient: the codes stay pending for the next run
                 summary.error = f"Could not create discount codes: {explain(error)}"
                 _fail(batch, summary.error, summary)
@@ -241,7 +241,7 @@ def create_pending_codes(
             batch = _pending(MAX_CODES_PER_CALL)
     except ProviderError as error:
         summary.error = f"Could not create discount codes: {explain(error)}"
-        if error.status is not None and error.status < 500 and error.status != 429 and batch:
+        if not error.transient and batch:
             _fail(batch, summary.error, summary)
         log.warning("unique codes: %s", summary.error)
     _record(summary, started)

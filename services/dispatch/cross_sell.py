@@ -26,18 +26,16 @@ from sqlalchemy import Table
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from services.cart.snoozes import active_snoozes_for
 from services.core.tables import CrossSellPair, CrossSellPin, DueItem, Order, OrderLine
 from services.dispatch.keys import cycle_key
 from services.dispatch.listing import ScanContext, list_offer
 from services.dispatch.outbox import CROSS_SELL, NO_OFFER, NOTHING_AVAILABLE, SNOOZED
 from services.dispatch.rows import (
-    active_links,
+    audience_of,
     core,
-    last_purchases,
+    last_purchase_within,
     moment_rows,
     queue_once_per_cycle,
-    recipients_of,
 )
 from services.dispatch.summary import DispatchSummary
 from services.engine import CrossSellPair as LearnedPair
@@ -56,11 +54,7 @@ def primed_between(session: Session, since: datetime, now: datetime, days: int) 
         .where(col(DueItem.last_purchased_at) > low, col(DueItem.last_purchased_at) <= high)
         .distinct()
     )
-    ids = sorted(core(session, query).scalars())
-    anchors: dict[int, datetime] = {}
-    for start in range(0, len(ids), _ID_CHUNK):
-        anchors.update(last_purchases(session, ids[start : start + _ID_CHUNK]))
-    return [cid for cid in ids if low < anchors[cid] <= high]
+    return last_purchase_within(session, sorted(core(session, query).scalars()), low, high)
 
 
 def bought_products(session: Session, customer_ids: Sequence[int]) -> dict[int, set[int]]:
@@ -108,31 +102,28 @@ def _rows(
     wanted: dict[int, list[str]],
     summary: DispatchSummary,
 ) -> list[dict[str, Any]]:
-    session, now = ctx.session, ctx.now
+    session = ctx.session
     build = sorted(wanted)
     bought = bought_products(session, build)
     learned, pins = partners_of(session, set().union(*bought.values()) if bought else set())
     offers = {cid: cross_sell_candidates(bought[cid], learned, pins) for cid in build}
     ctx.load_catalog({pid for ranked in offers.values() for pid in ranked})
-    snoozes = active_snoozes_for(session, build, now)
-    people = recipients_of(session, build)
-    links = active_links(session, [cid for cid in build if cid in people and offers[cid]], now)
+    batch = audience_of(ctx, build, linked={cid for cid in build if offers[cid]})
     rows: list[dict[str, Any]] = []
     for cid in build:
-        person = people.get(cid)
+        person = batch.people.get(cid)
         if person is None:
             continue
         offer = next(
             ((pid, listed) for pid in offers[cid] if (listed := list_offer(ctx, pid)) is not None),
             None,
         )
-        held = snoozes.get(cid, {})
+        held = batch.snoozes.get(cid, {})
         if offer is None or None in held:
             reason = (
                 NO_OFFER if not offers[cid] else NOTHING_AVAILABLE if offer is None else SNOOZED
             )
-            for integration in wanted[cid]:
-                summary.of(integration).skipped[reason] += 1
+            summary.skip(wanted[cid], reason)
             continue
         product_id, listed = offer
         anchor = anchors[cid]
@@ -145,7 +136,7 @@ def _rows(
             wanted[cid],
             listed,
             person,
-            links[cid],
+            batch.links[cid],
             pick=product_id,
         )
     return rows

@@ -47,7 +47,7 @@ from sqlmodel import Session
 from services.core.clock import utcnow
 from services.core.config import Settings
 from services.core.db import get_engine
-from services.core.provider_http import RETRY_STATUSES, ProviderError
+from services.core.provider_http import ProviderError
 from services.core.shutdown import stop_requested
 from services.dispatch.actions import rowcount
 from services.dispatch.outbox import (
@@ -299,7 +299,7 @@ class _Delivery:
             lane.stop.set()
             return "auth"
         status = error.status
-        if status is not None and status not in RETRY_STATUSES and 400 <= status < 600:
+        if not error.transient and status is not None and 400 <= status < 600:
             lane.summary.failed += 1
             self._finish(
                 session,

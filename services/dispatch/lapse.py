@@ -20,18 +20,16 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from services.cart.snoozes import active_snoozes_for
 from services.core.tables import DueItem
 from services.dispatch.keys import cycle_key
 from services.dispatch.listing import ScanContext, list_products
 from services.dispatch.outbox import LAPSE, NOTHING_AVAILABLE, SNOOZED
 from services.dispatch.rows import (
-    active_links,
+    audience_of,
     core,
     due_entries,
     moment_rows,
     queue_once_per_cycle,
-    recipients_of,
 )
 from services.dispatch.summary import DispatchSummary
 
@@ -58,20 +56,16 @@ def _rows(
     build = sorted(wanted)
     entries = due_entries(session, build)
     ctx.load_catalog({e.product_id for rows in entries.values() for e in rows})
-    snoozes = active_snoozes_for(session, build, now)
-    people = recipients_of(session, build)
-    links = active_links(session, [cid for cid in build if cid in people], now)
+    batch = audience_of(ctx, build)
     rows: list[dict[str, Any]] = []
     for cid in build:
-        person = people.get(cid)
+        person = batch.people.get(cid)
         if person is None:
             continue
-        held = snoozes.get(cid, {})
+        held = batch.snoozes.get(cid, {})
         listed = None if None in held else list_products(ctx, entries[cid], held)
         if listed is None:
-            reason = SNOOZED if held else NOTHING_AVAILABLE
-            for integration in wanted[cid]:
-                summary.of(integration).skipped[reason] += 1
+            summary.skip(wanted[cid], SNOOZED if held else NOTHING_AVAILABLE)
             continue
         anchor = anchors[cid]
         rows += moment_rows(
@@ -83,7 +77,7 @@ def _rows(
             wanted[cid],
             listed,
             person,
-            links[cid],
+            batch.links[cid],
             days_since_last_order=max(0, (now - anchor).days),
         )
     return rows

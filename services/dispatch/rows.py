@@ -5,7 +5,8 @@ Lapse, Primed For Cross-sell, Primed For Subscription)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from services.cart.links import cart_url, get_or_create_link
 from services.cart.page import DUE_ENTRY_COLUMNS
+from services.cart.snoozes import active_snoozes_for
 from services.core.tables import CartLink, Customer, DueItem, UTCDateTime
 from services.dispatch.keys import cycle_key
 from services.dispatch.listing import Listed, ScanContext
@@ -162,6 +164,29 @@ def active_links(session: Session, customer_ids: Sequence[int], now: datetime) -
     return links
 
 
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """A batch's customers as every scan's rows need them: their active snoozes, who they are
+    (a customer erased meanwhile is absent from `people`) and a live cart link each."""
+
+    snoozes: dict[int, dict[int | None, datetime]]
+    people: dict[int, Recipient]
+    links: dict[int, tuple[int, str]]
+
+
+def audience_of(
+    ctx: ScanContext, customer_ids: Sequence[int], linked: Container[int] | None = None
+) -> Audience:
+    """`customer_ids`' snoozes and recipients, and links for those still there (and in `linked`,
+    when given: a customer with nothing to send needs no link made)."""
+    session, now = ctx.session, ctx.now
+    people = recipients_of(session, customer_ids)
+    wanted = [cid for cid in customer_ids if cid in people and (linked is None or cid in linked)]
+    return Audience(
+        active_snoozes_for(session, customer_ids, now), people, active_links(session, wanted, now)
+    )
+
+
 def last_purchases(session: Session, customer_ids: Sequence[int]) -> dict[int, datetime]:
     """Each customer's last purchase: their due cycle, lapse cycle and cross-sell began there."""
     query = (
@@ -170,6 +195,20 @@ def last_purchases(session: Session, customer_ids: Sequence[int]) -> dict[int, d
         .group_by(col(DueItem.customer_id))
     )
     return dict(core(session, query).all())
+
+
+_ID_CHUNK = 500  # customer ids per `IN (...)`, well under SQLite's bound-parameter limit
+
+
+def last_purchase_within(
+    session: Session, customer_ids: Sequence[int], low: datetime, high: datetime
+) -> list[int]:
+    """Those of `customer_ids` (in id order) whose last purchase lies in (low, high]: a row of
+    the window names a candidate, and only their last purchase makes it their cycle."""
+    anchors: dict[int, datetime] = {}
+    for start in range(0, len(customer_ids), _ID_CHUNK):
+        anchors.update(last_purchases(session, customer_ids[start : start + _ID_CHUNK]))
+    return [cid for cid in customer_ids if low < anchors[cid] <= high]
 
 
 def due_entries(session: Session, customer_ids: Sequence[int]) -> dict[int, list[DueEntry]]:

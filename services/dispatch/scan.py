@@ -32,7 +32,6 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from services.cart.links import cart_url
-from services.cart.snoozes import active_snoozes_for
 from services.core.config import Settings
 from services.core.moments import MOMENTS
 from services.core.tables import CartLink, DueItem, Snooze, SyncState
@@ -54,7 +53,7 @@ from services.dispatch.payloads import (
 )
 from services.dispatch.rows import (
     accepted,
-    active_links,
+    audience_of,
     core,
     due_entries,
     existing_rows,
@@ -167,14 +166,11 @@ def _event_rows(
     kinds = want.kinds[cid]
     targets = set(kinds["due"]) | set(kinds["late"])
     if None in snoozes:
-        for integration in targets:
-            summary.of(integration).skipped[SNOOZED] += 1
+        summary.skip(targets, SNOOZED)
         return []
     listed = list_products(ctx, entries, snoozes)
     if listed is None:
-        reason = SNOOZED if snoozes else NOTHING_AVAILABLE
-        for integration in targets:
-            summary.of(integration).skipped[reason] += 1
+        summary.skip(targets, SNOOZED if snoozes else NOTHING_AVAILABLE)
         return []
     rows: list[dict[str, Any]] = []
     for kind in DUE_KINDS:
@@ -219,16 +215,12 @@ def _scan_batch(
         return
     build = sorted(want.kinds)
     ctx.load_catalog({e.product_id for rows in entries.values() for e in rows})
-    snoozes = active_snoozes_for(session, build, now)
-    people = recipients_of(session, build)
-    links = active_links(session, [cid for cid in build if cid in people], now)
+    batch = audience_of(ctx, build)
     rows: list[dict[str, Any]] = []
     for cid in build:
-        if cid in people:
-            customer_snoozes = snoozes.get(cid, {})
-            rows += _event_rows(
-                ctx, cid, want, entries[cid], customer_snoozes, people[cid], links[cid], summary
-            )
+        if cid in batch.people:
+            held, person, link = batch.snoozes.get(cid, {}), batch.people[cid], batch.links[cid]
+            rows += _event_rows(ctx, cid, want, entries[cid], held, person, link, summary)
     if ctx.settings.unique_codes:
         # one read and one insert for the batch; Shopify is the `unique-codes` job's
         attach_codes(session, rows, want.anchors, ctx.settings.unique_code_prefix, now)

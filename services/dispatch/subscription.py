@@ -29,18 +29,16 @@ from sqlalchemy import Table, exists
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from services.cart.snoozes import active_snoozes_for
 from services.core.tables import DueItem, Order, OrderLine, SellingPlan
 from services.dispatch.keys import cycle_key, stamp
 from services.dispatch.listing import ScanContext, list_offer
 from services.dispatch.outbox import NOTHING_AVAILABLE, SNOOZED, SUBSCRIPTION
 from services.dispatch.rows import (
-    active_links,
+    audience_of,
     core,
-    last_purchases,
+    last_purchase_within,
     moment_rows,
     queue_once_per_cycle,
-    recipients_of,
 )
 from services.dispatch.summary import DispatchSummary
 from services.engine import counts_for_intervals
@@ -78,11 +76,7 @@ def primed_between(session: Session, since: datetime, now: datetime) -> list[int
         )
         .distinct()
     )
-    ids = sorted(core(session, query).scalars())
-    anchors: dict[int, datetime] = {}
-    for start in range(0, len(ids), _ID_CHUNK):
-        anchors.update(last_purchases(session, ids[start : start + _ID_CHUNK]))
-    return [cid for cid in ids if since < anchors[cid] <= now]
+    return last_purchase_within(session, sorted(core(session, query).scalars()), since, now)
 
 
 def _last_order_products(session: Session, anchors: dict[int, datetime]) -> dict[int, list[int]]:
@@ -188,25 +182,21 @@ def _rows(
     wanted: dict[int, list[str]],
     summary: DispatchSummary,
 ) -> list[dict[str, Any]]:
-    session, now = ctx.session, ctx.now
+    session = ctx.session
     offers = primed_offers(session, {cid: anchors[cid] for cid in wanted})
     build = sorted(offers)
     ctx.load_catalog({pid for pid, _ in offers.values()})
-    snoozes = active_snoozes_for(session, build, now)
-    people = recipients_of(session, build)
-    links = active_links(session, [cid for cid in build if cid in people], now)
+    batch = audience_of(ctx, build)
     rows: list[dict[str, Any]] = []
     for cid in build:
-        person = people.get(cid)
+        person = batch.people.get(cid)
         if person is None:
             continue
         product_id, offer = offers[cid]
         listed = list_offer(ctx, product_id)
-        held = snoozes.get(cid, {})
+        held = batch.snoozes.get(cid, {})
         if listed is None or None in held or product_id in held:
-            reason = NOTHING_AVAILABLE if listed is None else SNOOZED
-            for integration in wanted[cid]:
-                summary.of(integration).skipped[reason] += 1
+            summary.skip(wanted[cid], NOTHING_AVAILABLE if listed is None else SNOOZED)
             continue
         anchor = anchors[cid]
         rows += moment_rows(
@@ -218,7 +208,7 @@ def _rows(
             wanted[cid],
             listed,
             person,
-            links[cid],
+            batch.links[cid],
             pick=product_id,
             subscription=offer,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,11 @@ class DispatchSummary:
 
     def of(self, integration: str) -> IntegrationSummary:
         return self.integrations.setdefault(integration, IntegrationSummary())
+
+    def skip(self, integrations: Iterable[str], reason: str) -> None:
+        """Count one customer's message skipped, for `reason`, at each of these integrations."""
+        for integration in integrations:
+            self.of(integration).skipped[reason] += 1
 
     def merge(self, other: DispatchSummary) -> DispatchSummary:
         for name, counts in other.integrations.items():

@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 
 from services.cart.links import get_or_create_link, preview_url
 from services.core.clock import utcnow
+from services.core.config import parse_flag
 from services.core.db import session_scope
 from services.core.leases import lease
 from services.core.tables import PRODUCT_SOLD_STATUS, Customer, Product, Shop, YmalItem
@@ -267,13 +268,6 @@ def clean_logo_url(raw: object) -> tuple[str, str | None]:
     return url, None
 
 
-def clean_flag(raw: object) -> bool:
-    """A checkbox: browsers send "on" when ticked and nothing when not."""
-    if isinstance(raw, bool):
-        return raw
-    return str(raw).strip().lower() in ("on", "true", "1", "yes")
-
-
 _CLEANERS = {
     "banner_text": clean_banner,
     "discount_code": clean_discount_code,
@@ -301,7 +295,7 @@ def save_cart_settings(session: Session, values: Mapping[str, object]) -> SaveRe
         if name not in FIELDS or name in UNIQUE_FIELDS:
             continue
         if name == "hide_unavailable":
-            cleaned[name] = clean_flag(raw)
+            cleaned[name] = parse_flag(raw)
             continue
         value, error = _CLEANERS[name](raw)
         if error:

@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
+from services.core.config import parse_flag
+
 UNIQUE_FIELDS = (
     "unique_codes",
     "unique_code_kind",
@@ -89,9 +91,7 @@ def clean_unique_fields(
     cleaned: dict[str, object] = {}
     errors: dict[str, str] = {}
     if "unique_codes" in values:
-        raw = values["unique_codes"]
-        on = raw if isinstance(raw, bool) else str(raw).strip().lower() in ("on", "true", "1")
-        cleaned["unique_codes"] = on
+        cleaned["unique_codes"] = parse_flag(values["unique_codes"])
     kind = saved_kind
     if "unique_code_kind" in values:
         kind, error = clean_kind(values["unique_code_kind"])

@@ -20,12 +20,15 @@ from services.core.tables import (
     CartLink,
     Customer,
     DueItem,
+    Order,
+    OrderLine,
     OutboxMessage,
     Product,
     Shop,
     Variant,
 )
 from services.dispatch import DispatchSummary, deliver, scan_due
+from services.engine.recompute import recompute_customers
 from services.messaging import AttentiveClient, KlaviyoClient, MessagingClient, PostscriptClient
 from tests.fakes.messaging import serve_messaging_fakes
 from tests.fakes.provider import ProviderFake
@@ -255,3 +258,41 @@ class Store:
 @pytest.fixture
 def store(session: Session) -> Store:
     return Store(session)
+
+
+def place_order(
+    session: Session,
+    customer: Customer,
+    items: list[tuple[Product, Variant]],
+    at: datetime,
+    *,
+    plan: str | None = None,
+    cancelled: bool = False,
+    recompute: bool = True,
+) -> None:
+    """A paid order of `items` (bought with selling plan `plan` when given), then, unless
+    history is being built in bulk, the recompute a sync runs after storing it."""
+    order = Order(
+        shopify_gid=f"gid://shopify/Order/{next(_ids)}",
+        customer_id=customer.id,
+        processed_at=at,
+        updated_at=at,
+        cancelled_at=at if cancelled else None,
+        financial_status="paid",
+        total_cents=sum(variant.price_cents or 0 for _product, variant in items),
+    )
+    session.add(order)
+    session.flush()
+    for product, variant in items:
+        session.add(
+            OrderLine(
+                order_id=order.id,
+                product_id=product.id,
+                variant_id=variant.id,
+                selling_plan_gid=plan,
+            )
+        )
+    session.flush()
+    if recompute:
+        recompute_customers(session, [customer.id], at)
+    session.commit()

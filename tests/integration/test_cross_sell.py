@@ -20,14 +20,14 @@ from sqlmodel import Session, select
 from services.cart.page import load_cart
 from services.cli import main as cli_main
 from services.core.config import get_settings
-from services.core.tables import CrossSellPair, Customer, Order, OrderLine, Product, Variant
+from services.core.tables import CrossSellPair, Customer, Product, Variant
 from services.dispatch import cycle_key
 from services.engine.cross_sell_learning import learn_cross_sell_pairs
-from services.engine.recompute import recompute_all, recompute_customers
+from services.engine.recompute import recompute_all
 from services.products.cross_sell import cross_sell_panel, pin_pair
 from services.products.intervals import ProductAdminError
 from services.settings.effective import save_settings
-from tests.integration.dispatch_world import PUBLIC, Store, World
+from tests.integration.dispatch_world import PUBLIC, Store, World, place_order
 
 PROVIDERS = ("klaviyo", "postscript", "attentive")
 HISTORY = datetime(2026, 6, 1, 9, tzinfo=UTC)  # the store's older orders
@@ -40,35 +40,6 @@ Item = tuple[Product, Variant]
 
 def _customer(store: Store, name: str) -> Customer:
     return store.customer(f"{name}@example.com", None, next(_ids))
-
-
-def _order(
-    session: Session,
-    customer: Customer,
-    items: list[Item],
-    at: datetime,
-    *,
-    recompute: bool = True,
-    cancelled: bool = False,
-) -> None:
-    """An order, then (unless building history in bulk) the recompute a sync runs after it."""
-    order = Order(
-        shopify_gid=f"gid://shopify/Order/{next(_ids)}",
-        customer_id=customer.id,
-        processed_at=at,
-        updated_at=at,
-        cancelled_at=at if cancelled else None,
-        financial_status="paid",
-        total_cents=sum(variant.price_cents or 0 for _product, variant in items),
-    )
-    session.add(order)
-    session.flush()
-    for product, variant in items:
-        session.add(OrderLine(order_id=order.id, product_id=product.id, variant_id=variant.id))
-    session.flush()
-    if recompute:
-        recompute_customers(session, [customer.id], at)
-    session.commit()
 
 
 class Catalog:
@@ -94,7 +65,7 @@ def _history(store: Store, session: Session, catalog: Catalog, *, orders: int = 
             if made == orders:
                 return
             customer = _customer(store, f"h{next(_ids)}")
-            _order(session, customer, items, HISTORY, recompute=False)
+            place_order(session, customer, items, HISTORY, recompute=False)
             made += 1
 
 
@@ -160,9 +131,9 @@ def test_a_store_with_fewer_than_100_orders_learns_no_pairs(
     panel = cross_sell_panel(session)
     assert panel.too_little_support and panel.orders == 99 and panel.learned == []
     # a cancelled order is not support either
-    _order(session, _customer(store, "late"), [catalog.candle], HISTORY, cancelled=True)
+    place_order(session, _customer(store, "late"), [catalog.candle], HISTORY, cancelled=True)
     assert learn_cross_sell_pairs(session, HISTORY).too_few_orders
-    _order(session, _customer(store, "hundredth"), [catalog.candle], HISTORY)
+    place_order(session, _customer(store, "hundredth"), [catalog.candle], HISTORY)
     assert learn_cross_sell_pairs(session, HISTORY).orders == 100
 
 
@@ -189,7 +160,7 @@ def test_the_offer_is_sent_once_per_order_to_every_provider(
     world: World, store: Store, session: Session, learned: Catalog
 ) -> None:
     ava = _customer(store, "ava")
-    _order(session, ava, [learned.soap], ORDERED)
+    place_order(session, ava, [learned.soap], ORDERED)
     world.sweep(PRIMED - timedelta(hours=1))
     assert world.outbox(kind="cross_sell") == [], "not before 7 days"
 
@@ -236,7 +207,7 @@ def test_the_offer_is_sent_once_per_order_to_every_provider(
     assert all(len(_offers(world, name)) == 1 for name in PROVIDERS)
 
     # she buys the towel: the next order primes no towel offer, and soap has no other partner
-    _order(session, ava, [learned.towel], at + timedelta(days=3))
+    place_order(session, ava, [learned.towel], at + timedelta(days=3))
     world.sweep(at + timedelta(days=10, hours=2))
     assert len(world.outbox(kind="cross_sell")) == 3
 
@@ -245,15 +216,15 @@ def test_an_offer_is_dropped_once_the_customer_bought_the_product(
     world: World, store: Store, session: Session, learned: Catalog
 ) -> None:
     ben, cy = _customer(store, "ben"), _customer(store, "cy")
-    _order(session, ben, [learned.soap], ORDERED)
-    _order(session, cy, [learned.soap], ORDERED)
+    place_order(session, ben, [learned.soap], ORDERED)
+    place_order(session, cy, [learned.soap], ORDERED)
     at = PRIMED + timedelta(hours=1)
     world.sweep(at)
     assert len(world.outbox(kind="cross_sell")) == 6
     # Ben orders a towel before delivery (a new order); Cy's towel order was cancelled, which
     # leaves her reorder dates alone but she has the product all the same
-    _order(session, ben, [learned.towel], at - timedelta(minutes=30))
-    _order(session, cy, [learned.towel], at - timedelta(minutes=30), cancelled=True)
+    place_order(session, ben, [learned.towel], at - timedelta(minutes=30))
+    place_order(session, cy, [learned.towel], at - timedelta(minutes=30), cancelled=True)
     summary = world.deliver(at)
     assert all(summary.of(name).skipped["reordered"] == 1 for name in PROVIDERS)
     assert all(summary.of(name).skipped["bought the product"] == 1 for name in PROVIDERS)
@@ -266,7 +237,7 @@ def test_a_pin_overrides_the_learned_partner(
     pin_pair(session, "Lavender Soap", "Hand Lotion", ORDERED)
     session.commit()
     dee = _customer(store, "dee")
-    _order(session, dee, [learned.soap], ORDERED)
+    place_order(session, dee, [learned.soap], ORDERED)
     at = PRIMED + timedelta(hours=1)
     world.sweep(at)
     world.deliver(at)
@@ -284,7 +255,7 @@ def test_no_offer_without_pairs_and_the_days_are_a_setting(
     recompute_all(session, HISTORY + timedelta(days=1))
     session.commit()
     eve = _customer(store, "eve")
-    _order(session, eve, [catalog.soap], ORDERED)
+    place_order(session, eve, [catalog.soap], ORDERED)
     summary = world.sweep(PRIMED + timedelta(hours=1))
     assert world.outbox(kind="cross_sell") == []
     assert summary.of("klaviyo").skipped["no cross-sell product"] == 1
@@ -304,7 +275,7 @@ def test_dry_run_shows_the_cross_sell_payloads(
     capsys: pytest.CaptureFixture,
 ) -> None:
     fay = _customer(store, "fay")
-    _order(session, fay, [learned.soap], ORDERED)
+    place_order(session, fay, [learned.soap], ORDERED)
     for key, value in world.settings().environment().items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from itertools import count
 
 import pytest
 import time_machine
@@ -18,24 +17,20 @@ from sqlmodel import Session, col, select
 from services.cli import main as cli_main
 from services.core.config import get_settings
 from services.core.tables import (
-    Customer,
     DueItem,
     IntervalStat,
-    Order,
-    OrderLine,
     Product,
     Variant,
 )
 from services.dispatch import cycle_key
 from services.engine.recompute import recompute_customers
 from services.settings.effective import effective_settings, save_settings
-from tests.integration.dispatch_world import PUBLIC, Store, World
+from tests.integration.dispatch_world import PUBLIC, Store, World, place_order
 
 PROVIDERS = ("klaviyo", "postscript", "attentive")
 FIRST = datetime(2026, 7, 1, 9, tzinfo=UTC)
 LAST = FIRST + timedelta(days=20)  # the second order
 LAPSE = LAST + timedelta(days=40)  # 2 × the soap's P75 (20 days) × 1
-_ids = count(90_000)
 
 
 def _learned(session: Session, item: tuple[Product, Variant], p75: float, n: int = 12) -> None:
@@ -45,27 +40,6 @@ def _learned(session: Session, item: tuple[Product, Variant], p75: float, n: int
             product_id=product.id, p25=p75 / 2, median=p75 * 0.75, p75=p75, mean=p75 * 0.75, n=n
         )
     )
-    session.commit()
-
-
-def _order(
-    session: Session, customer: Customer, items: list[tuple[Product, Variant]], at: datetime
-) -> None:
-    """An order, then the recompute a sync runs after storing it."""
-    order = Order(
-        shopify_gid=f"gid://shopify/Order/{next(_ids)}",
-        customer_id=customer.id,
-        processed_at=at,
-        updated_at=at,
-        financial_status="paid",
-        total_cents=sum(variant.price_cents or 0 for _product, variant in items),
-    )
-    session.add(order)
-    session.flush()
-    for product, variant in items:
-        session.add(OrderLine(order_id=order.id, product_id=product.id, variant_id=variant.id))
-    session.flush()
-    recompute_customers(session, [customer.id], at)
     session.commit()
 
 
@@ -88,8 +62,8 @@ def test_about_to_lapse_is_sent_once_per_cycle_to_every_provider(
     world: World, store: Store, session: Session, soap: tuple[Product, Variant]
 ) -> None:
     ava = store.customer()
-    _order(session, ava, [soap], FIRST)
-    _order(session, ava, [soap], LAST)
+    place_order(session, ava, [soap], FIRST)
+    place_order(session, ava, [soap], LAST)
     world.sweep(LAPSE - timedelta(hours=1))
     assert world.outbox(kind="lapse") == [], "not before the lapse point"
 
@@ -132,7 +106,7 @@ def test_about_to_lapse_is_sent_once_per_cycle_to_every_provider(
 
     # a new order starts a new cycle: quiet until its own lapse point, then told again
     reordered = at + timedelta(days=3)
-    _order(session, ava, [soap], reordered)
+    place_order(session, ava, [soap], reordered)
     world.sweep(reordered + timedelta(days=39))
     world.deliver(reordered + timedelta(days=39))
     assert all(len(_lapse_events(world, name)) == 1 for name in PROVIDERS)
@@ -150,12 +124,12 @@ def test_a_customer_who_ordered_since_is_never_told(
     world: World, store: Store, session: Session, soap: tuple[Product, Variant]
 ) -> None:
     ava = store.customer()
-    _order(session, ava, [soap], FIRST)
-    _order(session, ava, [soap], LAST)
+    place_order(session, ava, [soap], FIRST)
+    place_order(session, ava, [soap], LAST)
     at = LAPSE + timedelta(days=1)
     world.sweep(at)
     assert len(world.outbox(kind="lapse")) == 3
-    _order(session, ava, [soap], at - timedelta(hours=2))  # an order before delivery
+    place_order(session, ava, [soap], at - timedelta(hours=2))  # an order before delivery
     summary = world.deliver(at)
     assert all(summary.of(name).skipped["reordered"] == 1 for name in PROVIDERS)
     assert all(_lapse_events(world, name) == [] for name in PROVIDERS)
@@ -168,14 +142,14 @@ def test_only_repeat_customers_with_a_learned_product_lapse(
     world: World, store: Store, session: Session, soap: tuple[Product, Variant]
 ) -> None:
     once = store.customer("once@example.com", None, 1)
-    _order(session, once, [soap], LAST)  # a single order, however old
+    place_order(session, once, [soap], LAST)  # a single order, however old
     guess = store.product("Mystery Box")  # no learned interval: the store's fallback only
     fallback = store.customer("fallback@example.com", None, 2)
-    _order(session, fallback, [guess], FIRST)
-    _order(session, fallback, [guess], LAST)
+    place_order(session, fallback, [guess], FIRST)
+    place_order(session, fallback, [guess], LAST)
     repeat = store.customer("repeat@example.com", None, 3)
-    _order(session, repeat, [soap, guess], FIRST)
-    _order(session, repeat, [guess], LAST)
+    place_order(session, repeat, [soap, guess], FIRST)
+    place_order(session, repeat, [guess], LAST)
     # the second sweep is where the fallback's late point (30 × 1.5 days) would put a lapse
     for at in (LAPSE + timedelta(days=1), LAST + timedelta(days=91)):
         world.sweep(at)
@@ -186,8 +160,8 @@ def test_a_lapse_point_older_than_the_lookback_is_not_messaged(
     world: World, store: Store, session: Session, soap: tuple[Product, Variant]
 ) -> None:
     ava = store.customer()
-    _order(session, ava, [soap], FIRST)
-    _order(session, ava, [soap], LAST)
+    place_order(session, ava, [soap], FIRST)
+    place_order(session, ava, [soap], LAST)
     world.sweep(LAPSE + timedelta(days=8))  # the lookback is 7 days
     assert world.outbox(kind="lapse") == []
 
@@ -196,8 +170,8 @@ def test_the_factor_saved_on_the_dashboard_moves_the_lapse_point(
     world: World, store: Store, session: Session, soap: tuple[Product, Variant]
 ) -> None:
     ava = store.customer()
-    _order(session, ava, [soap], FIRST)
-    _order(session, ava, [soap], LAST)
+    place_order(session, ava, [soap], FIRST)
+    place_order(session, ava, [soap], LAST)
     at = LAST + timedelta(days=61)  # past 3 × 20 days; 2 × 20 days is beyond the lookback
     world.sweep(at)
     assert world.outbox(kind="lapse") == []
@@ -223,8 +197,8 @@ def test_dry_run_shows_the_about_to_lapse_payloads(
     capsys: pytest.CaptureFixture,
 ) -> None:
     ava = store.customer()
-    _order(session, ava, [soap], FIRST)
-    _order(session, ava, [soap], LAST)
+    place_order(session, ava, [soap], FIRST)
+    place_order(session, ava, [soap], LAST)
     for key, value in world.settings().environment().items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()

@@ -8,7 +8,6 @@ is offered the monthly plan once, on all three providers, for the order that com
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
@@ -18,13 +17,10 @@ from sqlmodel import Session
 
 from services.cli import main as cli_main
 from services.core.config import get_settings
-from services.core.tables import Customer, Order, OrderLine, Product, SellingPlan, Variant
+from services.core.tables import Customer, Product, SellingPlan, Variant
 from services.dispatch import cycle_key
-from services.engine.recompute import recompute_customers
 from services.reporting.insights import moment_outlook
-from tests.fakes.messaging import serve_messaging_fakes
-from tests.fakes.provider import ProviderFake
-from tests.integration.test_dispatch import PUBLIC, Store, World
+from tests.integration.dispatch_world import PUBLIC, Store, World, place_order
 
 PROVIDERS = ("klaviyo", "postscript", "attentive")
 FIRST = datetime(2026, 7, 3, 15, tzinfo=UTC)
@@ -34,30 +30,6 @@ MONTHLY_GID = "gid://shopify/SellingPlan/6900000001"
 _ids = count(140_000)
 
 Item = tuple[Product, Variant]
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, tuple[ProviderFake, str]]]:
-    with serve_messaging_fakes() as served:
-        yield served
-
-
-@pytest.fixture
-def world(database_url: str, servers) -> Iterator[World]:
-    for fake, _url in servers.values():
-        fake.reset()
-    yield World(
-        database_url,
-        {name: fake for name, (fake, _url) in servers.items()},
-        {name: url for name, (_fake, url) in servers.items()},
-    )
-    for fake, _url in servers.values():
-        fake.wait_idle(10)
-
-
-@pytest.fixture
-def store(session: Session) -> Store:
-    return Store(session)
 
 
 class Catalog:
@@ -103,46 +75,13 @@ def _customer(store: Store, name: str) -> Customer:
     return store.customer(f"{name}@example.com", None, next(_ids))
 
 
-def _order(
-    session: Session,
-    customer: Customer,
-    items: list[Item],
-    at: datetime,
-    *,
-    plan: str | None = None,
-) -> None:
-    """An order (its lines bought with `plan` when given), then the recompute a sync runs."""
-    order = Order(
-        shopify_gid=f"gid://shopify/Order/{next(_ids)}",
-        customer_id=customer.id,
-        processed_at=at,
-        updated_at=at,
-        financial_status="paid",
-        total_cents=sum(variant.price_cents or 0 for _product, variant in items),
-    )
-    session.add(order)
-    session.flush()
-    for product, variant in items:
-        session.add(
-            OrderLine(
-                order_id=order.id,
-                product_id=product.id,
-                variant_id=variant.id,
-                selling_plan_gid=plan,
-            )
-        )
-    session.flush()
-    recompute_customers(session, [customer.id], at)
-    session.commit()
-
-
 def _run(session: Session, customer: Customer, item: Item, gaps: list[int], **kw) -> None:
     """Orders of one product: the first at FIRST, each next one `gap` days later."""
     at = FIRST
-    _order(session, customer, [item], at, **kw)
+    place_order(session, customer, [item], at, **kw)
     for gap in gaps:
         at += timedelta(days=gap)
-        _order(session, customer, [item], at)
+        place_order(session, customer, [item], at)
 
 
 def _offers(world: World, name: str) -> list[dict]:
@@ -153,12 +92,12 @@ def test_the_offer_is_sent_once_per_order_to_every_provider(
     world: World, store: Store, session: Session, catalog: Catalog
 ) -> None:
     ava = _customer(store, "ava")
-    _order(session, ava, [catalog.coffee], FIRST)
-    _order(session, ava, [catalog.coffee], FIRST + timedelta(days=30))
+    place_order(session, ava, [catalog.coffee], FIRST)
+    place_order(session, ava, [catalog.coffee], FIRST + timedelta(days=30))
     world.sweep(FIRST + timedelta(days=30, hours=2))
     assert world.outbox(kind="subscription") == [], "two orders are no cadence yet"
 
-    _order(session, ava, [catalog.coffee], ORDERED)
+    place_order(session, ava, [catalog.coffee], ORDERED)
     summary = world.sweep(AT)
     assert all(summary.of(name).queued >= 1 for name in PROVIDERS)
     rows = world.outbox(kind="subscription")
@@ -204,7 +143,7 @@ def test_the_offer_is_sent_once_per_order_to_every_provider(
 
     # a fourth order 30 days on keeps the cadence: a new cycle, a new offer
     fourth = ORDERED + timedelta(days=30)
-    _order(session, ava, [catalog.coffee], fourth)
+    place_order(session, ava, [catalog.coffee], fourth)
     world.sweep(fourth + timedelta(hours=1))
     rows = world.outbox(kind="subscription")
     assert len(rows) == 6
@@ -221,8 +160,8 @@ def test_never_sent_after_a_new_order_or_a_subscription(
     assert len(world.outbox(kind="subscription")) == 6
     # Ben orders soap before delivery; an older order of Cy's, bought with the monthly plan,
     # arrives late (it does not move her last purchase, but she is subscribed)
-    _order(session, ben, [catalog.soap], AT - timedelta(minutes=30))
-    _order(session, cy, [catalog.coffee], FIRST + timedelta(days=45), plan=MONTHLY_GID)
+    place_order(session, ben, [catalog.soap], AT - timedelta(minutes=30))
+    place_order(session, cy, [catalog.coffee], FIRST + timedelta(days=45), plan=MONTHLY_GID)
     summary = world.deliver(AT)
     assert all(summary.of(name).skipped["reordered"] == 1 for name in PROVIDERS)
     assert all(summary.of(name).skipped["subscribed already"] == 1 for name in PROVIDERS)
@@ -237,7 +176,7 @@ def test_no_offer_when_subscribed_irregular_planless_late_or_not_the_last_order(
     _run(session, eve, catalog.coffee, [15, 45])  # gaps 15, 45: CV 0.5
     _run(session, fay, catalog.soap, [30, 30])  # steady, but soap has no plan
     _run(session, gus, catalog.coffee, [28, 32])  # CV 0.067: primed ...
-    _order(session, gus, [catalog.soap], ORDERED + timedelta(minutes=5))  # ... then soap alone
+    place_order(session, gus, [catalog.soap], ORDERED + timedelta(minutes=5))  # ... then soap alone
     _run(session, hal, catalog.coffee, [24, 36])  # CV 0.2: primed
     leo = _customer(store, "leo")
     _run(session, leo, catalog.coffee, [30, 20])  # ... but 10 days ago: outside the lookback
